@@ -1,0 +1,125 @@
+/// A point on Earth: WGS 84 degrees and an optional accuracy radius in metres.
+public struct Location: Hashable, Sendable {
+    public var latitude: Double
+    public var longitude: Double
+    public var accuracyMetres: Double?
+
+    public init(latitude: Double, longitude: Double, accuracyMetres: Double? = nil) {
+        self.latitude = latitude
+        self.longitude = longitude
+        self.accuracyMetres = accuracyMetres
+    }
+}
+
+/// A value held by a field register.
+///
+/// The set of cases is versioned by the change-set format (Protocol/SPEC.md, "Values"): a new
+/// case is a new value tag, and a decoder that meets a tag it does not know reports that the
+/// data comes from a newer Strata. The note body becomes a text CRDT that way.
+public enum FieldValue: Hashable, Sendable {
+    /// The field is cleared.
+    case null
+    case text(String)
+    case integer(Int64)
+    case real(Double)
+    case bool(Bool)
+    case location(Location)
+    /// The record is deleted. `seen` is the deleting replica's version vector at the time:
+    /// edits it does not count were concurrent with the delete and are surfaced.
+    case deletion(seen: VersionVector)
+}
+
+/// What an operation does to the key it names.
+public enum Action: Hashable, Sendable {
+    /// Assign a value, superseding `preds`.
+    case assign(FieldValue)
+    /// Supersede `preds` and add nothing (removes a set element).
+    case retract
+}
+
+/// The key an operation writes: a field of a record, or one element of a set field.
+public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Field name, e.g. `title`, `state`, `tags`, `deleted`.
+    public var field: String
+    /// For set fields (tags, relations), the element; empty for registers.
+    public var element: String
+
+    public init(_ field: String, element: String = "") {
+        self.field = field
+        self.element = element
+    }
+
+    public var description: String { element.isEmpty ? field : "\(field)[\(element)]" }
+
+    public static func < (a: FieldKey, b: FieldKey) -> Bool { (a.field, a.element) < (b.field, b.element) }
+}
+
+/// One write to one key of one record.
+public struct FieldOperation: Hashable, Sendable {
+    public var record: RecordID
+    public var key: FieldKey
+    public var action: Action
+    /// The operations on the same key that the writer had seen and this one replaces:
+    /// identified by the change that carried them.
+    public var preds: [ChangeID]
+
+    public init(record: RecordID, key: FieldKey, action: Action, preds: [ChangeID]) {
+        self.record = record
+        self.key = key
+        self.action = action
+        self.preds = preds
+    }
+}
+
+/// One local edit: everything one command wrote, stamped once.
+///
+/// > Invariant: a change touches a given (record, key) at most once, so an operation is
+/// > identified by its change id and its key.
+public struct Change: Hashable, Sendable {
+    public var id: ChangeID
+    public var timestamp: HybridTimestamp
+    /// The researcher's name as recorded by the writing replica.
+    public var author: String
+    public var operations: [FieldOperation]
+
+    public init(id: ChangeID, timestamp: HybridTimestamp, author: String, operations: [FieldOperation]) {
+        self.id = id
+        self.timestamp = timestamp
+        self.author = author
+        self.operations = operations
+    }
+
+    /// Checks the invariant above and basic well-formedness.
+    public func validate() throws(ChangeValidationError) {
+        if id.seq == 0 { throw ChangeValidationError("change \(id) has sequence number 0; sequence numbers start at 1") }
+        if operations.isEmpty { throw ChangeValidationError("change \(id) has no operations") }
+        var seen = Set<OpKey>()
+        for op in operations {
+            if !seen.insert(OpKey(record: op.record, key: op.key)).inserted {
+                throw ChangeValidationError("change \(id) writes \(op.record) \(op.key) twice")
+            }
+            if op.preds.contains(where: { $0 == id }) {
+                throw ChangeValidationError("change \(id) names itself as a predecessor")
+            }
+            if case .retract = op.action, op.key.element.isEmpty {
+                throw ChangeValidationError("change \(id) retracts field \(op.key.field), which is not a set element")
+            }
+        }
+    }
+}
+
+/// A change that breaks the structural rules of ``Change``.
+public struct ChangeValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// (record, key): the address of one register or set element.
+public struct OpKey: Hashable, Sendable {
+    public var record: RecordID
+    public var key: FieldKey
+    public init(record: RecordID, key: FieldKey) {
+        self.record = record
+        self.key = key
+    }
+}

@@ -1,0 +1,98 @@
+/// A local edit as the user means it; ``EditPlanner`` turns it into operations with
+/// predecessors taken from the replica's current state.
+public enum Edit: Hashable, Sendable {
+    /// Creates a record of a kind.
+    case create(RecordID, kind: RecordKind)
+    /// Sets a register field (`.null` clears it). Also resolves a conflict on that field:
+    /// the write supersedes every current value.
+    case set(RecordID, field: String, FieldValue)
+    /// Adds an element to a set field (tags, relations).
+    case add(RecordID, field: String, element: String)
+    /// Removes an element from a set field: only the additions this replica has seen, so a
+    /// concurrent addition wins.
+    case remove(RecordID, field: String, element: String)
+    /// Deletes a record (reversible).
+    case delete(RecordID)
+    /// Restores a deleted record.
+    case restore(RecordID)
+
+    public var record: RecordID {
+        switch self {
+        case .create(let r, _), .set(let r, _, _), .add(let r, _, _), .remove(let r, _, _), .delete(let r),
+            .restore(let r):
+            r
+        }
+    }
+}
+
+/// Why a local edit cannot be made.
+public struct EditError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// Turns edits into operations. Pure.
+public enum EditPlanner {
+    /// The operations for `edits`, given the current state of each record (`nil` when the
+    /// replica has never heard of it) and the replica's version vector (stored in deletions).
+    ///
+    /// Edits that change nothing (adding a present tag, setting a field to the value it
+    /// already holds without conflict) produce no operation.
+    public static func operations(
+        for edits: [Edit], state: (RecordID) -> RecordState?, seen: VersionVector
+    ) throws(EditError) -> [FieldOperation] {
+        var ops: [FieldOperation] = []
+        var written = Set<OpKey>()
+        func emit(_ record: RecordID, _ key: FieldKey, _ action: Action, _ heads: [ChangeID]) throws(EditError) {
+            guard written.insert(OpKey(record: record, key: key)).inserted else {
+                throw EditError("one command writes \(key) of \(record) twice")
+            }
+            ops.append(FieldOperation(record: record, key: key, action: action, preds: heads))
+        }
+        var created = Set<RecordID>()
+        for edit in edits {
+            let id = edit.record
+            let current = state(id)
+            if case .create(_, let kind) = edit {
+                guard current?.kind == nil else { throw EditError("record \(id) already exists") }
+                created.insert(id)
+                try emit(id, FieldKey(SystemField.kind), .assign(.text(kind.rawValue)), [])
+                continue
+            }
+            guard created.contains(id) || current?.kind != nil else {
+                throw EditError("no record \(id) on this replica")
+            }
+            func ks(_ key: FieldKey) -> KeyState { current?.keys[key] ?? KeyState() }
+            switch edit {
+            case .create: break
+            case .set(_, let field, let value):
+                let key = FieldKey(field)
+                let k = ks(key)
+                if !k.isConflicted && (k.winner?.value ?? .null) == value { continue }
+                try emit(id, key, .assign(value), k.heads)
+            case .add(_, let field, let element):
+                let key = FieldKey(field, element: element)
+                if !ks(key).live.isEmpty { continue }
+                try emit(id, key, .assign(.bool(true)), ks(key).heads)
+            case .remove(_, let field, let element):
+                let key = FieldKey(field, element: element)
+                let heads = ks(key).heads
+                if heads.isEmpty { continue }
+                try emit(id, key, .retract, heads)
+            case .delete:
+                let key = FieldKey(SystemField.deleted)
+                let k = ks(key)
+                // Deleting again when a delete is current but missed edits: re-delete with a
+                // fresh view, which clears the delete conflict.
+                if current?.isDeleted == true && current?.deleteConflict == nil && !k.isConflicted { continue }
+                try emit(id, key, .assign(.deletion(seen: seen)), k.heads)
+            case .restore:
+                let key = FieldKey(SystemField.deleted)
+                let k = ks(key)
+                if k.live.isEmpty || (!k.isConflicted && k.winner?.value == .null) { continue }
+                try emit(id, key, .assign(.null), k.heads)
+            }
+        }
+        return ops
+    }
+}

@@ -1,0 +1,188 @@
+/// A value that is current at a key: written by `change` and not yet superseded.
+public struct LiveValue: Hashable, Sendable {
+    public var change: ChangeID
+    public var timestamp: HybridTimestamp
+    public var author: String
+    public var value: FieldValue
+
+    public init(change: ChangeID, timestamp: HybridTimestamp, author: String, value: FieldValue) {
+        self.change = change
+        self.timestamp = timestamp
+        self.author = author
+        self.value = value
+    }
+
+    /// The deterministic display order: later timestamp first, then higher replica id.
+    static func winsOver(_ a: LiveValue, _ b: LiveValue) -> Bool {
+        (a.timestamp, a.change.replica, a.change.seq) > (b.timestamp, b.change.replica, b.change.seq)
+    }
+}
+
+/// The state of one key: a multi-value register.
+///
+/// > Invariant: `live` holds every assignment that no received operation supersedes, sorted
+/// > winner first. `pending` holds operations that a received operation superseded before they
+/// > themselves arrived; it is empty once every change named as a predecessor has arrived.
+/// > Both are functions of the *set* of operations received, not of their order.
+public struct KeyState: Hashable, Sendable {
+    public var live: [LiveValue]
+    public var pending: Set<ChangeID>
+
+    public init(live: [LiveValue] = [], pending: Set<ChangeID> = []) {
+        self.live = live
+        self.pending = pending
+    }
+
+    /// The displayed value: the first live value.
+    public var winner: LiveValue? { live.first }
+
+    /// True when more than one value is current: a conflict a person should resolve.
+    public var isConflicted: Bool { live.count > 1 }
+
+    /// The ids of every live value: the predecessors a new local write names.
+    public var heads: [ChangeID] { live.map(\.change).sorted() }
+
+    /// Applies one operation carried by `change`. `isApplied` tells whether a change has
+    /// already been applied to this replica (so a predecessor that is absent from `live` was
+    /// superseded earlier rather than not yet received).
+    public mutating func apply(
+        _ action: Action, preds: [ChangeID], change: ChangeID, timestamp: HybridTimestamp, author: String,
+        isApplied: (ChangeID) -> Bool
+    ) {
+        if live.contains(where: { $0.change == change }) { return }
+        for p in preds {
+            if let i = live.firstIndex(where: { $0.change == p }) {
+                live.remove(at: i)
+            } else if !isApplied(p) {
+                pending.insert(p)
+            }
+        }
+        if pending.remove(change) != nil { return }
+        guard case .assign(let value) = action else { return }
+        let lv = LiveValue(change: change, timestamp: timestamp, author: author, value: value)
+        let at = live.firstIndex(where: { LiveValue.winsOver(lv, $0) }) ?? live.endIndex
+        live.insert(lv, at: at)
+    }
+}
+
+/// System field names shared by every record kind.
+public enum SystemField {
+    /// The record kind (`note`, `artefact`, `site`, `link`), set once when the record is created.
+    public static let kind = "kind"
+    /// `.deletion(seen:)` when deleted, `.null` when restored.
+    public static let deleted = "deleted"
+    /// Set field of free tags: element is the tag.
+    public static let tags = "tags"
+    /// Set field of relations: element is `relation:target-record-id`.
+    public static let relations = "rel"
+}
+
+/// A delete that did not see some edits of the record: the edits stay, the record stays
+/// deleted, and both are shown until someone restores the record or deletes it again.
+public struct DeleteConflict: Hashable, Sendable {
+    public var deletion: LiveValue
+    public var unseenEdits: [(key: FieldKey, value: LiveValue)]
+
+    public static func == (a: DeleteConflict, b: DeleteConflict) -> Bool {
+        a.deletion == b.deletion && a.unseenEdits.map(\.key) == b.unseenEdits.map(\.key)
+            && a.unseenEdits.map(\.value) == b.unseenEdits.map(\.value)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(deletion)
+        for e in unseenEdits {
+            h.combine(e.key)
+            h.combine(e.value)
+        }
+    }
+}
+
+/// One record as a map of keys to multi-value registers. Pure merge logic: no I/O.
+public struct RecordState: Hashable, Sendable {
+    public let id: RecordID
+    public var keys: [FieldKey: KeyState]
+
+    public init(id: RecordID, keys: [FieldKey: KeyState] = [:]) {
+        self.id = id
+        self.keys = keys
+    }
+
+    /// Applies one operation of `change`.
+    public mutating func apply(_ op: FieldOperation, of change: Change, isApplied: (ChangeID) -> Bool) {
+        var ks = keys[op.key] ?? KeyState()
+        ks.apply(
+            op.action, preds: op.preds, change: change.id, timestamp: change.timestamp, author: change.author,
+            isApplied: isApplied)
+        keys[op.key] = (ks.live.isEmpty && ks.pending.isEmpty) ? nil : ks
+    }
+
+    public subscript(field: String) -> KeyState? { keys[FieldKey(field)] }
+
+    /// The winning value of a register field, `nil` when unset or cleared.
+    public func value(_ field: String) -> FieldValue? {
+        guard let v = keys[FieldKey(field)]?.winner?.value, v != .null else { return nil }
+        return v
+    }
+
+    public func text(_ field: String) -> String? {
+        if case .text(let s)? = value(field) { return s }
+        return nil
+    }
+
+    /// The record kind's name; nil while the creating change has not arrived.
+    public var kind: String? { text(SystemField.kind) }
+
+    /// The creating assignment (who, when, on which replica).
+    public var creation: LiveValue? { keys[FieldKey(SystemField.kind)]?.live.last }
+
+    public var isDeleted: Bool {
+        if case .deletion? = keys[FieldKey(SystemField.deleted)]?.winner?.value { return true }
+        return false
+    }
+
+    /// Elements currently in a set field, sorted.
+    public func elements(_ field: String) -> [String] {
+        keys.compactMap { k, v in k.field == field && !k.element.isEmpty && !v.live.isEmpty ? k.element : nil }.sorted()
+    }
+
+    public var tags: [String] { elements(SystemField.tags) }
+
+    /// Register fields with a non-null winner, excluding system fields, sorted by name.
+    public var fields: [(name: String, value: FieldValue)] {
+        keys.compactMap { k, v -> (String, FieldValue)? in
+            guard k.element.isEmpty, k.field != SystemField.kind, k.field != SystemField.deleted,
+                let w = v.winner?.value, w != .null
+            else { return nil }
+            return (k.field, w)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Register keys that hold more than one value, sorted.
+    public var conflictedKeys: [FieldKey] {
+        keys.compactMap { k, v in k.element.isEmpty && v.isConflicted ? k : nil }.sorted()
+    }
+
+    /// Edits the winning delete did not see, when the record is deleted.
+    public var deleteConflict: DeleteConflict? {
+        guard let del = keys[FieldKey(SystemField.deleted)]?.winner, case .deletion(let seen) = del.value else {
+            return nil
+        }
+        var unseen: [(key: FieldKey, value: LiveValue)] = []
+        for (k, ks) in keys where k.field != SystemField.deleted && k.field != SystemField.kind {
+            for lv in ks.live where !seen.contains(lv.change) {
+                unseen.append((k, lv))
+            }
+        }
+        guard !unseen.isEmpty else { return nil }
+        unseen.sort { ($0.key, $0.value.change) < ($1.key, $1.value.change) }
+        return DeleteConflict(deletion: del, unseenEdits: unseen)
+    }
+
+    /// True when a person has something to resolve on this record.
+    public var hasConflict: Bool { !conflictedKeys.isEmpty || deleteConflict != nil }
+
+    /// The latest timestamp of any live value: "last modified".
+    public var lastModified: HybridTimestamp? {
+        keys.values.lazy.flatMap(\.live).map(\.timestamp).max()
+    }
+}

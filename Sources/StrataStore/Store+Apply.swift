@@ -1,0 +1,242 @@
+import Foundation
+import GRDB
+import StrataCodec
+import StrataCore
+
+extension Store {
+    /// Records local edits as one change, atomically. Returns nil when nothing changed.
+    @discardableResult
+    public func commit(_ edits: [Edit], now: UInt64 = Store.wallClockMillis()) throws -> Change? {
+        try db.write { db in
+            var batch = Batch(db: db, replica: replicaID)
+            let seen = try Self.versionVector(db)
+            var states: [RecordID: RecordState?] = [:]
+            for e in edits where states[e.record] == nil { states[e.record] = try batch.load(e.record) }
+            let ops = try EditPlanner.operations(for: edits, state: { states[$0] ?? nil }, seen: seen)
+            guard !ops.isEmpty else { return nil }
+            var clock = HybridClock(last: HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0))
+            let seq = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
+            let author = try Self.meta(db, "author") ?? ""
+            let change = Change(
+                id: ChangeID(replica: replicaID, seq: seq), timestamp: clock.tick(now: now), author: author,
+                operations: ops)
+            try batch.integrate(change, receivedAt: now)
+            try batch.finish()
+            try db.execute(
+                sql: "UPDATE meta SET value = ? WHERE key = 'hlc'", arguments: [String(clock.last.rawValue)])
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'next_seq'", arguments: [String(seq + 1)])
+            return change
+        }
+    }
+
+    /// Applies changes from another replica in one transaction: all or nothing, idempotent,
+    /// in any order. Refuses the whole batch if a change is malformed or stamped too far in
+    /// the future (``ClockSkewError``).
+    @discardableResult
+    public func apply(_ changes: [Change], now: UInt64 = Store.wallClockMillis()) throws -> ApplyResult {
+        for c in changes {
+            try c.validate()
+            try policy.check(c.timestamp, from: c.id, now: now)
+        }
+        return try db.write { db in
+            var batch = Batch(db: db, replica: replicaID)
+            var result = ApplyResult(applied: 0, duplicates: 0, records: 0)
+            var maxTS = HybridTimestamp.zero
+            var ownMax: UInt64 = 0
+            for c in changes {
+                if try batch.has(c.id) {
+                    result.duplicates += 1
+                    continue
+                }
+                try batch.integrate(c, receivedAt: now)
+                result.applied += 1
+                maxTS = max(maxTS, c.timestamp)
+                if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
+            }
+            result.records = batch.touched.count
+            try batch.finish()
+            let last = HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0)
+            if maxTS > last {
+                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'hlc'", arguments: [String(maxTS.rawValue)])
+            }
+            // Our own changes coming back (e.g. from a backup) must not be reused.
+            let next = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
+            if ownMax >= next {
+                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'next_seq'", arguments: [String(ownMax + 1)])
+            }
+            return result
+        }
+    }
+
+    static func meta(_ db: Database, _ key: String) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key])
+    }
+
+    static func versionVector(_ db: Database) throws -> VersionVector {
+        var vv = VersionVector()
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT r.id, v.contiguous FROM versions v JOIN replicas r ON r.idx = v.replica"))
+        for row in rows {
+            let bytes: Data = row[0]
+            if let id = ReplicaID(bytes: bytes) { vv[id] = UInt64(row[1] as Int64) }
+        }
+        return vv
+    }
+}
+
+/// One write transaction's worth of merging: caches record states and replica indices,
+/// writes the materialised rows once at the end.
+struct Batch {
+    let db: Database
+    let replica: ReplicaID
+    var replicaIndex: [ReplicaID: Int64] = [:]
+    var states: [RecordID: RecordState] = [:]
+    var touched: Set<RecordID> = []
+    var appliedInBatch: Set<ChangeID> = []
+    var replicasTouched: Set<Int64> = []
+
+    init(db: Database, replica: ReplicaID) {
+        self.db = db
+        self.replica = replica
+    }
+
+    mutating func index(of r: ReplicaID, create: Bool) throws -> Int64? {
+        if let i = replicaIndex[r] { return i }
+        let blob = Data(r.bytes)
+        if let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT idx FROM replicas WHERE id = ?"), arguments: [blob]) {
+            replicaIndex[r] = i
+            return i
+        }
+        guard create else { return nil }
+        try db.cachedStatement(sql: "INSERT INTO replicas(id) VALUES (?)").execute(arguments: [blob])
+        let i = db.lastInsertedRowID
+        replicaIndex[r] = i
+        return i
+    }
+
+    mutating func has(_ id: ChangeID) throws -> Bool {
+        if appliedInBatch.contains(id) { return true }
+        guard let r = try index(of: id.replica, create: false) else { return false }
+        return try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM changes WHERE replica = ? AND seq = ?"),
+            arguments: [r, Int64(bitPattern: id.seq)]) ?? false
+    }
+
+    mutating func load(_ id: RecordID) throws -> RecordState? {
+        if let s = states[id] { return s }
+        guard
+            let blob = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT doc FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
+        else { return nil }
+        do {
+            let s = try RecordStateCodec.decode(blob, id: id)
+            states[id] = s
+            return s
+        } catch {
+            throw StoreError(.corrupt, "record \(id.text) cannot be read (\(error)); run `strata check`")
+        }
+    }
+
+    mutating func integrate(_ change: Change, receivedAt: UInt64) throws {
+        let r = try index(of: change.id.replica, create: true)!
+        try db.cachedStatement(
+            sql: "INSERT INTO changes(replica, seq, hlc, author, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            r, Int64(bitPattern: change.id.seq), Int64(bitPattern: change.timestamp.rawValue), change.author,
+            Data(ChangeCodec.encode(change)), Int64(bitPattern: receivedAt),
+        ])
+        var recordsOfChange = Set<RecordID>()
+        var appliedPreds = Set<ChangeID>()
+        for op in change.operations {
+            for p in op.preds { if try has(p) { appliedPreds.insert(p) } }
+        }
+        for op in change.operations {
+            var s = try load(op.record) ?? RecordState(id: op.record)
+            s.apply(op, of: change, isApplied: { appliedPreds.contains($0) })
+            states[op.record] = s
+            touched.insert(op.record)
+            recordsOfChange.insert(op.record)
+        }
+        appliedInBatch.insert(change.id)
+        replicasTouched.insert(r)
+        for rec in recordsOfChange {
+            let rowid = try rowID(for: rec)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO change_records(record, replica, seq) VALUES (?, ?, ?)")
+                .execute(arguments: [rowid, r, Int64(bitPattern: change.id.seq)])
+        }
+    }
+
+    /// The rowid of a record's materialised row, creating a placeholder row if needed.
+    mutating func rowID(for id: RecordID) throws -> Int64 {
+        let blob = Data(id.bytes)
+        if let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [blob]) {
+            return i
+        }
+        try db.cachedStatement(sql: "INSERT INTO records(id, text_id, doc) VALUES (?, ?, x'')")
+            .execute(arguments: [blob, id.text])
+        return db.lastInsertedRowID
+    }
+
+    /// Writes the materialised rows of touched records and advances the version vector.
+    mutating func finish() throws {
+        for id in touched {
+            guard let s = states[id] else { continue }
+            let rowid = try rowID(for: id)
+            let kind = s.kind.flatMap(RecordKind.init(rawValue:))
+            let title = kind.flatMap { s.text($0.titleField) }
+            try db.cachedStatement(
+                sql: """
+                    UPDATE records SET kind = ?, title = ?, state = ?, deleted = ?, conflict = ?, created = ?,
+                    modified = ?, doc = ? WHERE rowid = ?
+                    """
+            ).execute(arguments: [
+                s.kind, title, s.text("state"), s.isDeleted, s.hasConflict,
+                s.creation.map { Int64(bitPattern: $0.timestamp.rawValue) },
+                s.lastModified.map { Int64(bitPattern: $0.rawValue) },
+                Data(RecordStateCodec.encode(s)), rowid,
+            ])
+            try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
+            for t in s.tags {
+                try db.cachedStatement(sql: "INSERT INTO record_tags(tag, record) VALUES (?, ?)").execute(arguments: [t, rowid])
+            }
+            try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
+            for rel in s.elements(SystemField.relations) {
+                guard let (type, target) = RelationElement.parse(rel) else { continue }
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
+                    .execute(arguments: [Data(target.bytes), type, rowid])
+            }
+            try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+            if kind != nil {
+                let body = s.fields.compactMap { f -> String? in
+                    guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
+                    return t
+                }.joined(separator: "\n")
+                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
+                    .execute(arguments: [rowid, title ?? "", body])
+            }
+        }
+        for r in replicasTouched {
+            var n = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT contiguous FROM versions WHERE replica = ?"), arguments: [r]) ?? 0
+            let seqs = try Int64.fetchCursor(
+                db.cachedStatement(sql: "SELECT seq FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
+                arguments: [r, n])
+            while let s = try seqs.next(), s == n + 1 { n = s }
+            try db.cachedStatement(
+                sql: "INSERT INTO versions(replica, contiguous) VALUES (?, ?) ON CONFLICT(replica) DO UPDATE SET contiguous = excluded.contiguous"
+            ).execute(arguments: [r, n])
+        }
+    }
+}
+
+/// The element text of a relation: `type:target-id`.
+public enum RelationElement {
+    public static func make(_ type: String, _ target: RecordID) -> String { "\(type):\(target.text)" }
+
+    public static func parse(_ element: String) -> (type: String, target: RecordID)? {
+        guard let colon = element.lastIndex(of: ":"),
+            let id = RecordID(text: String(element[element.index(after: colon)...]))
+        else { return nil }
+        return (String(element[..<colon]), id)
+    }
+}

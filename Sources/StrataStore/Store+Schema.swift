@@ -1,0 +1,58 @@
+import GRDB
+
+/// The SQLite schema, as migrations from the first version on.
+///
+/// > Invariant: `changes` is the source of truth (full history); `records`, `record_tags`,
+/// > `relations` and `records_fts` are materialised from it and could be rebuilt.
+enum StoreSchema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    -- Replica ids are stored once and referred to by a small integer.
+                    CREATE TABLE replicas(idx INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE);
+                    -- The change log: every change ever applied, local or remote.
+                    CREATE TABLE changes(
+                        replica INTEGER NOT NULL REFERENCES replicas(idx),
+                        seq INTEGER NOT NULL,
+                        hlc INTEGER NOT NULL,
+                        author TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        PRIMARY KEY(replica, seq)) WITHOUT ROWID;
+                    -- Which changes touched which record, for history.
+                    CREATE TABLE change_records(
+                        record INTEGER NOT NULL, replica INTEGER NOT NULL, seq INTEGER NOT NULL,
+                        PRIMARY KEY(record, replica, seq)) WITHOUT ROWID;
+                    -- The version vector: per replica, every seq up to `contiguous` is present.
+                    CREATE TABLE versions(replica INTEGER PRIMARY KEY, contiguous INTEGER NOT NULL);
+                    -- Materialised current state. `doc` is the encoded RecordState (all live
+                    -- values and conflicts); the other columns serve queries.
+                    CREATE TABLE records(
+                        rowid INTEGER PRIMARY KEY,
+                        id BLOB NOT NULL UNIQUE,
+                        text_id TEXT NOT NULL UNIQUE,
+                        kind TEXT,
+                        title TEXT,
+                        state TEXT,
+                        deleted INTEGER NOT NULL DEFAULT 0,
+                        conflict INTEGER NOT NULL DEFAULT 0,
+                        created INTEGER,
+                        modified INTEGER,
+                        doc BLOB NOT NULL);
+                    CREATE INDEX records_by_kind ON records(kind, deleted);
+                    CREATE INDEX records_with_conflicts ON records(conflict) WHERE conflict = 1;
+                    CREATE TABLE record_tags(tag TEXT NOT NULL, record INTEGER NOT NULL, PRIMARY KEY(tag, record)) WITHOUT ROWID;
+                    CREATE INDEX record_tags_by_record ON record_tags(record);
+                    CREATE TABLE relations(
+                        target BLOB NOT NULL, rel TEXT NOT NULL, source INTEGER NOT NULL,
+                        PRIMARY KEY(target, rel, source)) WITHOUT ROWID;
+                    CREATE INDEX relations_by_source ON relations(source);
+                    CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 2');
+                    """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+import StrataCodec
+import StrataCore
+
+/// A replica: one SQLite file (WAL) holding the change log and the materialised records.
+public final class Store: Sendable {
+    /// The file this store lives in.
+    public let path: String
+    /// This replica's id.
+    public let replicaID: ReplicaID
+    let db: DatabaseQueue
+    /// How far ahead of this machine's clock a remote change may be.
+    public let policy: ClockPolicy
+
+    init(path: String, db: DatabaseQueue, replicaID: ReplicaID, policy: ClockPolicy) {
+        self.path = path
+        self.db = db
+        self.replicaID = replicaID
+        self.policy = policy
+    }
+
+    static func configuration() -> Configuration {
+        var c = Configuration()
+        c.journalMode = .wal
+        c.busyMode = .timeout(10)
+        c.foreignKeysEnabled = true
+        c.label = "strata"
+        return c
+    }
+
+    /// Creates a new replica at `path` with a fresh replica id.
+    public static func create(
+        at path: String, author: String, replicaID: ReplicaID? = nil, policy: ClockPolicy = .standard
+    ) throws -> Store {
+        let author = author.trimmed
+        guard !author.isEmpty, !author.contains(where: \.isNewline) else {
+            throw StoreError(.invalid, "the author name must be one non-empty line, e.g. --author \"Khaled\"")
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            throw StoreError(.alreadyExists, "a store already exists at \(path); use it, or pass another --store path")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        var rng = SystemRandomNumberGenerator()
+        let id = replicaID ?? ReplicaID.random(using: &rng)
+        let queue = try DatabaseQueue(path: path, configuration: configuration())
+        try StoreSchema.migrator.migrate(queue)
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO meta(key, value) VALUES ('replica', ?), ('author', ?), ('hlc', '0'), ('next_seq', '1')",
+                arguments: [id.hex, author])
+            try db.execute(sql: "INSERT INTO replicas(idx, id) VALUES (1, ?)", arguments: [Data(id.bytes)])
+        }
+        return Store(path: path, db: queue, replicaID: id, policy: policy)
+    }
+
+    /// Opens an existing replica, migrating it to the current schema.
+    public static func open(at path: String, policy: ClockPolicy = .standard) throws -> Store {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(.noStore, "no Strata store at \(path); run `strata init --author NAME` first, or pass --store PATH")
+        }
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration())
+            let migrator = StoreSchema.migrator
+            let newer = try queue.read { db in
+                try db.tableExists("grdb_migrations") ? try migrator.hasBeenSuperseded(db) : false
+            }
+            if newer {
+                throw StoreError(.newerSchema, "the store at \(path) was written by a newer Strata; upgrade strata to open it")
+            }
+            try migrator.migrate(queue)
+        } catch let e as StoreError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
+            throw StoreError(.corrupt, "\(path) is not a Strata store (not an SQLite database)")
+        }
+        let hex = try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replica'") }
+        guard let hex, let id = ReplicaID(hex: hex) else {
+            throw StoreError(.corrupt, "\(path) is an SQLite file but not a Strata store (no replica id)")
+        }
+        return Store(path: path, db: queue, replicaID: id, policy: policy)
+    }
+
+    /// Unix time in milliseconds from the system clock: the only clock read of the store.
+    public static func wallClockMillis() -> UInt64 {
+        UInt64(max(0, (Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    /// A new time-ordered record id.
+    public func newRecordID() -> RecordID {
+        var rng = SystemRandomNumberGenerator()
+        return RecordID.v7(unixMillis: Store.wallClockMillis(), using: &rng)
+    }
+
+    /// The researcher's name written into every local change.
+    public func author() throws -> String {
+        try db.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'author'") ?? "" }
+    }
+
+    public func setAuthor(_ name: String) throws {
+        let name = name.trimmed
+        guard !name.isEmpty, !name.contains(where: \.isNewline) else {
+            throw StoreError(.invalid, "the author name must be one non-empty line")
+        }
+        try db.write { db in try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'author'", arguments: [name]) }
+    }
+
+    /// A free-form setting kept with the replica (e.g. remotes in a later version).
+    public func setting(_ key: String) throws -> String? {
+        try db.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: ["x." + key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String?) throws {
+        try db.write { db in
+            if let value {
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    arguments: ["x." + key, value])
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: ["x." + key])
+            }
+        }
+    }
+}
+
+extension Store {
+    /// Settings whose key starts with `prefix`, as (key without the `x.` namespace, value).
+    public func settings(prefix: String) throws -> [(String, String)] {
+        try db.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                arguments: ["x." + prefix, "x." + prefix + "\u{10FFFF}"]
+            ).map { (String(($0[0] as String).dropFirst(2)), $0[1] as String) }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import StrataCore
+
+/// SplitMix64: a tiny, fast, seedable generator so every random test is reproducible from
+/// its seed.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    public mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
+}
+
+extension ProcessEnvironment {
+    /// An integer from the environment, or `default`.
+    public static func int(_ name: String, default d: Int) -> Int {
+        guard let v = getenv(name) else { return d }
+        return Int(String(cString: v)) ?? d
+    }
+}
+
+/// Reads the environment without Foundation.
+public enum ProcessEnvironment {}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

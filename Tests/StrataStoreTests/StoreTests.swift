@@ -1,0 +1,178 @@
+import Foundation
+import PropertyBased
+import StrataCodec
+import StrataTestSupport
+import Testing
+
+@testable import StrataCore
+@testable import StrataStore
+
+func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String = "Khaled", seed: UInt64 = 1) throws
+    -> Store
+{
+    var rng = SeededRandom(seed: seed)
+    return try Store.create(at: dir.file("\(name).strata"), author: author, replicaID: ReplicaID.random(using: &rng))
+}
+
+@Suite struct StoreTests {
+    @Test func recordsAreCreatedReadAndListed() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = store.newRecordID()
+        let change = try #require(
+            try store.commit([
+                .create(id, kind: .artefact), .set(id, field: "title", .text("Funerary bust of Aqmat")),
+                .set(id, field: "state", .text("moved-for-safekeeping")),
+                .add(id, field: SystemField.tags, element: "damascus"),
+            ]))
+        #expect(change.id.seq == 1)
+        #expect(change.author == "Khaled")
+        let s = try #require(try store.record(id))
+        #expect(s.kind == "artefact")
+        #expect(s.text("title") == "Funerary bust of Aqmat")
+        #expect(s.tags == ["damascus"])
+        #expect(try store.list(RecordFilter(kind: .artefact)).map(\.id) == [id])
+        #expect(try store.list(RecordFilter(kind: .note)).isEmpty)
+        #expect(try store.list(RecordFilter(tag: "damascus")).map(\.id) == [id])
+        #expect(try store.list(RecordFilter(state: "moved-for-safekeeping")).map(\.id) == [id])
+        #expect(try store.search("aqmat").map(\.id) == [id])
+        #expect(try store.search("bust funerary").map(\.id) == [id])
+        #expect(try store.search("temple").isEmpty)
+        #expect(try store.versionVector() == VersionVector([store.replicaID: 1]))
+    }
+
+    @Test func storesReopenWithTheirReplicaIdAndData() throws {
+        let dir = try TemporaryDirectory()
+        let id: RecordID
+        let replica: ReplicaID
+        do {
+            let store = try makeStore(dir)
+            replica = store.replicaID
+            id = store.newRecordID()
+            try store.commit([.create(id, kind: .note), .set(id, field: "title", .text("Theatre"))])
+        }
+        let again = try Store.open(at: dir.file("a.strata"))
+        #expect(again.replicaID == replica)
+        #expect(try again.record(id)?.text("title") == "Theatre")
+        let second = try #require(try again.commit([.set(id, field: "title", .text("Roman theatre"))]))
+        #expect(second.id.seq == 2)
+    }
+
+    @Test func openingAMissingOrForeignFileSaysWhatToDo() throws {
+        let dir = try TemporaryDirectory()
+        do {
+            _ = try Store.open(at: dir.file("none.strata"))
+            Issue.record("expected an error")
+        } catch let e as StoreError {
+            #expect(e.description.contains("strata init"))
+        }
+        try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: dir.file("junk")))
+        #expect(throws: StoreError.self) { try Store.open(at: dir.file("junk")) }
+        _ = try makeStore(dir)
+        #expect(throws: StoreError.self) { try makeStore(dir) }
+    }
+
+    @Test func idPrefixesResolveLikeGit() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let ids = (0..<50).map { _ in store.newRecordID() }
+        try store.commit(ids.map { .create($0, kind: .note) })
+        let n = try store.abbreviationLength()
+        #expect(n >= 7)
+        for id in ids {
+            #expect(try store.resolve(prefix: String(id.text.prefix(n))) == id)
+            #expect(try store.resolve(prefix: id.text.uppercased()) == id)
+        }
+        #expect(throws: StoreError.self) { try store.resolve(prefix: "zz") }
+        #expect(throws: StoreError.self) { try store.resolve(prefix: "u!") }
+    }
+
+    @Test func historyKeepsWhoWhenAndWhere() throws {
+        let dir = try TemporaryDirectory()
+        let a = try makeStore(dir, "a", author: "Khaled", seed: 1)
+        let b = try makeStore(dir, "b", author: "Maria", seed: 2)
+        let id = a.newRecordID()
+        try a.commit([.create(id, kind: .site), .set(id, field: "name", .text("Temple of Bel"))], now: 1_000)
+        try b.apply(try a.changes(missingFrom: try b.versionVector()), now: 2_000)
+        try b.commit([.set(id, field: "condition", .text("destroyed"))], now: 3_000)
+        try a.apply(try b.changes(missingFrom: try a.versionVector()), now: 4_000)
+        let h = try a.history(of: id)
+        #expect(h.map(\.key.field) == ["kind", "name", "condition"])
+        #expect(h.map(\.author) == ["Khaled", "Khaled", "Maria"])
+        #expect(h.map(\.change.replica) == [a.replicaID, a.replicaID, b.replicaID])
+    }
+
+    @Test func applyingIsIdempotentAndCountsDuplicates() throws {
+        let dir = try TemporaryDirectory()
+        let a = try makeStore(dir, "a", seed: 1)
+        let b = try makeStore(dir, "b", seed: 2)
+        let id = a.newRecordID()
+        try a.commit([.create(id, kind: .note), .set(id, field: "body", .text("Arch of Triumph destroyed"))])
+        let all = try a.changes(missingFrom: VersionVector())
+        let first = try b.apply(all)
+        #expect(first.applied == 1 && first.duplicates == 0)
+        let again = try b.apply(all + all)
+        #expect(again.applied == 0 && again.duplicates == 2)
+        #expect(try b.record(id) == (try a.record(id)))
+    }
+
+    @Test func aRefusedBatchLeavesTheStoreUnchanged() throws {
+        let dir = try TemporaryDirectory()
+        let a = try makeStore(dir, "a", seed: 1)
+        let b = try makeStore(dir, "b", seed: 2)
+        let id = a.newRecordID()
+        try a.commit([.create(id, kind: .note)], now: 1_000)
+        let future = try #require(try a.commit([.set(id, field: "title", .text("x"))], now: 10 * 86_400_000))
+        let before = try Data(contentsOf: URL(fileURLWithPath: b.path))
+        let ok = try a.changes(missingFrom: VersionVector()).filter { $0.id != future.id }
+        #expect(throws: ClockSkewError.self) { try b.apply(ok + [future], now: 2_000) }
+        #expect(try b.list(RecordFilter(includeDeleted: true)).isEmpty)
+        #expect(try b.versionVector() == VersionVector())
+        _ = before
+    }
+
+    @Test func checkFindsNothingWrongInAHealthyStore() throws {
+        let dir = try TemporaryDirectory()
+        var replicas = [try makeStore(dir, "a", seed: 1), try makeStore(dir, "b", seed: 2)]
+        var sim = Simulation(seed: 11, replicas: 2)
+        try sim.run(&replicas, steps: 60)
+        #expect(try replicas[0].check() == [])
+        #expect(try replicas[1].check() == [])
+    }
+}
+
+/// The SQLite store against the in-memory model: the same random schedule on both must give
+/// the same changes and the same states, and the stores must converge.
+@Suite struct StoreOracleTests {
+    static func run(seed: UInt64, steps: Int = 50) throws {
+        let dir = try TemporaryDirectory()
+        let ids = Simulation.makeReplicaIDs(seed: seed, count: 3)
+        var stores = try ids.enumerated().map { i, id in
+            try Store.create(at: dir.file("r\(i).strata"), author: "r\(i)", replicaID: id)
+        }
+        var models = ids.enumerated().map { i, id in ReplicaModel(id: id, author: "r\(i)") }
+        var simStores = Simulation(seed: seed, replicas: 3)
+        var simModels = Simulation(seed: seed, replicas: 3)
+        try simStores.run(&stores, steps: steps)
+        try simModels.run(&models, steps: steps)
+        #expect(simStores.trace == simModels.trace, "seed \(seed): schedules diverged")
+        for (s, m) in zip(stores, models) {
+            #expect(try s.snapshot() == m.records, "seed \(seed): store differs from model")
+            #expect(try s.versionVector() == m.versionVector, "seed \(seed)")
+        }
+        try simStores.exchangeAll(&stores)
+        let reference = try stores[0].snapshot()
+        for s in stores.dropFirst() { #expect(try s.snapshot() == reference, "seed \(seed): stores did not converge") }
+        for s in stores { #expect(try s.check() == [], "seed \(seed)") }
+    }
+
+    @Test func storesMatchTheModelAndConverge() async {
+        let runs = ProcessEnvironment.int("STRATA_STORE_PROPERTY_RUNS", default: 30)
+        await propertyCheck(count: runs, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
+            try Self.run(seed: seed)
+        }
+    }
+
+    @Test(arguments: [7, 2024] as [UInt64])
+    func regressionSeeds(seed: UInt64) throws { try Self.run(seed: seed, steps: 100) }
+}
