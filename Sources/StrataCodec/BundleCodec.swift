@@ -1,0 +1,192 @@
+import StrataCore
+
+/// A file passed between replicas by hand (a USB stick): who wrote it, what they had, and
+/// the changes the receiver may lack.
+public struct Bundle: Sendable, Equatable {
+    /// The replica that wrote the bundle.
+    public var sender: ReplicaID
+    /// The researcher's name on the sending replica.
+    public var senderAuthor: String
+    /// What the sender had when it wrote the bundle, so the receiver can answer with only
+    /// what the sender lacks.
+    public var senderVersion: VersionVector
+    /// When the bundle was written, Unix milliseconds (sender's clock; informational).
+    public var createdAtMillis: UInt64
+    /// The changes, in the order they are to be applied.
+    public var changes: [Change]
+
+    public init(
+        sender: ReplicaID, senderAuthor: String, senderVersion: VersionVector, createdAtMillis: UInt64,
+        changes: [Change]
+    ) {
+        self.sender = sender
+        self.senderAuthor = senderAuthor
+        self.senderVersion = senderVersion
+        self.createdAtMillis = createdAtMillis
+        self.changes = changes
+    }
+}
+
+/// Another name for ``Bundle`` that does not clash with `Foundation.Bundle`.
+public typealias ChangeBundle = Bundle
+
+/// Encodes and decodes bundle files (Protocol/SPEC.md, "Bundle file").
+public enum BundleCodec {
+    public static let formatVersion: UInt8 = 1
+    /// ASCII "SBDL".
+    public static let magic: [UInt8] = [0x53, 0x42, 0x44, 0x4C]
+    /// magic, version, flags, total length.
+    static let prefixSize = 4 + 1 + 1 + 8
+    static let crcSize = 4
+
+    /// Encodes a bundle, splitting its changes into change sets whose uncompressed payload is
+    /// at most `maxChangeSetBytes` (a single larger change gets a change set of its own).
+    public static func encode(_ bundle: Bundle, maxChangeSetBytes: Int = 4 << 20) -> [UInt8] {
+        var frames: [[UInt8]] = []
+        for group in groups(bundle.changes, maxBytes: maxChangeSetBytes) {
+            frames.append(contentsOf: changeSets(group, maxBytes: maxChangeSetBytes))
+        }
+        var w = ByteWriter(capacity: frames.reduce(256) { $0 + $1.count + 5 })
+        w.raw(magic)
+        w.u8(formatVersion)
+        w.u8(0)  // flags
+        let lengthAt = w.bytes.count
+        w.u64le(0)  // total length, patched below
+        w.id16(high: bundle.sender.high, low: bundle.sender.low)
+        w.string(bundle.senderAuthor)
+        let entries = bundle.senderVersion.sorted
+        w.varint(entries.count)
+        for e in entries {
+            w.id16(high: e.replica.high, low: e.replica.low)
+            w.varint(e.seq)
+        }
+        w.varint(bundle.createdAtMillis)
+        w.varint(frames.count)
+        for f in frames {
+            w.varint(f.count)
+            w.raw(f)
+        }
+        let total = UInt64(w.bytes.count + crcSize)
+        for i in 0..<8 { w.bytes[lengthAt + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt64(i))) }
+        let crc = w.bytes.withUnsafeBufferPointer { Zlib.crc32($0) }
+        w.u32le(crc)
+        return w.bytes
+    }
+
+    /// Greedy grouping by estimated size; `changeSets` then enforces the bound exactly.
+    static func groups(_ changes: [Change], maxBytes: Int) -> [ArraySlice<Change>] {
+        var out: [ArraySlice<Change>] = []
+        var start = 0
+        var size = 0
+        for (i, c) in changes.enumerated() {
+            let s = ChangePayload.sizeHint([c])
+            if i > start && size + s > maxBytes {
+                out.append(changes[start..<i])
+                start = i
+                size = 0
+            }
+            size += s
+        }
+        if start < changes.count { out.append(changes[start...]) }
+        return out
+    }
+
+    /// Encodes `group` as one change set, or halves it until each payload fits.
+    static func changeSets(_ group: ArraySlice<Change>, maxBytes: Int) -> [[UInt8]] {
+        let payload = ChangeSetCodec.payload(Array(group))
+        if payload.count <= maxBytes || group.count == 1 {
+            return [ChangeSetCodec.wrap(payload: payload, compressionLevel: 6)]
+        }
+        let mid = group.startIndex + group.count / 2
+        return changeSets(group[..<mid], maxBytes: maxBytes) + changeSets(group[mid...], maxBytes: maxBytes)
+    }
+
+    /// Decodes a bundle file, checking every rule of Protocol/SPEC.md (BD-REJ-*) and the
+    /// change sets inside it (CS-REJ-*).
+    public static func decode(_ bytes: [UInt8], limits: CodecLimits = .standard) throws(CodecError) -> Bundle {
+        try bytes.withUnsafeBufferPointer { buf in
+            Result { () throws(CodecError) in try decode(buffer: buf, limits: limits) }
+        }.get()
+    }
+
+    static func decode(buffer: UnsafeBufferPointer<UInt8>, limits: CodecLimits) throws(CodecError) -> Bundle {
+        var r = ByteReader(buffer, what: "bundle", endIsTruncation: true)
+        try r.magic(magic, name: "Strata bundle")
+        let version = try r.u8("format version")
+        guard version == formatVersion else {
+            throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "bundle"), at: 4)
+        }
+        let flags = try r.u8("flags")
+        guard flags == 0 else { throw r.error(.unsupportedFlags(found: flags, known: 0), at: 5) }
+        guard r.remaining >= 8 else { throw r.error(.truncated(what: "bundle"), at: buffer.count) }
+        var declared: UInt64 = 0
+        for i in 0..<8 { declared |= UInt64(buffer[6 + i]) << (8 * UInt64(i)) }
+        r.position += 8
+        guard declared >= UInt64(prefixSize + crcSize) else {
+            throw r.error(.malformed("declared bundle length \(declared) is shorter than the fixed header"), at: 6)
+        }
+        if UInt64(buffer.count) < declared {
+            throw CodecError(.truncated(what: "bundle"), offset: buffer.count, total: declared > UInt64(Int.max) ? Int.max : Int(declared))
+        }
+        let total = Int(declared)
+        if buffer.count > total {
+            throw r.error(.trailingBytes(count: buffer.count - total, what: "bundle"), at: total)
+        }
+        let stored = UInt32(buffer[total - 4]) | UInt32(buffer[total - 3]) << 8 | UInt32(buffer[total - 2]) << 16
+            | UInt32(buffer[total - 1]) << 24
+        let computed = Zlib.crc32(UnsafeBufferPointer(rebasing: buffer[0..<(total - crcSize)]))
+        guard stored == computed else { throw r.error(.checksumMismatch(stored: stored, computed: computed), at: total - 4) }
+
+        // The checksum holds: what follows is what the writer wrote. Errors below are malformed,
+        // never truncated.
+        var h = ByteReader(
+            UnsafeBufferPointer(rebasing: buffer[0..<(total - crcSize)]), what: "bundle body", endIsTruncation: false)
+        h.position = prefixSize
+        let (sh, sl) = try h.id16("sender replica id")
+        let author = try h.string("sender author", limit: limits.maxStringBytes)
+        let n = try h.count("sender version entry count", limit: limits.maxVersionVectorEntries, minBytesEach: 17)
+        var entries = [ReplicaID: UInt64](minimumCapacity: n)
+        var previous: ReplicaID? = nil
+        for _ in 0..<n {
+            let at = h.position
+            let (rh, rl) = try h.id16("sender version replica id")
+            let replica = ReplicaID(high: rh, low: rl)
+            if let p = previous, !(p < replica) {
+                throw h.error(.malformed("sender version replicas are not in strictly ascending order (duplicate or unsorted)"), at: at)
+            }
+            previous = replica
+            let seqAt = h.position
+            let seq = try h.varint("sender version seq")
+            if seq == 0 { throw h.error(.malformed("sender version entry has sequence number 0"), at: seqAt) }
+            entries[replica] = seq
+        }
+        let created = try h.varint("created-at time")
+        let frameCount = try h.count("change set count", limit: limits.maxChangeSetsPerBundle, minBytesEach: 8)
+        var frames: [(offset: Int, bytes: UnsafeBufferPointer<UInt8>)] = []
+        frames.reserveCapacity(frameCount)
+        for _ in 0..<frameCount {
+            let len = try h.count("change set length", limit: limits.maxCompressedBytes)
+            let at = h.position
+            frames.append((at, try h.slice(len, "change set")))
+        }
+        try h.expectEnd()
+
+        var changes: [Change] = []
+        var inflated = 0
+        for (i, frame) in frames.enumerated() {
+            let where_ = "bundle change set \(i + 1) of \(frameCount) (at byte \(frame.offset))"
+            let (cs, size) = try ChangeSetCodec.decode(buffer: frame.bytes, limits: limits, context: where_).get()
+            inflated += size
+            if inflated > limits.maxBundleInflatedBytes {
+                throw CodecError(.tooLarge(what: "total inflated size", value: inflated, limit: limits.maxBundleInflatedBytes), context: where_)
+            }
+            if changes.count + cs.count > limits.maxChanges {
+                throw CodecError(.tooLarge(what: "total change count", value: changes.count + cs.count, limit: limits.maxChanges, bytes: false), context: where_)
+            }
+            if changes.isEmpty { changes = cs } else { changes.append(contentsOf: cs) }
+        }
+        return Bundle(
+            sender: ReplicaID(high: sh, low: sl), senderAuthor: author, senderVersion: VersionVector(entries),
+            createdAtMillis: created, changes: changes)
+    }
+}

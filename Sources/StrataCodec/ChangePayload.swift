@@ -1,0 +1,147 @@
+import StrataCore
+
+/// The change-set payload (Protocol/SPEC.md, "Payload"): four tables, then the changes.
+/// Shared by ``ChangeSetCodec`` (compressed) and ``ChangeCodec`` (one change, uncompressed).
+enum ChangePayload {
+    static func encode(_ changes: [Change], into w: inout ByteWriter) {
+        var replicaSet = Set<ReplicaID>()
+        var authorSet = Set<String>()
+        var recordSet = Set<RecordID>()
+        var fieldSet = Set<String>()
+        for c in changes {
+            replicaSet.insert(c.id.replica)
+            authorSet.insert(c.author)
+            for op in c.operations {
+                recordSet.insert(op.record)
+                fieldSet.insert(op.key.field)
+                for p in op.preds { replicaSet.insert(p.replica) }
+                if case .assign(let v) = op.action { v.collectReplicas(into: &replicaSet) }
+            }
+        }
+        let replicas = Table(replicaSet, by: TableOrder.replica)
+        let authors = Table(authorSet, by: TableOrder.string)
+        let records = Table(recordSet, by: TableOrder.record)
+        let fields = Table(fieldSet, by: TableOrder.string)
+        w.replicaTable(replicas)
+        w.stringTable(authors)
+        w.recordTable(records)
+        w.stringTable(fields)
+
+        w.varint(changes.count)
+        var previous: UInt64 = 0
+        for c in changes {
+            w.varint(replicas[c.id.replica])
+            w.varint(c.id.seq)
+            w.zigzag(Int64(bitPattern: c.timestamp.rawValue &- previous))
+            previous = c.timestamp.rawValue
+            w.varint(authors[c.author])
+            w.varint(c.operations.count)
+            for op in c.operations {
+                w.varint(records[op.record])
+                w.varint(fields[op.key.field])
+                w.string(op.key.element)
+                switch op.action {
+                case .assign: w.u8(ActionTag.assign)
+                case .retract: w.u8(ActionTag.retract)
+                }
+                w.varint(op.preds.count)
+                for p in op.preds {
+                    w.varint(replicas[p.replica])
+                    w.varint(p.seq)
+                }
+                if case .assign(let v) = op.action { w.value(v, replicas: replicas) }
+            }
+        }
+    }
+
+    /// A rough size hint for reserving the output buffer.
+    static func sizeHint(_ changes: [Change]) -> Int {
+        var n = 64
+        for c in changes {
+            n += 16 + c.author.utf8.count
+            for op in c.operations {
+                n += 24 + op.key.field.utf8.count + op.key.element.utf8.count + 4 * op.preds.count
+                if case .assign(.text(let s)) = op.action { n += s.utf8.count }
+            }
+        }
+        return n
+    }
+
+    /// Decodes a whole payload; `exactCount`, when given, is the number of changes required.
+    static func decode(_ r: inout ByteReader, limits: CodecLimits, exactCount: Int? = nil) throws(CodecError) -> [Change] {
+        let replicas = try r.replicaTable(limits: limits)
+        let authors = try r.stringTable("author", limits: limits)
+        let records = try r.recordTable(limits: limits)
+        let fields = try r.stringTable("field name", limits: limits)
+
+        let countAt = r.position
+        let n = try r.count("change count", limit: limits.maxChanges, minBytesEach: 5)
+        if let exactCount, n != exactCount {
+            throw r.error(.malformed("holds \(n) changes, expected exactly \(exactCount)"), at: countAt)
+        }
+        var changes = [Change]()
+        changes.reserveCapacity(n)
+        var previous: UInt64 = 0
+        for _ in 0..<n {
+            let changeAt = r.position
+            let replica = replicas[try r.index("change replica", count: replicas.count)]
+            let seqAt = r.position
+            let seq = try r.varint("change seq")
+            if seq == 0 {
+                throw r.error(.invalidChange("a change has sequence number 0; sequence numbers start at 1"), at: seqAt)
+            }
+            let id = ChangeID(replica: replica, seq: seq)
+            let delta = try r.zigzag("timestamp delta")
+            let timestamp = previous &+ UInt64(bitPattern: delta)
+            previous = timestamp
+            let author = authors[try r.index("author", count: authors.count)]
+            let opCount = try r.count("operation count", limit: limits.maxOperationsPerChange, minBytesEach: 5)
+            if opCount == 0 { throw r.error(.invalidChange("change \(id) has no operations"), at: changeAt) }
+            var ops = [FieldOperation]()
+            ops.reserveCapacity(opCount)
+            for _ in 0..<opCount {
+                let record = records[try r.index("record", count: records.count)]
+                let field = fields[try r.index("field name", count: fields.count)]
+                let element = try r.string("set element", limit: limits.maxStringBytes)
+                let actionAt = r.position
+                let tag = try r.u8("action tag")
+                guard tag == ActionTag.assign || tag == ActionTag.retract else {
+                    throw r.error(.malformed("unknown action tag \(tag)"), at: actionAt)
+                }
+                if tag == ActionTag.retract && element.isEmpty {
+                    throw r.error(
+                        .invalidChange("change \(id) retracts a register field (only set elements can be retracted)"), at: actionAt)
+                }
+                let predCount = try r.count("predecessor count", limit: limits.maxPreds, minBytesEach: 2)
+                var preds = [ChangeID]()
+                preds.reserveCapacity(predCount)
+                for _ in 0..<predCount {
+                    let predAt = r.position
+                    let pr = replicas[try r.index("predecessor replica", count: replicas.count)]
+                    let ps = try r.varint("predecessor seq")
+                    if ps == 0 { throw r.error(.malformed("a predecessor has sequence number 0"), at: predAt) }
+                    let p = ChangeID(replica: pr, seq: ps)
+                    if p == id { throw r.error(.invalidChange("change \(id) names itself as a predecessor"), at: predAt) }
+                    preds.append(p)
+                }
+                let action: Action =
+                    tag == ActionTag.assign ? .assign(try r.value(replicas: replicas, limits: limits)) : .retract
+                ops.append(FieldOperation(record: record, key: FieldKey(field, element: element), action: action, preds: preds))
+            }
+            let change = Change(id: id, timestamp: HybridTimestamp(rawValue: timestamp), author: author, operations: ops)
+            if opCount > 1 {
+                do { try change.validate() } catch {
+                    throw r.error(.invalidChange("change \(id) writes the same record key twice"), at: changeAt)
+                }
+            }
+            changes.append(change)
+        }
+        try r.expectEnd()
+        return changes
+    }
+}
+
+enum ActionTag {
+    static let assign: UInt8 = 0
+    static let retract: UInt8 = 1
+}

@@ -1,0 +1,55 @@
+/// Caps that bound what a decoder allocates, whatever the input says.
+///
+/// > Invariant: a decoder never allocates more than these limits allow, and checks every
+/// > declared length or count against them (and against the bytes remaining) before
+/// > reserving memory for it.
+public struct CodecLimits: Sendable, Equatable {
+    /// Largest inflated (uncompressed) payload of one change set. Checked against the declared
+    /// length before inflating and while inflating (zip-bomb cap).
+    public var maxInflatedBytes: Int
+    /// Largest compressed change set (one bundle frame).
+    public var maxCompressedBytes: Int
+    /// Most changes in one change set, and in one bundle in total.
+    public var maxChanges: Int
+    /// Most operations in one change.
+    public var maxOperationsPerChange: Int
+    /// Longest string (table entry, set element, text value), in UTF-8 bytes.
+    public var maxStringBytes: Int
+    /// Most predecessors of one operation.
+    public var maxPreds: Int
+    /// Most entries in one table (replicas, authors, records, field names).
+    public var maxTableEntries: Int
+    /// Most entries in one version vector (deletion values, bundle header).
+    public var maxVersionVectorEntries: Int
+    /// Most change sets in one bundle.
+    public var maxChangeSetsPerBundle: Int
+    /// Largest sum of inflated payloads across one bundle.
+    public var maxBundleInflatedBytes: Int
+
+    public init(
+        maxInflatedBytes: Int = 32 << 20,
+        maxCompressedBytes: Int = 32 << 20,
+        maxChanges: Int = 1 << 20,
+        maxOperationsPerChange: Int = 1 << 16,
+        maxStringBytes: Int = 8 << 20,
+        maxPreds: Int = 1 << 12,
+        maxTableEntries: Int = 1 << 20,
+        maxVersionVectorEntries: Int = 1 << 16,
+        maxChangeSetsPerBundle: Int = 1 << 16,
+        maxBundleInflatedBytes: Int = 1 << 30
+    ) {
+        self.maxInflatedBytes = maxInflatedBytes
+        self.maxCompressedBytes = maxCompressedBytes
+        self.maxChanges = maxChanges
+        self.maxOperationsPerChange = maxOperationsPerChange
+        self.maxStringBytes = maxStringBytes
+        self.maxPreds = maxPreds
+        self.maxTableEntries = maxTableEntries
+        self.maxVersionVectorEntries = maxVersionVectorEntries
+        self.maxChangeSetsPerBundle = maxChangeSetsPerBundle
+        self.maxBundleInflatedBytes = maxBundleInflatedBytes
+    }
+
+    /// The defaults documented in Protocol/SPEC.md, "Limits".
+    public static let standard = CodecLimits()
+}

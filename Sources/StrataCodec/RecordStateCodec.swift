@@ -1,0 +1,114 @@
+import StrataCore
+
+/// Persists a ``RecordState`` in the store: uncompressed, versioned, compact
+/// (Protocol/SPEC.md, "Record state"). The record id is the row key, so it is not stored.
+public enum RecordStateCodec {
+    public static let formatVersion: UInt8 = 1
+
+    public static func encode(_ state: RecordState) -> [UInt8] {
+        var replicaSet = Set<ReplicaID>()
+        var authorSet = Set<String>()
+        var fieldSet = Set<String>()
+        var hint = 16
+        for (key, ks) in state.keys {
+            fieldSet.insert(key.field)
+            hint += 8 + key.element.utf8.count + 8 * ks.pending.count
+            for lv in ks.live {
+                replicaSet.insert(lv.change.replica)
+                authorSet.insert(lv.author)
+                lv.value.collectReplicas(into: &replicaSet)
+                hint += 24
+                if case .text(let s) = lv.value { hint += s.utf8.count }
+            }
+            for p in ks.pending { replicaSet.insert(p.replica) }
+        }
+        let replicas = Table(replicaSet, by: TableOrder.replica)
+        let authors = Table(authorSet, by: TableOrder.string)
+        let fields = Table(fieldSet, by: TableOrder.string)
+        var w = ByteWriter(capacity: hint + 16 * replicas.values.count)
+        w.u8(formatVersion)
+        w.replicaTable(replicas)
+        w.stringTable(authors)
+        w.stringTable(fields)
+        let keys = state.keys.keys.sorted()
+        w.varint(keys.count)
+        for key in keys {
+            let ks = state.keys[key]!
+            w.varint(fields[key.field])
+            w.string(key.element)
+            w.varint(ks.live.count)
+            for lv in ks.live {
+                w.varint(replicas[lv.change.replica])
+                w.varint(lv.change.seq)
+                w.varint(lv.timestamp.rawValue)
+                w.varint(authors[lv.author])
+                w.value(lv.value, replicas: replicas)
+            }
+            let pending = ks.pending.sorted()
+            w.varint(pending.count)
+            for p in pending {
+                w.varint(replicas[p.replica])
+                w.varint(p.seq)
+            }
+        }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: some Collection<UInt8>, id: RecordID) throws(CodecError) -> RecordState {
+        try withContiguousBytes(bytes) { buf in
+            Result { () throws(CodecError) in try decode(buffer: buf, id: id) }
+        }.get()
+    }
+
+    static func decode(buffer: UnsafeBufferPointer<UInt8>, id: RecordID) throws(CodecError) -> RecordState {
+        let limits = CodecLimits.standard
+        var r = ByteReader(buffer, what: "record state", endIsTruncation: true, context: "record \(id.text)")
+        let version = try r.u8("format version")
+        guard version == formatVersion else {
+            throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "record state"), at: 0)
+        }
+        let replicas = try r.replicaTable(limits: limits)
+        let authors = try r.stringTable("author", limits: limits)
+        let fields = try r.stringTable("field name", limits: limits)
+        let keyCount = try r.count("key count", limit: limits.maxTableEntries, minBytesEach: 4)
+        var keys = [FieldKey: KeyState](minimumCapacity: keyCount)
+        for _ in 0..<keyCount {
+            let keyAt = r.position
+            let field = fields[try r.index("field name", count: fields.count)]
+            let element = try r.string("set element", limit: limits.maxStringBytes)
+            let liveCount = try r.count("live value count", limit: limits.maxPreds, minBytesEach: 5)
+            var live = [LiveValue]()
+            live.reserveCapacity(liveCount)
+            for _ in 0..<liveCount {
+                let replica = replicas[try r.index("live value replica", count: replicas.count)]
+                let seqAt = r.position
+                let seq = try r.varint("live value seq")
+                if seq == 0 { throw r.error(.malformed("a live value has sequence number 0"), at: seqAt) }
+                let ts = try r.varint("timestamp")
+                let author = authors[try r.index("author", count: authors.count)]
+                let value = try r.value(replicas: replicas, limits: limits)
+                live.append(
+                    LiveValue(
+                        change: ChangeID(replica: replica, seq: seq), timestamp: HybridTimestamp(rawValue: ts),
+                        author: author, value: value))
+            }
+            let pendingCount = try r.count("pending count", limit: limits.maxPreds, minBytesEach: 2)
+            var pending = Set<ChangeID>(minimumCapacity: pendingCount)
+            for _ in 0..<pendingCount {
+                let at = r.position
+                let replica = replicas[try r.index("pending replica", count: replicas.count)]
+                let seq = try r.varint("pending seq")
+                if seq == 0 { throw r.error(.malformed("a pending change has sequence number 0"), at: at) }
+                if !pending.insert(ChangeID(replica: replica, seq: seq)).inserted {
+                    throw r.error(.malformed("a pending change is listed twice"), at: at)
+                }
+            }
+            let key = FieldKey(field, element: element)
+            guard keys.updateValue(KeyState(live: live, pending: pending), forKey: key) == nil else {
+                throw r.error(.malformed("a key is stored twice"), at: keyAt)
+            }
+        }
+        try r.expectEnd()
+        return RecordState(id: id, keys: keys)
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import StrataCore
+
+@testable import StrataCodec
+
+/// SplitMix64: small, seeded, reproducible.
+struct SeededRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum Fixtures {
+    static let vectorsDir: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        // Tests/StrataCodecTests/Fixtures.swift -> repo root
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Protocol").appendingPathComponent("vectors")
+    }()
+
+    static func read(_ relative: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: vectorsDir.appendingPathComponent(relative)))
+    }
+
+    static let alice = ReplicaID(high: 0x0123_4567_89AB_4CDE, low: 0x8123_4567_89AB_CDEF)
+    static let bob = ReplicaID(high: 0xFEDC_BA98_7654_4321, low: 0x9EDC_BA98_7654_3210)
+    static let carol = ReplicaID(high: 0x0000_0000_0000_4001, low: 0x8000_0000_0000_0001)
+    static let note = RecordID(high: 0x0192_3456_789A_7BCD, low: 0x8EF0_1234_5678_9ABC)
+    static let site = RecordID(high: 0x0192_3456_789B_7000, low: 0x9000_0000_0000_0001)
+    static let ts = HybridTimestamp(wallMillis: 1_732_550_400_000, counter: 0)
+
+    static func ts(_ offsetMillis: UInt64, _ counter: UInt16 = 0) -> HybridTimestamp {
+        HybridTimestamp(wallMillis: ts.wallMillis + offsetMillis, counter: counter)
+    }
+
+    /// One change per value kind, with set elements, retracts and predecessors.
+    static let everyValue: [Change] = [
+        Change(
+            id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "Khaled al-Asaad",
+            operations: [
+                FieldOperation(record: note, key: FieldKey("kind"), action: .assign(.text("note")), preds: []),
+                FieldOperation(record: note, key: FieldKey("title"), action: .assign(.text("معبد بل — Temple of Bel 🏛️")), preds: []),
+                FieldOperation(record: note, key: FieldKey("count"), action: .assign(.integer(-42)), preds: []),
+                FieldOperation(record: note, key: FieldKey("big"), action: .assign(.integer(.min)), preds: []),
+                FieldOperation(record: note, key: FieldKey("height"), action: .assign(.real(-0.0)), preds: []),
+                FieldOperation(record: note, key: FieldKey("ratio"), action: .assign(.real(.infinity)), preds: []),
+                FieldOperation(record: note, key: FieldKey("verified"), action: .assign(.bool(true)), preds: []),
+                FieldOperation(record: note, key: FieldKey("draft"), action: .assign(.bool(false)), preds: []),
+                FieldOperation(record: note, key: FieldKey("cleared"), action: .assign(.null), preds: []),
+                FieldOperation(
+                    record: note, key: FieldKey("location"),
+                    action: .assign(.location(Location(latitude: 34.5472, longitude: 38.2692, accuracyMetres: 12.5))),
+                    preds: []),
+                FieldOperation(
+                    record: site, key: FieldKey("location"),
+                    action: .assign(.location(Location(latitude: -33.0, longitude: 151.25))), preds: []),
+                FieldOperation(record: note, key: FieldKey("tags", element: "palmyra"), action: .assign(.bool(true)), preds: []),
+            ]),
+        Change(
+            id: ChangeID(replica: bob, seq: 7), timestamp: ts(0, 3), author: "Bob",
+            operations: [
+                FieldOperation(
+                    record: note, key: FieldKey("title"), action: .assign(.text("Temple of Bel")),
+                    preds: [ChangeID(replica: alice, seq: 1)]),
+                FieldOperation(
+                    record: note, key: FieldKey("tags", element: "palmyra"), action: .retract,
+                    preds: [ChangeID(replica: alice, seq: 1)]),
+            ]),
+        Change(
+            id: ChangeID(replica: carol, seq: 2), timestamp: ts(0, 1), author: "Carol",
+            operations: [
+                FieldOperation(
+                    record: note, key: FieldKey("deleted"),
+                    action: .assign(.deletion(seen: VersionVector([alice: 1, carol: 1]))),
+                    preds: []),
+                FieldOperation(record: site, key: FieldKey("ratio"), action: .assign(.real(.nan)), preds: []),
+            ]),
+    ]
+
+    static let single: [Change] = [
+        Change(
+            id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "alice",
+            operations: [FieldOperation(record: note, key: FieldKey("title"), action: .assign(.text("Arch of Triumph")), preds: [])])
+    ]
+
+    // MARK: random changes
+
+    static func randomString(_ rng: inout SeededRNG, maxLength: Int = 12) -> String {
+        let pool: [Character] = ["a", "b", "z", "0", " ", "é", "ß", "م", "ع", "🏛", "\u{0301}", "\n", "\""]
+        let n = Int.random(in: 0...maxLength, using: &rng)
+        return String((0..<n).map { _ in pool.randomElement(using: &rng)! })
+    }
+
+    static func randomValue(_ rng: inout SeededRNG, replicas: [ReplicaID]) -> FieldValue {
+        switch Int.random(in: 0..<8, using: &rng) {
+        case 0: return .null
+        case 1: return .text(randomString(&rng, maxLength: 40))
+        case 2: return .integer(Int64(bitPattern: rng.next()) >> UInt64.random(in: 0..<64, using: &rng))
+        case 3: return .real(Double(bitPattern: rng.next()))
+        case 4: return .bool(Bool.random(using: &rng))
+        case 5:
+            return .location(
+                Location(
+                    latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng),
+                    accuracyMetres: Bool.random(using: &rng) ? Double.random(in: 0...100, using: &rng) : nil))
+        case 6:
+            var vv = VersionVector()
+            for r in replicas where Bool.random(using: &rng) { vv[r] = UInt64.random(in: 1...1000, using: &rng) }
+            return .deletion(seen: vv)
+        default: return .text("")
+        }
+    }
+
+    /// Random well-formed changes; reals avoid NaN so that `==` compares them.
+    static func randomChanges(_ rng: inout SeededRNG, count: Int, maxOps: Int = 6) -> [Change] {
+        let replicas = (0..<Int.random(in: 1...4, using: &rng)).map { _ in ReplicaID.random(using: &rng) }
+        let records = (0..<Int.random(in: 1...5, using: &rng)).map { _ in
+            RecordID.v7(unixMillis: 1_700_000_000_000 + UInt64.random(in: 0..<1_000_000, using: &rng), using: &rng)
+        }
+        let fieldNames = ["title", "body", "state", "tags", "rel", "kind", "deleted", "lieu", "état"]
+        let authors = ["alice", "bob", "Khaled", "Zoë", ""]
+        var seqs: [ReplicaID: UInt64] = [:]
+        var out: [Change] = []
+        for _ in 0..<count {
+            let replica = replicas.randomElement(using: &rng)!
+            let seq = (seqs[replica] ?? 0) + 1
+            seqs[replica] = seq
+            let id = ChangeID(replica: replica, seq: seq)
+            var ops: [FieldOperation] = []
+            var used = Set<OpKey>()
+            for _ in 0..<Int.random(in: 1...maxOps, using: &rng) {
+                let record = records.randomElement(using: &rng)!
+                let field = fieldNames.randomElement(using: &rng)!
+                let element = Bool.random(using: &rng) ? randomString(&rng) : ""
+                let key = FieldKey(field, element: element)
+                guard used.insert(OpKey(record: record, key: key)).inserted else { continue }
+                var preds: [ChangeID] = []
+                for _ in 0..<Int.random(in: 0...2, using: &rng) {
+                    let r = replicas.randomElement(using: &rng)!
+                    let p = ChangeID(replica: r, seq: UInt64.random(in: 1...UInt64(1 << 40), using: &rng))
+                    if p != id { preds.append(p) }
+                }
+                var value = randomValue(&rng, replicas: replicas)
+                if case .real(let d) = value, d.isNaN { value = .real(1.5) }
+                let action: Action = !element.isEmpty && Bool.random(using: &rng) ? .retract : .assign(value)
+                ops.append(FieldOperation(record: record, key: key, action: action, preds: preds))
+            }
+            let raw = Bool.random(using: &rng) ? rng.next() : 1_700_000_000_000 << 16 + UInt64.random(in: 0..<1 << 30, using: &rng)
+            out.append(Change(id: id, timestamp: HybridTimestamp(rawValue: raw), author: authors.randomElement(using: &rng)!, operations: ops))
+        }
+        return out
+    }
+}
+
+/// The error code a throwing decode produced, or "ok".
+func errorCode<T>(_ body: () throws(CodecError) -> T) -> String {
+    do {
+        _ = try body()
+        return "ok"
+    } catch {
+        return error.code
+    }
+}
+
+func hex(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+}

@@ -1,0 +1,90 @@
+import Foundation
+import StrataCore
+import Testing
+
+@testable import StrataCodec
+
+/// The checked-in files under Protocol/vectors are the reference; these tests read them.
+@Suite("Protocol vectors")
+struct VectorTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["STRATA_WRITE_VECTORS"] == "1"))
+    func writeVectors() throws {
+        try Vectors.writeAll()
+    }
+
+    @Test func manifestListsEveryVector() throws {
+        let entries = try Vectors.manifest()
+        #expect(entries.filter(\.valid).count == Vectors.valid.count)
+        #expect(entries.filter { !$0.valid }.count == Vectors.invalid.count)
+    }
+
+    /// Valid vectors decode to the described content and re-encode byte for byte.
+    @Test func validVectorsDecodeAndReencodeByteForByte() throws {
+        for e in try Vectors.manifest() where e.valid {
+            let bytes = try Fixtures.read(e.file)
+            let expected = String(decoding: try Fixtures.read(e.expected), as: UTF8.self)
+            if e.kind == "bundle" {
+                let bundle = try BundleCodec.decode(bytes)
+                #expect(Vectors.describe(bundle) + "\n" == expected, "\(e.file)")
+                if e.extra == "exact" {
+                    #expect(BundleCodec.encode(bundle, maxChangeSetBytes: 200) == bytes, "\(e.file)")
+                }
+            } else {
+                let changes = try ChangeSetCodec.decode(bytes)
+                #expect(Vectors.describe(changes) + "\n" == expected, "\(e.file)")
+                if e.extra == "exact" { #expect(ChangeSetCodec.encode(changes) == bytes, "\(e.file)") }
+            }
+        }
+    }
+
+    /// The valid vectors decode to the fixtures they were made from (NaN compared by bits).
+    @Test func validVectorsMatchTheirFixtures() throws {
+        let single = try ChangeSetCodec.decode(try Fixtures.read("valid/cs-02-single.bin"))
+        #expect(single == Fixtures.single)
+        let stored = try ChangeSetCodec.decode(try Fixtures.read("valid/cs-04-stored.bin"))
+        #expect(stored == Fixtures.single)
+        let every = try ChangeSetCodec.decode(try Fixtures.read("valid/cs-03-every-value.bin"))
+        #expect(every.count == Fixtures.everyValue.count)
+        #expect(ChangeSetCodec.encode(every) == ChangeSetCodec.encode(Fixtures.everyValue))
+        let empty = try ChangeSetCodec.decode(try Fixtures.read("valid/cs-01-empty.bin"))
+        #expect(empty.isEmpty)
+    }
+
+    /// Each invalid vector fails with the error code the manifest names (CS-REJ-*, BD-REJ-*).
+    @Test func invalidVectorsFailWithTheirCode() throws {
+        var seen = Set<String>()
+        for e in try Vectors.manifest() where !e.valid {
+            let bytes = try Fixtures.read(e.file)
+            let code =
+                e.kind == "bundle"
+                ? errorCode { () throws(CodecError) in try BundleCodec.decode(bytes) }
+                : errorCode { () throws(CodecError) in try ChangeSetCodec.decode(bytes) }
+            #expect(code == e.expected, "\(e.file) (\(e.extra))")
+            seen.insert(e.extra)
+        }
+        #expect(seen.count >= 20)
+    }
+
+    /// The generator still produces the checked-in vectors (the encoder has not drifted).
+    @Test func generatorMatchesCheckedInVectors() throws {
+        for v in Vectors.valid {
+            #expect(try Fixtures.read("valid/\(v.name).bin") == v.bytes, "\(v.name)")
+        }
+        for v in Vectors.invalid {
+            #expect(try Fixtures.read("invalid/\(v.name).bin") == v.bytes, "\(v.name)")
+        }
+    }
+
+    /// Every error message is one line; printed so a reviewer can read them all.
+    @Test func invalidVectorMessagesAreOneLine() throws {
+        for e in try Vectors.manifest() where !e.valid {
+            let bytes = try Fixtures.read(e.file)
+            do {
+                if e.kind == "bundle" { _ = try BundleCodec.decode(bytes) } else { _ = try ChangeSetCodec.decode(bytes) }
+            } catch {
+                #expect(!error.description.contains("\n"))
+                print("\(e.extra) \(e.file): \(error.description)")
+            }
+        }
+    }
+}

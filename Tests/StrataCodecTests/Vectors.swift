@@ -1,0 +1,261 @@
+import Foundation
+import StrataCore
+
+@testable import StrataCodec
+
+/// The test vectors of Protocol/vectors: how they are generated (only when
+/// STRATA_WRITE_VECTORS=1) and a deterministic description of decoded content.
+enum Vectors {
+    struct Valid {
+        var name: String
+        var kind: String  // "change-set" or "bundle"
+        var bytes: [UInt8]
+        var reencode: Bool = true
+        var note: String
+    }
+
+    struct Invalid {
+        var name: String
+        var kind: String
+        var bytes: [UInt8]
+        var code: String
+        var requirement: String
+        var note: String
+    }
+
+    static let sampleBundle = StrataCodec.Bundle(
+        sender: Fixtures.bob, senderAuthor: "Bob", senderVersion: VersionVector([Fixtures.alice: 1, Fixtures.bob: 7]),
+        createdAtMillis: 1_732_550_460_000, changes: Fixtures.everyValue)
+
+    static var valid: [Valid] {
+        [
+            Valid(name: "cs-01-empty", kind: "change-set", bytes: ChangeSetCodec.encode([]), note: "no changes: four empty tables and a zero count"),
+            Valid(name: "cs-02-single", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.single), note: "one change assigning one text register"),
+            Valid(
+                name: "cs-03-every-value", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.everyValue),
+                note: "every value tag incl. non-ASCII text, -0.0, +inf, NaN, locations with and without accuracy, a deletion vector; set add and retract; predecessors; a negative timestamp delta"),
+            Valid(
+                name: "cs-04-stored", kind: "change-set", bytes: craftedChangeSet(payload: ChangeSetCodec.payload(Fixtures.single), flags: 0),
+                reencode: false, note: "flags 0: the payload stored without compression (decoders accept it; Strata 1 writers always compress)"),
+            Valid(
+                name: "bd-01-three-frames", kind: "bundle", bytes: BundleCodec.encode(sampleBundle, maxChangeSetBytes: 200),
+                note: "a bundle whose changes are split into three change sets (maxChangeSetBytes 200)"),
+        ]
+    }
+
+    // MARK: hand-crafted bytes
+
+    static func craftedChangeSet(payload: [UInt8], version: UInt8 = 1, flags: UInt8 = 1, declared: Int? = nil, level: Int32 = 6)
+        -> [UInt8]
+    {
+        var w = ByteWriter()
+        w.raw(ChangeSetCodec.magic)
+        w.u8(version)
+        w.u8(flags)
+        w.varint(declared ?? payload.count)
+        w.raw(flags & 1 == 1 ? Zlib.deflate(payload, level: level) : payload)
+        return w.bytes
+    }
+
+    /// A one-change payload whose parts can be replaced by raw bytes.
+    static func craftedPayload(
+        replicas: [[UInt8]] = [Fixtures.alice.bytes], authors: [[UInt8]] = [Array("alice".utf8)],
+        records: [[UInt8]] = [Fixtures.note.bytes], fieldNames: [[UInt8]] = [Array("title".utf8)],
+        changeCount: [UInt8] = [1], seq: [UInt8] = [1], authorIndex: [UInt8] = [0],
+        ops: [[UInt8]] = [[0, 0, 0, 0, 0, 1, 1, 0x78]], trailing: [UInt8] = []
+    ) -> [UInt8] {
+        var w = ByteWriter()
+        w.varint(replicas.count)
+        for r in replicas { w.raw(r) }
+        w.varint(authors.count)
+        for a in authors {
+            w.varint(a.count)
+            w.raw(a)
+        }
+        w.varint(records.count)
+        for r in records { w.raw(r) }
+        w.varint(fieldNames.count)
+        for f in fieldNames {
+            w.varint(f.count)
+            w.raw(f)
+        }
+        w.raw(changeCount)
+        w.u8(0)  // replica index
+        w.raw(seq)
+        w.zigzag(Int64(Fixtures.ts.rawValue))
+        w.raw(authorIndex)
+        w.varint(ops.count)
+        for op in ops { w.raw(op) }
+        w.raw(trailing)
+        return w.bytes
+    }
+
+    static func withByte(_ bytes: [UInt8], at i: Int, xor mask: UInt8) -> [UInt8] {
+        var b = bytes
+        b[i] ^= mask
+        return b
+    }
+
+    static var invalid: [Invalid] {
+        let single = ChangeSetCodec.encode(Fixtures.single)
+        let every = ChangeSetCodec.encode(Fixtures.everyValue)
+        let bundle = BundleCodec.encode(sampleBundle, maxChangeSetBytes: 200)
+        let zeros = [UInt8](repeating: 0, count: 64 << 20)
+        let bomb = Zlib.deflate(zeros, level: 9)
+        func cs(_ header: [UInt8], _ body: [UInt8]) -> [UInt8] { ChangeSetCodec.magic + header + body }
+        var declared64MiB = ByteWriter()
+        declared64MiB.varint(64 << 20)
+        let okOp: [UInt8] = [0, 0, 0, 0, 0, 1, 1, 0x78]
+        return [
+            Invalid(name: "cs-rej-01-bad-magic", kind: "change-set", bytes: Array("SCHX".utf8) + single.dropFirst(4), code: "bad-magic", requirement: "CS-REJ-01", note: "magic is SCHX"),
+            Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 2), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 2"),
+            Invalid(name: "cs-rej-03-unknown-flag", kind: "change-set", bytes: withByte(single, at: 5, xor: 0x02), code: "unsupported-flags", requirement: "CS-REJ-03", note: "flags 0x03"),
+            Invalid(name: "cs-rej-04-zip-bomb-declared", kind: "change-set", bytes: cs([1, 1] + declared64MiB.bytes, bomb), code: "too-large", requirement: "CS-REJ-04", note: "declares and inflates to 64 MiB of zeros (64 KiB compressed)"),
+            Invalid(name: "cs-rej-06-zip-bomb-undeclared", kind: "change-set", bytes: cs([1, 1, 100], bomb), code: "length-mismatch", requirement: "CS-REJ-06", note: "declares 100 bytes, inflates to 64 MiB of zeros"),
+            Invalid(name: "cs-rej-06-shorter-than-declared", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(), declared: 200), code: "length-mismatch", requirement: "CS-REJ-06", note: "declares 200 bytes, inflates to fewer"),
+            Invalid(name: "cs-rej-07-truncated", kind: "change-set", bytes: Array(every.prefix(every.count / 2)), code: "truncated", requirement: "CS-REJ-07", note: "cs-03 cut in half"),
+            Invalid(name: "cs-rej-07-truncated-header", kind: "change-set", bytes: Array(single.prefix(3)), code: "truncated", requirement: "CS-REJ-07", note: "three bytes of magic"),
+            Invalid(name: "cs-rej-08-trailing-bytes", kind: "change-set", bytes: single + [0], code: "trailing-bytes", requirement: "CS-REJ-08", note: "cs-02 plus one zero byte"),
+            Invalid(name: "cs-rej-09-bad-adler", kind: "change-set", bytes: withByte(single, at: single.count - 1, xor: 0xFF), code: "corrupt-compression", requirement: "CS-REJ-09", note: "last Adler-32 byte flipped"),
+            Invalid(name: "cs-rej-10-overlong-varint", kind: "change-set", bytes: cs([1, 1, 0x85, 0x00], Zlib.deflate([], level: 6)), code: "overlong-varint", requirement: "CS-REJ-10", note: "payload length 5 written as 85 00"),
+            Invalid(name: "cs-rej-10-varint-overflow", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(seq: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02])), code: "overlong-varint", requirement: "CS-REJ-10", note: "a seq of 65 bits"),
+            Invalid(name: "cs-rej-11-index-out-of-range", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(authorIndex: [5])), code: "index-out-of-range", requirement: "CS-REJ-11", note: "author index 5 in a table of 1"),
+            Invalid(name: "cs-rej-12-length-past-end", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 0, 0, 1, 0x7F, 0x78]])), code: "malformed", requirement: "CS-REJ-12", note: "a text value declares 127 bytes, 1 remains"),
+            Invalid(name: "cs-rej-13-count-beyond-limit", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(changeCount: [0x80, 0x80, 0x80, 0x80, 0x01])), code: "too-large", requirement: "CS-REJ-13", note: "change count 2^28"),
+            Invalid(name: "cs-rej-14-invalid-utf8", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(authors: [[0x61, 0xFF, 0xFE]])), code: "invalid-utf8", requirement: "CS-REJ-14", note: "author bytes 61 ff fe"),
+            Invalid(name: "cs-rej-15-duplicate-replica", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(replicas: [Fixtures.alice.bytes, Fixtures.alice.bytes])), code: "malformed", requirement: "CS-REJ-15", note: "the replica table lists one id twice"),
+            Invalid(name: "cs-rej-16-unknown-value-tag", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 0, 0, 8, 0]])), code: "unsupported-value", requirement: "CS-REJ-16", note: "value tag 8"),
+            Invalid(name: "cs-rej-17-unknown-action", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 2, 0]])), code: "malformed", requirement: "CS-REJ-17", note: "action tag 2"),
+            Invalid(name: "cs-rej-18-zero-seq", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(seq: [0])), code: "invalid-change", requirement: "CS-REJ-18", note: "change seq 0"),
+            Invalid(name: "cs-rej-19-duplicate-key", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [okOp, okOp])), code: "invalid-change", requirement: "CS-REJ-19", note: "one change writes note.title twice"),
+            Invalid(name: "cs-rej-20-payload-trailing", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(trailing: [0])), code: "trailing-bytes", requirement: "CS-REJ-20", note: "one byte after the last change, inside the payload"),
+            Invalid(name: "bd-rej-01-bad-magic", kind: "bundle", bytes: withByte(bundle, at: 0, xor: 0x20), code: "bad-magic", requirement: "BD-REJ-01", note: "magic sBDL"),
+            Invalid(name: "bd-rej-02-newer-version", kind: "bundle", bytes: withByte(bundle, at: 4, xor: 1 ^ 3), code: "unsupported-version", requirement: "BD-REJ-02", note: "format version 3"),
+            Invalid(name: "bd-rej-04-truncated", kind: "bundle", bytes: Array(bundle.prefix(bundle.count - 10)), code: "truncated", requirement: "BD-REJ-04", note: "bd-01 without its last 10 bytes"),
+            Invalid(name: "bd-rej-05-trailing-bytes", kind: "bundle", bytes: bundle + [0x0A], code: "trailing-bytes", requirement: "BD-REJ-05", note: "bd-01 plus a newline"),
+            Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
+        ]
+    }
+
+    // MARK: description
+
+    static func describe(_ changes: [Change]) -> String {
+        "[\n" + changes.map { "  " + describe($0) }.joined(separator: ",\n") + "\n]"
+    }
+
+    static func describe(_ bundle: StrataCodec.Bundle) -> String {
+        """
+        {
+        "sender": \(quote(bundle.sender.hex)),
+        "senderAuthor": \(quote(bundle.senderAuthor)),
+        "senderVersion": \(describe(bundle.senderVersion)),
+        "createdAtMillis": \(bundle.createdAtMillis),
+        "changes": \(describe(bundle.changes))
+        }
+        """
+    }
+
+    static func describe(_ c: Change) -> String {
+        let ops = c.operations.map { op -> String in
+            var s = "{\"record\": \(quote(op.record.text)), \"field\": \(quote(op.key.field)), \"element\": \(quote(op.key.element)), "
+            switch op.action {
+            case .retract: s += "\"action\": \"retract\""
+            case .assign(let v): s += "\"action\": \"assign\", \"value\": \(describe(v))"
+            }
+            s += ", \"preds\": [" + op.preds.map { quote("\($0.replica.hex)/\($0.seq)") }.joined(separator: ", ") + "]}"
+            return s
+        }
+        return "{\"replica\": \(quote(c.id.replica.hex)), \"seq\": \(c.id.seq), \"timestamp\": \(c.timestamp.rawValue), "
+            + "\"wallMillis\": \(c.timestamp.wallMillis), \"counter\": \(c.timestamp.counter), \"author\": \(quote(c.author)), "
+            + "\"operations\": [\n    " + ops.joined(separator: ",\n    ") + "]}"
+    }
+
+    static func describe(_ vv: VersionVector) -> String {
+        "{" + vv.sorted.map { "\(quote($0.replica.hex)): \($0.seq)" }.joined(separator: ", ") + "}"
+    }
+
+    static func describe(_ v: FieldValue) -> String {
+        switch v {
+        case .null: return "{\"null\": null}"
+        case .text(let s): return "{\"text\": \(quote(s))}"
+        case .integer(let i): return "{\"integer\": \(i)}"
+        case .real(let d): return "{\"real\": \(quote(hex64(d.bitPattern))), \"approx\": \(quote("\(d)"))}"
+        case .bool(let b): return "{\"bool\": \(b)}"
+        case .location(let l):
+            var s = "{\"latitude\": \(quote(hex64(l.latitude.bitPattern))), \"longitude\": \(quote(hex64(l.longitude.bitPattern)))"
+            if let a = l.accuracyMetres { s += ", \"accuracyMetres\": \(quote(hex64(a.bitPattern)))" }
+            return s + ", \"approx\": \(quote("\(l.latitude),\(l.longitude)"))}"
+        case .deletion(let seen): return "{\"deletion\": \(describe(seen))}"
+        }
+    }
+
+    static func hex64(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    static func describeValid(_ v: Valid) throws -> String {
+        if v.kind == "bundle" { return describe(try BundleCodec.decode(v.bytes)) }
+        return describe(try ChangeSetCodec.decode(v.bytes))
+    }
+
+    /// Writes every vector and the manifest. Run with STRATA_WRITE_VECTORS=1.
+    static func writeAll() throws {
+        let fm = FileManager.default
+        let validDir = Fixtures.vectorsDir.appendingPathComponent("valid")
+        let invalidDir = Fixtures.vectorsDir.appendingPathComponent("invalid")
+        try fm.createDirectory(at: validDir, withIntermediateDirectories: true)
+        try fm.createDirectory(at: invalidDir, withIntermediateDirectories: true)
+        var manifest = "# Protocol/vectors manifest: kind file expected [requirement]\n"
+        manifest += "# valid:   <kind> valid/<name>.bin valid/<name>.json <reencode: exact|no>\n"
+        manifest += "# invalid: <kind> invalid/<name>.bin <error code> <requirement id>\n"
+        for v in valid {
+            try Data(v.bytes).write(to: validDir.appendingPathComponent("\(v.name).bin"))
+            try (describeValid(v) + "\n").write(to: validDir.appendingPathComponent("\(v.name).json"), atomically: true, encoding: .utf8)
+            manifest += "valid \(v.kind) valid/\(v.name).bin valid/\(v.name).json \(v.reencode ? "exact" : "no")  # \(v.note)\n"
+        }
+        for v in invalid {
+            try Data(v.bytes).write(to: invalidDir.appendingPathComponent("\(v.name).bin"))
+            manifest += "invalid \(v.kind) invalid/\(v.name).bin \(v.code) \(v.requirement)  # \(v.note)\n"
+        }
+        try manifest.write(to: Fixtures.vectorsDir.appendingPathComponent("MANIFEST.txt"), atomically: true, encoding: .utf8)
+    }
+
+    struct Entry {
+        var valid: Bool
+        var kind: String
+        var file: String
+        var expected: String  // json path or error code
+        var extra: String  // "exact"/"no" or requirement id
+    }
+
+    static func manifest() throws -> [Entry] {
+        let text = String(decoding: try Fixtures.read("MANIFEST.txt"), as: UTF8.self)
+        return text.split(separator: "\n").compactMap { line in
+            if line.hasPrefix("#") { return nil }
+            let main = line.split(separator: "#", maxSplits: 1)[0]
+            let f = main.split(separator: " ").map(String.init)
+            guard f.count == 5 else { return nil }
+            return Entry(valid: f[0] == "valid", kind: f[1], file: f[2], expected: f[3], extra: f[4])
+        }
+    }
+}
