@@ -1,0 +1,222 @@
+import ArgumentParser
+import Foundation
+import StrataCodec
+import StrataCore
+import StrataStore
+
+/// `strata bundle create/apply/info`: exchanging changes as files, for when there is no
+/// network at all (a USB stick passed around the camp).
+struct BundleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Exchange changes with another replica as a file.",
+        discussion: """
+            A bundle holds the changes another replica lacks, as zlib-compressed change sets \
+            (Protocol/SPEC.md). Applying one merges it: all or nothing, and applying it twice \
+            changes nothing.
+              strata bundle create to-maria.strata-bundle            (everything)
+              strata bundle create to-maria.strata-bundle --for maria (only what Maria lacks, \
+            as of the last bundle from her)
+              strata bundle apply from-khaled.strata-bundle
+            """,
+        subcommands: [BundleCreate.self, BundleApply.self, BundleInfo.self]
+    )
+}
+
+/// Peers this replica has received bundles from: what they had when they wrote them.
+enum Peers {
+    static func remember(_ b: ChangeBundle, in store: Store) throws {
+        guard b.sender != store.replicaID else { return }
+        // Keep the larger view if an older bundle from the same peer is applied late.
+        let known = try store.setting("peer.\(b.sender.hex).vv").flatMap(VersionVector.init(text:)) ?? VersionVector()
+        try store.setSetting("peer.\(b.sender.hex).vv", known.merged(with: b.senderVersion).description)
+        try store.setSetting("peer.\(b.sender.hex).author", b.senderAuthor)
+    }
+
+    /// Finds a remembered peer by author name (case-insensitive) or replica id prefix.
+    static func find(_ name: String, in store: Store) throws -> (ReplicaID, String, VersionVector) {
+        var peers: [(ReplicaID, String, VersionVector)] = []
+        for (key, value) in try store.settings(prefix: "peer.") where key.hasSuffix(".vv") {
+            let hex = String(key.dropFirst("peer.".count).dropLast(".vv".count))
+            guard let id = ReplicaID(hex: hex), let vv = VersionVector(text: value) else { continue }
+            let author = try store.setting("peer.\(hex).author") ?? "?"
+            peers.append((id, author, vv))
+        }
+        let n = name.lowercased()
+        let matches = peers.filter { $0.1.lowercased() == n || $0.0.hex.hasPrefix(n) }
+        if matches.count == 1 { return matches[0] }
+        let known = peers.map { "\($0.1) (\($0.0.short))" }.sorted().joined(separator: ", ")
+        if matches.isEmpty {
+            throw CLIError(
+                "no bundle from '\(name)' has been applied here, so what they lack is unknown; "
+                    + (known.isEmpty ? "create a full bundle (no --for)" : "known peers: \(known)"))
+        }
+        throw CLIError("'\(name)' matches several peers: \(known); give a replica id prefix")
+    }
+}
+
+struct BundleCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Write the changes another replica lacks to a file.")
+
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The bundle file to write.", completion: .file())
+    var file: String
+
+    @Option(help: "Only what a replica lacks, given its version vector (see `strata status`).")
+    var since: String?
+
+    @Option(help: "Only what the sender of this bundle file lacked when it wrote it.", completion: .file())
+    var sinceBundle: String?
+
+    @Option(name: .customLong("for"), help: "Only what this peer lacks (author name or replica id), as of its last bundle applied here.")
+    var forPeer: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        if [since != nil, sinceBundle != nil, forPeer != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give at most one of --since, --since-bundle and --for")
+        }
+    }
+
+    func run() throws {
+        let store = try options.open()
+        var base = VersionVector()
+        if let since {
+            guard let vv = VersionVector(text: since) else {
+                throw CLIError("'\(since)' is not a version vector; copy it from `strata status` (replica-hex:seq,...)")
+            }
+            base = vv
+        } else if let sinceBundle {
+            base = try readBundle(sinceBundle).senderVersion
+        } else if let forPeer {
+            base = try Peers.find(forPeer, in: store).2
+        }
+        let changes = try store.changes(missingFrom: base)
+        let bundle = ChangeBundle(
+            sender: store.replicaID, senderAuthor: try store.author(), senderVersion: try store.versionVector(),
+            createdAtMillis: Store.wallClockMillis(), changes: changes)
+        let bytes = BundleCodec.encode(bundle)
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: Paths.expand(file)), options: .atomic)
+        } catch {
+            throw CLIError("cannot write \(file): \(error.localizedDescription)")
+        }
+        if json {
+            printJSON(.object(["file": .string(file), "changes": .int(Int64(changes.count)), "bytes": .int(Int64(bytes.count))]))
+        } else {
+            print("wrote \(changes.count) change\(changes.count == 1 ? "" : "s") (\(Output.byteCount(bytes.count))) to \(file)")
+        }
+    }
+}
+
+/// Reads and decodes a bundle file with a clear error.
+func readBundle(_ file: String) throws -> ChangeBundle {
+    let path = Paths.expand(file)
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CLIError("cannot read \(file): no such file, or not readable")
+    }
+    do {
+        return try BundleCodec.decode([UInt8](data))
+    } catch {
+        throw CLIError("\(file) was not applied: \(error)")
+    }
+}
+
+struct BundleApply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply", abstract: "Merge a bundle file into this replica (all or nothing).")
+
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The bundle file to apply.", completion: .file())
+    var file: String
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try options.open()
+        let bundle = try readBundle(file)
+        let result: ApplyResult
+        do {
+            result = try store.apply(bundle.changes)
+        } catch let e as ClockSkewError {
+            let days = Double(e.aheadMillis) / 86_400_000
+            let ahead = days >= 1 ? String(format: "%.0f days", days) : String(format: "%.1f hours", days * 24)
+            throw CLIError(
+                "\(file) was not applied: change \(e.change) is stamped \(Output.iso(e.timestamp)), \(ahead) ahead of "
+                    + "this machine's clock (at most \(e.limitMillis / 3_600_000) h accepted); fix the clock of the machine "
+                    + "that wrote it (or this one's, if it is behind) and apply again")
+        } catch let e as ChangeValidationError {
+            throw CLIError("\(file) was not applied: \(e)")
+        }
+        try Peers.remember(bundle, in: store)
+        let conflicts = try store.status().conflicts
+        if json {
+            printJSON(
+                .object([
+                    "applied": .int(Int64(result.applied)), "duplicates": .int(Int64(result.duplicates)),
+                    "records": .int(Int64(result.records)), "conflicts": .int(Int64(conflicts)),
+                    "sender": .string(bundle.sender.hex), "sender_author": .string(bundle.senderAuthor),
+                ]))
+            return
+        }
+        var line =
+            "applied \(result.applied) new change\(result.applied == 1 ? "" : "s") from \(bundle.senderAuthor) "
+            + "(replica \(bundle.sender.short)), touching \(result.records) record\(result.records == 1 ? "" : "s")"
+        if result.duplicates > 0 { line += "; \(result.duplicates) already here" }
+        print(line)
+        if conflicts > 0 {
+            print("\(conflicts) record\(conflicts == 1 ? " has" : "s have") conflicts to review: strata conflicts")
+        }
+    }
+}
+
+struct BundleInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Describe a bundle file without applying it.")
+
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The bundle file.", completion: .file())
+    var file: String
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    func run() throws {
+        let bundle = try readBundle(file)
+        let store = try? options.open()
+        let vv = try store?.versionVector()
+        let new = vv.map { v in bundle.changes.filter { !v.contains($0.id) }.count }
+        let authors = Set(bundle.changes.map(\.author)).sorted()
+        if json {
+            var o: [String: JSON] = [
+                "sender": .string(bundle.sender.hex), "sender_author": .string(bundle.senderAuthor),
+                "created": .string(Output.iso(millis: bundle.createdAtMillis)),
+                "changes": .int(Int64(bundle.changes.count)), "authors": .array(authors.map(JSON.string)),
+                "sender_version": .string(bundle.senderVersion.description),
+            ]
+            if let new { o["new_here"] = .int(Int64(new)) }
+            printJSON(.object(o))
+            return
+        }
+        print("from:     \(bundle.senderAuthor) (replica \(bundle.sender.short))")
+        print("written:  \(Output.iso(millis: bundle.createdAtMillis))")
+        print("changes:  \(bundle.changes.count) by \(authors.isEmpty ? "nobody" : authors.joined(separator: ", "))")
+        if let new { print("new here: \(new) (at most; applying is idempotent)") }
+    }
+}
+
+extension Output {
+    /// `812 B`, `14.2 KB`, `3.1 MB`.
+    static func byteCount(_ n: Int) -> String {
+        if n < 1000 { return "\(n) B" }
+        if n < 1_000_000 { return String(format: "%.1f KB", Double(n) / 1000) }
+        return String(format: "%.1f MB", Double(n) / 1_000_000)
+    }
+}

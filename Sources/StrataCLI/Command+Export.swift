@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+import StrataStore
+
+enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, csv, geojson, markdown
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export records as JSON, CSV, GeoJSON (for QGIS) or Markdown.",
+        discussion: "JSON export is the format `strata import` reads. Output is deterministic (records by id).")
+
+    @OptionGroup var options: StoreOptions
+    @Option(help: "json, csv, geojson or markdown.") var format: ExportFormat = .json
+    @Option(help: "Only this kind.", completion: .list(RecordKind.allCases.map(\.rawValue))) var kind: String?
+    @Flag(help: "Include deleted records.") var all = false
+    @Option(name: [.short, .customLong("output")], help: "Write to this file instead of standard output.", completion: .file())
+    var output: String?
+
+    func run() throws {
+        let store = try options.open()
+        var f = RecordFilter(includeDeleted: all)
+        if let kind { f.kind = try Fields.kind(named: kind) }
+        let records = try store.list(f).sorted { $0.id < $1.id }
+        let out = try Output(store: store)
+        let text: String
+        switch format {
+        case .json: text = JSON.array(records.map(out.recordJSON)).serialized() + "\n"
+        case .csv: text = Exporter.csv(records)
+        case .geojson: text = Exporter.geojson(records, out: out).serialized() + "\n"
+        case .markdown: text = Exporter.markdown(records, out: out)
+        }
+        if let output {
+            let path = Paths.expand(output)
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            } catch {
+                throw CLIError("cannot write \(path): \(error.localizedDescription)")
+            }
+            printError("exported \(records.count) record\(records.count == 1 ? "" : "s") to \(path)")
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+}
+
+enum Exporter {
+    /// One row per record: id, kind, title, every field of the kinds present, tags, relations.
+    /// RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted.
+    static func csv(_ records: [RecordState]) -> String {
+        let kinds = RecordKind.allCases.filter { k in records.contains { $0.kind == k.rawValue } }
+        var columns: [String] = []
+        // `title` is the title column already (a site's is its `name`, kept as a field column).
+        for k in kinds { for f in k.fields where f.name != "title" && !columns.contains(f.name) { columns.append(f.name) } }
+        let header = ["id", "kind", "title"] + columns + ["tags", "relations", "deleted"]
+        var lines = [header.map(quote).joined(separator: ",")]
+        for r in records {
+            var row = [r.id.text, r.kind ?? "", Output.title(r)]
+            for c in columns { row.append(r.value(c).map(Output.text) ?? "") }
+            row.append(r.tags.joined(separator: ";"))
+            row.append(Output.relations(r).map { "\($0.type):\($0.target.text)" }.joined(separator: ";"))
+            row.append(r.isDeleted ? "true" : "false")
+            lines.append(row.map(quote).joined(separator: ","))
+        }
+        return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
+    static func quote(_ s: String) -> String {
+        if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return s
+    }
+
+    /// A FeatureCollection of the records with a location; fields are flat properties so
+    /// QGIS shows them as attribute columns.
+    static func geojson(_ records: [RecordState], out: Output) -> JSON {
+        var features: [JSON] = []
+        for r in records {
+            guard case .location(let l)? = r.value("location") else { continue }
+            var props: [String: JSON] = [
+                "id": .string(r.id.text), "short": .string(out.short(r.id)), "kind": .string(r.kind ?? ""),
+                "title": .string(Output.title(r)), "tags": .array(r.tags.map { .string($0) }),
+                "deleted": .bool(r.isDeleted),
+            ]
+            if let a = l.accuracyMetres { props["accuracy_m"] = .double(a) }
+            for f in r.fields where f.name != "location" && props[f.name] == nil {
+                props[f.name] = Output.json(f.value)
+            }
+            props["relations"] = .array(Output.relations(r).map { .string("\($0.type):\($0.target.text)") })
+            features.append(
+                .object([
+                    "type": .string("Feature"),
+                    "id": .string(r.id.text),
+                    "geometry": .object([
+                        "type": .string("Point"), "coordinates": .array([.double(l.longitude), .double(l.latitude)]),
+                    ]),
+                    "properties": .object(props),
+                ]))
+        }
+        return .object(["type": .string("FeatureCollection"), "features": .array(features)])
+    }
+
+    /// A heading per record, fields as a list, long text as paragraphs.
+    static func markdown(_ records: [RecordState], out: Output) -> String {
+        var md: [String] = []
+        for r in records {
+            let kind = Output.kind(r)
+            md.append("## \(escape(Output.title(r)))")
+            md.append("")
+            md.append("- **id**: `\(r.id.text)`")
+            md.append("- **kind**: \(r.kind ?? "")")
+            var long: [(String, String)] = []
+            for f in Output.orderedFields(r) {
+                if kind?.field(named: f.name)?.type == .longText {
+                    long.append((f.name, Output.text(f.value)))
+                } else if f.name != kind?.titleField {
+                    md.append("- **\(f.name)**: \(escape(Output.text(f.value)))")
+                }
+            }
+            if !r.tags.isEmpty { md.append("- **tags**: \(r.tags.joined(separator: ", "))") }
+            for rel in Output.relations(r) {
+                let t = out.lookup(rel.target)
+                md.append("- **\(rel.type)**: \(t.map { escape(Output.title($0)) + " " } ?? "")(`\(out.short(rel.target))`)")
+            }
+            if let c = r.creation {
+                md.append("- **created**: \(Output.iso(c.timestamp)) by \(escape(c.author))")
+            }
+            if r.isDeleted { md.append("- **deleted**: yes") }
+            for (name, text) in long {
+                md.append("")
+                md.append("### \(name)")
+                md.append("")
+                md.append(text.trimmed)
+            }
+            md.append("")
+        }
+        return md.joined(separator: "\n")
+    }
+
+    /// Keeps values from turning into Markdown structure where it matters most.
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\n", with: " ")
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import StrataCore
+import StrataStore
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Who changed what, when, on which machine: every operation on a record.")
+
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The record's id (a prefix is enough).") var id: String
+    @Option(help: "Only this field (or tags, rel, deleted).") var field: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let store = try options.open()
+        let r = try store.find(id)
+        let out = try Output(store: store)
+        var entries = try store.history(of: r.id)
+        if let field {
+            let f = Schema.canonicalFieldName(field)
+            let name = f == "relations" ? SystemField.relations : f
+            if let kind = Output.kind(r), kind.field(named: name) == nil,
+                ![SystemField.tags, SystemField.relations, SystemField.deleted, SystemField.kind].contains(name)
+            {
+                _ = try Fields.spec(field, of: kind)
+            }
+            entries = entries.filter { $0.key.field == name }
+        }
+        if json {
+            printJSON(
+                .array(
+                    entries.map { e in
+                        let (action, value) = describe(e, out: out)
+                        return .object([
+                            "at": .string(Output.iso(e.timestamp)), "author": .string(e.author),
+                            "replica": .string(e.change.replica.hex), "change": .string(e.change.description),
+                            "field": .string(e.key.field),
+                            "element": e.key.element.isEmpty ? .null : .string(e.key.element),
+                            "action": .string(action), "value": value.map { .string($0) } ?? .null,
+                            "resolved": .int(Int64(e.preds.count > 1 ? e.preds.count : 0)),
+                        ])
+                    }))
+            return
+        }
+        let rows = entries.map { e -> [String] in
+            let (action, value) = describe(e, out: out)
+            var what = action
+            if let value { what += action == "set" ? " to \(value)" : " \(value)" }
+            if e.preds.count > 1 { what += " (resolved \(e.preds.count) values)" }
+            return [Output.iso(e.timestamp), e.author, e.change.replica.short, e.change.description, e.key.field, what]
+        }
+        if !rows.isEmpty { print(Output.table(rows)) }
+    }
+
+    /// The action word and its value for one operation.
+    func describe(_ e: HistoryEntry, out: Output) -> (String, String?) {
+        if e.key.field == SystemField.kind, case .assign(let v) = e.action { return ("created as", Output.text(v)) }
+        if e.key.field == SystemField.deleted, case .assign(let v) = e.action {
+            if case .deletion = v { return ("deleted", nil) }
+            return ("restored", nil)
+        }
+        if !e.key.element.isEmpty {
+            var element = e.key.element
+            if e.key.field == SystemField.relations, let (t, target) = RelationElement.parse(element) {
+                element = "\(t) \(out.short(target))"
+            }
+            if case .retract = e.action { return ("removed", element) }
+            return ("added", element)
+        }
+        switch e.action {
+        case .assign(.null): return ("cleared", nil)
+        case .assign(let v): return ("set", Output.oneLine(v))
+        case .retract: return ("removed", nil)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import StrataStore
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show this replica: id, author, counts, version vector.")
+
+    @OptionGroup var options: StoreOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let store = try options.open()
+        let s = try store.status()
+        if json {
+            printJSON(
+                .object([
+                    "replica": .string(s.replica.hex), "author": .string(s.author), "store": .string(s.path),
+                    "records": .int(Int64(s.records)), "deleted": .int(Int64(s.deleted)),
+                    "conflicts": .int(Int64(s.conflicts)), "changes": .int(Int64(s.changes)),
+                    "local_changes": .int(Int64(s.localChanges)),
+                    "version_vector": .object(
+                        Dictionary(uniqueKeysWithValues: s.versionVector.sorted.map { ($0.replica.hex, JSON.int(Int64($0.seq))) })),
+                ]))
+            return
+        }
+        print("replica:   \(s.replica.hex)")
+        print("author:    \(s.author)")
+        print("store:     \(s.path)")
+        print("records:   \(s.records) (\(s.deleted) deleted)")
+        print("conflicts: \(s.conflicts)\(s.conflicts > 0 ? "  (see `strata conflicts`)" : "")")
+        print("changes:   \(s.changes) (\(s.localChanges) made here)")
+        print("version vector:")
+        if s.versionVector.sorted.isEmpty { print("  (empty)") }
+        for e in s.versionVector.sorted {
+            print("  \(e.replica.hex)  \(e.seq)\(e.replica == s.replica ? "  (this replica)" : "")")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+
+/// The `strata` terminal client: field notes, artefacts, sites and article links, kept in a
+/// local replica that syncs with colleagues without losing anyone's edits.
+public struct StrataCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "Offline-first field notes for cultural heritage at risk.",
+        discussion: """
+            Records are notes, artefacts, sites and article links. Ids can be abbreviated like git \
+            commits. Every read command takes --json. The store is --store PATH, else $STRATA_STORE, \
+            else $XDG_DATA_HOME/strata/replica.strata.
+            Shell completion: strata --generate-completion-script bash|zsh|fish
+            """,
+        version: "0.1.0",
+        subcommands: StrataCommand.subcommands
+    )
+
+    /// Every subcommand, in help order. Add new ones here.
+    static let subcommands: [any ParsableCommand.Type] = [
+        InitCommand.self,
+        AddCommand.self,
+        ListCommand.self,
+        ShowCommand.self,
+        EditCommand.self,
+        SetCommand.self,
+        TagCommand.self,
+        RelateCommand.self,
+        RemoveCommand.self,
+        RestoreCommand.self,
+        SearchCommand.self,
+        HistoryCommand.self,
+        ConflictsCommand.self,
+        ResolveCommand.self,
+        ExportCommand.self,
+        ImportCommand.self,
+        StatusCommand.self,
+        CheckCommand.self,
+        BundleCommand.self,  // bundle: see Command+Bundle.swift (lead)
+    ]
+
+    public init() {}
+}
