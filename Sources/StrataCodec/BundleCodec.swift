@@ -46,6 +46,12 @@ public enum BundleCodec {
         for group in groups(bundle.changes, maxBytes: maxChangeSetBytes) {
             frames.append(contentsOf: changeSets(group, maxBytes: maxChangeSetBytes))
         }
+        return assemble(bundle, frames: frames)
+    }
+
+    /// The bundle bytes around already-encoded change sets (the bundle's own `changes` are
+    /// not read). Tests use it to wrap hostile frames in a valid envelope.
+    static func assemble(_ bundle: Bundle, frames: [[UInt8]]) -> [UInt8] {
         var w = ByteWriter(capacity: frames.reduce(256) { $0 + $1.count + 5 })
         w.raw(magic)
         w.u8(formatVersion)

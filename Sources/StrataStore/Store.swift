@@ -20,9 +20,19 @@ public final class Store: Sendable {
         self.policy = policy
     }
 
-    static func configuration() -> Configuration {
+    /// WAL is set when the file is created and persists in it. Opening does not ask GRDB for
+    /// WAL again, because GRDB then writes a throw-away table to the file, and a read-only
+    /// command must leave the file byte-identical.
+    static func configuration(creating: Bool = false) -> Configuration {
         var c = Configuration()
-        c.journalMode = .wal
+        c.journalMode = creating ? .wal : .default
+        c.prepareDatabase { db in
+            if !creating, try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            // Durability over speed: a change acknowledged to the user survives a power cut.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         c.busyMode = .timeout(10)
         c.foreignKeysEnabled = true
         c.label = "strata"
@@ -46,7 +56,7 @@ public final class Store: Sendable {
         }
         var rng = SystemRandomNumberGenerator()
         let id = replicaID ?? ReplicaID.random(using: &rng)
-        let queue = try DatabaseQueue(path: path, configuration: configuration())
+        let queue = try DatabaseQueue(path: path, configuration: configuration(creating: true))
         try StoreSchema.migrator.migrate(queue)
         try queue.write { db in
             try db.execute(
@@ -66,13 +76,15 @@ public final class Store: Sendable {
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration())
             let migrator = StoreSchema.migrator
-            let newer = try queue.read { db in
-                try db.tableExists("grdb_migrations") ? try migrator.hasBeenSuperseded(db) : false
+            let (newer, current) = try queue.read { db in
+                try db.tableExists("grdb_migrations")
+                    ? (try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db)) : (false, false)
             }
             if newer {
                 throw StoreError(.newerSchema, "the store at \(path) was written by a newer Strata; upgrade strata to open it")
             }
-            try migrator.migrate(queue)
+            // Migrate only when needed: a read-only command must not write to the file.
+            if !current { try migrator.migrate(queue) }
         } catch let e as StoreError {
             throw e
         } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
@@ -86,8 +98,15 @@ public final class Store: Sendable {
     }
 
     /// Unix time in milliseconds from the system clock: the only clock read of the store.
+    ///
+    /// `STRATA_FAKE_NOW` (an ISO 8601 date-time such as `2031-01-01T00:00:00Z`) replaces the
+    /// system clock; it exists to test how replicas treat a machine whose clock is wrong.
     public static func wallClockMillis() -> UInt64 {
-        UInt64(max(0, (Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        var date = Date()
+        if let fake = ProcessInfo.processInfo.environment["STRATA_FAKE_NOW"], !fake.isEmpty {
+            if let d = ISO8601DateFormatter().date(from: fake) { date = d }
+        }
+        return UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 
     /// A new time-ordered record id.

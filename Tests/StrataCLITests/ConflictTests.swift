@@ -11,11 +11,6 @@ func sync(from a: String, to b: String) throws {
 }
 
 /// True when `strata bundle create` exists (the lead's bundle command).
-let bundleAvailable: Bool = {
-    guard let s = try? Sandbox(), let r = try? s.run("bundle", "--help") else { return false }
-    return r.status == 0 && r.stdout.contains("create") && r.stdout.contains("apply")
-}()
-
 @Suite("conflicts, seen from the terminal")
 struct ConflictTests {
     @Test func concurrentEditsAreShownAndResolvedOnBothReplicas() throws {
@@ -92,7 +87,7 @@ struct ConflictTests {
         }
     }
 
-    @Test(.enabled(if: bundleAvailable, "needs `strata bundle create/apply`"))
+    @Test
     func conflictsThroughBundles() throws {
         let s = try Sandbox()
         let a = s.path("a.strata")

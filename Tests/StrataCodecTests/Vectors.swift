@@ -133,6 +133,7 @@ enum Vectors {
             Invalid(name: "bd-rej-02-newer-version", kind: "bundle", bytes: withByte(bundle, at: 4, xor: 1 ^ 3), code: "unsupported-version", requirement: "BD-REJ-02", note: "format version 3"),
             Invalid(name: "bd-rej-04-truncated", kind: "bundle", bytes: Array(bundle.prefix(bundle.count - 10)), code: "truncated", requirement: "BD-REJ-04", note: "bd-01 without its last 10 bytes"),
             Invalid(name: "bd-rej-05-trailing-bytes", kind: "bundle", bytes: bundle + [0x0A], code: "trailing-bytes", requirement: "BD-REJ-05", note: "bd-01 plus a newline"),
+            Invalid(name: "bd-rej-08-zip-bomb", kind: "bundle", bytes: BundleCodec.assemble(sampleBundle, frames: [cs([1, 1] + declared64MiB.bytes, bomb)]), code: "too-large", requirement: "BD-REJ-08", note: "a valid envelope around a change set that declares and inflates to 64 MiB"),
             Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
         ]
     }
