@@ -14,6 +14,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         // System zlib, used only by the codec.
@@ -34,12 +39,34 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The sync protocol's server side: projects, tokens, the HTTP endpoints (Hummingbird).
+        .target(
+            name: "StrataServer",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The sync protocol's client side (AsyncHTTPClient).
+        .target(
+            name: "StrataSync",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The terminal client's commands (a library so tests can drive them).
         .target(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -58,6 +85,16 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "StrataSyncTests",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "StrataCLITests", dependencies: ["strata", "StrataCLI", "StrataTestSupport"]),

@@ -11,6 +11,9 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let store = try options.open()
         let s = try store.status()
+        let remotes = try Remote.all(store)
+        /// Local changes a remote has not acknowledged (local sequence numbers are contiguous).
+        func unsynced(_ r: Remote) -> Int { max(0, s.localChanges - Int(r.serverVersion?[s.replica] ?? 0)) }
         if json {
             printJSON(
                 .object([
@@ -20,6 +23,14 @@ struct StatusCommand: ParsableCommand {
                     "local_changes": .int(Int64(s.localChanges)),
                     "version_vector": .object(
                         Dictionary(uniqueKeysWithValues: s.versionVector.sorted.map { ($0.replica.hex, JSON.int(Int64($0.seq))) })),
+                    "remotes": .array(
+                        remotes.map { r in
+                            .object([
+                                "name": .string(r.name), "url": .string(r.url), "project": .string(r.project),
+                                "last_sync": r.lastSyncMillis.map { .string(Output.iso(millis: $0)) } ?? .null,
+                                "unsynced_local_changes": .int(Int64(unsynced(r))),
+                            ])
+                        }),
                 ]))
             return
         }
@@ -29,6 +40,11 @@ struct StatusCommand: ParsableCommand {
         print("records:   \(s.records) (\(s.deleted) deleted)")
         print("conflicts: \(s.conflicts)\(s.conflicts > 0 ? "  (see `strata conflicts`)" : "")")
         print("changes:   \(s.changes) (\(s.localChanges) made here)")
+        for r in remotes {
+            let last = r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never synced"
+            let n = unsynced(r)
+            print("remote:    \(r.name) (\(r.url), project \(r.project)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent")
+        }
         print("version vector:")
         if s.versionVector.sorted.isEmpty { print("  (empty)") }
         for e in s.versionVector.sorted {

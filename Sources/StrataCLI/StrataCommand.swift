@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `strata` terminal client: field notes, artefacts, sites and article links, kept in a
 /// local replica that syncs with colleagues without losing anyone's edits.
-public struct StrataCommand: ParsableCommand {
+public struct StrataCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Offline-first field notes for cultural heritage at risk.",
@@ -36,8 +36,20 @@ public struct StrataCommand: ParsableCommand {
         ImportCommand.self,
         StatusCommand.self,
         CheckCommand.self,
-        BundleCommand.self,  // bundle: see Command+Bundle.swift (lead)
+        BundleCommand.self,
+        RemoteCommand.self,
+        SyncCommand.self,
+        ServeCommand.self,
+        ServerCommand.self,
     ]
 
     public init() {}
+}
+
+extension StrataCommand {
+    /// Runs the command line asynchronously (the subcommands that talk to the network are async).
+    public static func runAsync() async {
+        let command: any AsyncParsableCommand.Type = StrataCommand.self
+        await command.main()
+    }
 }

@@ -51,7 +51,7 @@ public struct Simulation {
         return (0..<count).map { _ in ReplicaID.random(using: &r) }
     }
 
-    func wall(_ i: Int) -> UInt64 { UInt64(Int64(now) + clockOffsets[i]) }
+    public func wall(_ i: Int) -> UInt64 { UInt64(Int64(now) + clockOffsets[i]) }
 
     /// Runs `steps` random steps on `replicas`.
     public mutating func run(_ replicas: inout [some SimulatedReplica], steps: Int) throws {
@@ -78,7 +78,7 @@ public struct Simulation {
         trace.append("full exchange")
     }
 
-    mutating func randomEdit(_ replicas: inout [some SimulatedReplica]) throws {
+    public mutating func randomEdit(_ replicas: inout [some SimulatedReplica]) throws {
         let i = Int.random(in: replicas.indices, using: &rng)
         let known = try replicas[i].visibleRecordIDs().sorted()
         var edits: [Edit] = []

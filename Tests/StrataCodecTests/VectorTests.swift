@@ -23,17 +23,9 @@ struct VectorTests {
         for e in try Vectors.manifest() where e.valid {
             let bytes = try Fixtures.read(e.file)
             let expected = String(decoding: try Fixtures.read(e.expected), as: UTF8.self)
-            if e.kind == "bundle" {
-                let bundle = try BundleCodec.decode(bytes)
-                #expect(Vectors.describe(bundle) + "\n" == expected, "\(e.file)")
-                if e.extra == "exact" {
-                    #expect(BundleCodec.encode(bundle, maxChangeSetBytes: 200) == bytes, "\(e.file)")
-                }
-            } else {
-                let changes = try ChangeSetCodec.decode(bytes)
-                #expect(Vectors.describe(changes) + "\n" == expected, "\(e.file)")
-                if e.extra == "exact" { #expect(ChangeSetCodec.encode(changes) == bytes, "\(e.file)") }
-            }
+            let (description, reencoded) = try Vectors.decodeAndDescribe(kind: e.kind, bytes)
+            #expect(description + "\n" == expected, "\(e.file)")
+            if e.extra == "exact" { #expect(reencoded == bytes, "\(e.file)") }
         }
     }
 
@@ -55,14 +47,20 @@ struct VectorTests {
         var seen = Set<String>()
         for e in try Vectors.manifest() where !e.valid {
             let bytes = try Fixtures.read(e.file)
-            let code =
-                e.kind == "bundle"
-                ? errorCode { () throws(CodecError) in try BundleCodec.decode(bytes) }
-                : errorCode { () throws(CodecError) in try ChangeSetCodec.decode(bytes) }
+            let code = errorCode { () throws(CodecError) in try Self.decode(kind: e.kind, bytes) }
             #expect(code == e.expected, "\(e.file) (\(e.extra))")
             seen.insert(e.extra)
         }
         #expect(seen.count >= 20)
+    }
+
+    static func decode(kind: String, _ bytes: [UInt8]) throws(CodecError) {
+        switch kind {
+        case "bundle": _ = try BundleCodec.decode(bytes)
+        case "pull-request": _ = try SyncCodec.decodePullRequest(bytes)
+        case "pull-response": _ = try SyncCodec.decodePullResponse(bytes)
+        default: _ = try ChangeSetCodec.decode(bytes)
+        }
     }
 
     /// The generator still produces the checked-in vectors (the encoder has not drifted).
@@ -80,7 +78,7 @@ struct VectorTests {
         for e in try Vectors.manifest() where !e.valid {
             let bytes = try Fixtures.read(e.file)
             do {
-                if e.kind == "bundle" { _ = try BundleCodec.decode(bytes) } else { _ = try ChangeSetCodec.decode(bytes) }
+                try Self.decode(kind: e.kind, bytes)
             } catch {
                 #expect(!error.description.contains("\n"))
                 print("\(e.extra) \(e.file): \(error.description)")

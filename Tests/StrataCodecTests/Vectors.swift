@@ -40,10 +40,32 @@ enum Vectors {
             Valid(
                 name: "bd-01-three-frames", kind: "bundle", bytes: BundleCodec.encode(sampleBundle, maxChangeSetBytes: 200),
                 note: "a bundle whose changes are split into three change sets (maxChangeSetBytes 200)"),
+            Valid(name: "sy-01-pull-request", kind: "pull-request", bytes: SyncCodec.encode(samplePullRequest), note: "a client with two replicas' changes asks for batches of at most 1 MiB"),
+            Valid(name: "sy-02-pull-response", kind: "pull-response", bytes: SyncCodec.encode(samplePullResponse), note: "one change, four more to pull"),
         ]
     }
 
+    static let samplePullRequest = PullRequest(
+        replica: Fixtures.alice, version: VersionVector([Fixtures.alice: 3, Fixtures.bob: 7]), maxBatchBytes: 1 << 20)
+    static let samplePullResponse = PullResponse(
+        replica: Fixtures.bob, version: VersionVector([Fixtures.alice: 1, Fixtures.bob: 7]), changes: Fixtures.single,
+        remaining: 4)
+
     // MARK: hand-crafted bytes
+
+    /// A pull response with no version entries, nothing remaining, and `changeSet` as its body.
+    static func pullResponseAround(_ changeSet: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(SyncCodec.pullResponseMagic)
+        w.u8(1)
+        w.u8(0)
+        w.id16(high: Fixtures.bob.high, low: Fixtures.bob.low)
+        w.varint(0)
+        w.varint(0)
+        w.varint(changeSet.count)
+        w.raw(changeSet)
+        return w.bytes
+    }
 
     static func craftedChangeSet(payload: [UInt8], version: UInt8 = 1, flags: UInt8 = 1, declared: Int? = nil, level: Int32 = 6)
         -> [UInt8]
@@ -134,11 +156,43 @@ enum Vectors {
             Invalid(name: "bd-rej-04-truncated", kind: "bundle", bytes: Array(bundle.prefix(bundle.count - 10)), code: "truncated", requirement: "BD-REJ-04", note: "bd-01 without its last 10 bytes"),
             Invalid(name: "bd-rej-05-trailing-bytes", kind: "bundle", bytes: bundle + [0x0A], code: "trailing-bytes", requirement: "BD-REJ-05", note: "bd-01 plus a newline"),
             Invalid(name: "bd-rej-08-zip-bomb", kind: "bundle", bytes: BundleCodec.assemble(sampleBundle, frames: [cs([1, 1] + declared64MiB.bytes, bomb)]), code: "too-large", requirement: "BD-REJ-08", note: "a valid envelope around a change set that declares and inflates to 64 MiB"),
+            Invalid(name: "sy-rej-01-pull-request-newer-version", kind: "pull-request", bytes: withByte(SyncCodec.encode(samplePullRequest), at: 4, xor: 1 ^ 2), code: "unsupported-version", requirement: "SY-REJ-01", note: "protocol version 2"),
+            Invalid(name: "sy-rej-02-pull-request-trailing", kind: "pull-request", bytes: SyncCodec.encode(samplePullRequest) + [0], code: "trailing-bytes", requirement: "SY-REJ-02", note: "one byte after the batch bound"),
+            Invalid(name: "sy-rej-03-pull-response-more-mismatch", kind: "pull-response", bytes: withByte(SyncCodec.encode(samplePullResponse), at: 5, xor: 1), code: "malformed", requirement: "SY-REJ-03", note: "the more flag is clear but 4 changes remain"),
+            Invalid(name: "sy-rej-04-pull-request-unsorted", kind: "pull-request", bytes: Array(SyncCodec.encode(PullRequest(replica: Fixtures.alice, version: VersionVector(), maxBatchBytes: 5))[0..<22]) + [2] + Fixtures.bob.bytes + [7] + Fixtures.alice.bytes + [3, 5], code: "malformed", requirement: "SY-REJ-04", note: "version entries not in ascending replica order"),
+            Invalid(name: "sy-rej-05-pull-response-zip-bomb", kind: "pull-response", bytes: pullResponseAround(cs([1, 1] + declared64MiB.bytes, bomb)), code: "too-large", requirement: "SY-REJ-05", note: "a pull response whose change set declares and inflates to 64 MiB"),
             Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
         ]
     }
 
     // MARK: description
+
+    static func describe(_ m: PullRequest) -> String {
+        "pull-request replica=\(m.replica.hex) version=\(describe(m.version)) max_batch_bytes=\(m.maxBatchBytes)"
+    }
+
+    static func describe(_ m: PullResponse) -> String {
+        "pull-response replica=\(m.replica.hex) version=\(describe(m.version)) remaining=\(m.remaining)\n"
+            + describe(m.changes)
+    }
+
+    /// Decodes a vector of any kind and describes it.
+    static func decodeAndDescribe(kind: String, _ bytes: [UInt8]) throws -> (description: String, reencoded: [UInt8]) {
+        switch kind {
+        case "bundle":
+            let b = try BundleCodec.decode(bytes)
+            return (describe(b), BundleCodec.encode(b, maxChangeSetBytes: 200))
+        case "pull-request":
+            let m = try SyncCodec.decodePullRequest(bytes)
+            return (describe(m), SyncCodec.encode(m))
+        case "pull-response":
+            let m = try SyncCodec.decodePullResponse(bytes)
+            return (describe(m), SyncCodec.encode(m))
+        default:
+            let c = try ChangeSetCodec.decode(bytes)
+            return (describe(c), ChangeSetCodec.encode(c))
+        }
+    }
 
     static func describe(_ changes: [Change]) -> String {
         "[\n" + changes.map { "  " + describe($0) }.joined(separator: ",\n") + "\n]"
@@ -215,8 +269,7 @@ enum Vectors {
     }
 
     static func describeValid(_ v: Valid) throws -> String {
-        if v.kind == "bundle" { return describe(try BundleCodec.decode(v.bytes)) }
-        return describe(try ChangeSetCodec.decode(v.bytes))
+        try decodeAndDescribe(kind: v.kind, v.bytes).description
     }
 
     /// Writes every vector and the manifest. Run with STRATA_WRITE_VECTORS=1.

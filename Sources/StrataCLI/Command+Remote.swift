@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+import StrataStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A server or a colleague's laptop this replica syncs with, kept in the replica's settings.
+struct Remote {
+    var name: String
+    var url: String
+    var project: String
+    var token: String
+    var lastSyncMillis: UInt64?
+    var serverVersion: VersionVector?
+
+    static func all(_ store: Store) throws -> [Remote] {
+        var names: [String] = []
+        for (key, _) in try store.settings(prefix: "remote.") where key.hasSuffix(".url") {
+            names.append(String(key.dropFirst("remote.".count).dropLast(".url".count)))
+        }
+        return try names.sorted().compactMap { try load($0, from: store) }
+    }
+
+    static func load(_ name: String, from store: Store) throws -> Remote? {
+        guard let url = try store.setting("remote.\(name).url") else { return nil }
+        return Remote(
+            name: name, url: url, project: try store.setting("remote.\(name).project") ?? "",
+            token: try store.setting("remote.\(name).token") ?? "",
+            lastSyncMillis: try store.setting("remote.\(name).last_sync").flatMap(UInt64.init),
+            serverVersion: try store.setting("remote.\(name).server_version").flatMap(VersionVector.init(text:)))
+    }
+
+    /// The remote a command names, or the only one there is.
+    static func pick(_ name: String?, from store: Store) throws -> Remote {
+        let remotes = try all(store)
+        if let name {
+            guard let r = remotes.first(where: { $0.name == name }) else {
+                throw CLIError(
+                    "no remote '\(name)'"
+                        + (remotes.isEmpty ? "; add one with `strata remote add NAME URL --project P`" : "; remotes: \(remotes.map(\.name).joined(separator: ", "))"))
+            }
+            return r
+        }
+        if remotes.count == 1 { return remotes[0] }
+        if remotes.isEmpty { throw CLIError("no remote to sync with; add one with `strata remote add NAME URL --project P`") }
+        throw CLIError("several remotes (\(remotes.map(\.name).joined(separator: ", "))); say which: strata sync NAME")
+    }
+
+    func save(to store: Store) throws {
+        try store.setSetting("remote.\(name).url", url)
+        try store.setSetting("remote.\(name).project", project)
+        try store.setSetting("remote.\(name).token", token)
+    }
+
+    func recordSync(version: VersionVector, in store: Store) throws {
+        try store.setSetting("remote.\(name).last_sync", String(Store.wallClockMillis()))
+        try store.setSetting("remote.\(name).server_version", version.description)
+    }
+
+    static func remove(_ name: String, from store: Store) throws {
+        for key in ["url", "project", "token", "last_sync", "server_version"] {
+            try store.setSetting("remote.\(name).\(key)", nil)
+        }
+    }
+}
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remote", abstract: "Manage the servers and colleagues this replica syncs with.",
+        subcommands: [RemoteAdd.self, RemoteList.self, RemoteRemove.self])
+}
+
+struct RemoteAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a remote: a team server or a colleague running `strata serve --peer`.",
+        discussion: """
+            The token comes from --token, else $STRATA_TOKEN, else a prompt. It is kept with the \
+            replica and never printed.
+              strata remote add origin https://strata.example.org --project palmyra
+              strata remote add maria http://127.0.0.1:7070 --project peer --token stk_...
+            """)
+
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "A short name for the remote, e.g. origin.") var name: String
+    @Argument(help: "The server's base URL, e.g. http://127.0.0.1:7070.") var url: String
+    @Option(help: "The project on that server.") var project: String
+    @Option(help: "Your token (else $STRATA_TOKEN, else a prompt).") var token: String?
+
+    func validate() throws {
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"#, options: .regularExpression) != nil else {
+            throw ValidationError("'\(name)' is not a remote name; use letters, digits, - and _, e.g. origin")
+        }
+        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            u.host != nil
+        else {
+            throw ValidationError("'\(url)' is not a server URL; write it as http://HOST:PORT or https://HOST")
+        }
+    }
+
+    func run() throws {
+        let store = try options.open()
+        if try Remote.load(name, from: store) != nil {
+            throw CLIError("a remote named '\(name)' exists; remove it first with `strata remote remove \(name)`")
+        }
+        let secret = try token ?? ProcessInfo.processInfo.environment["STRATA_TOKEN"] ?? Self.prompt()
+        guard !secret.trimmed.isEmpty else { throw CLIError("no token given") }
+        try Remote(name: name, url: url, project: project, token: secret.trimmed).save(to: store)
+        print("added remote \(name): \(url) project \(project); run `strata sync \(name)`")
+    }
+
+    static func prompt() throws -> String {
+        guard isatty(0) == 1 else {
+            throw CLIError("no token: pass --token, set STRATA_TOKEN, or run on a terminal to be asked")
+        }
+        guard let p = getpass("token (not shown): ") else { throw CLIError("no token entered") }
+        return String(cString: p)
+    }
+}
+
+struct RemoteList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List remotes (tokens are not shown).")
+    @OptionGroup var options: StoreOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let store = try options.open()
+        let remotes = try Remote.all(store)
+        if json {
+            printJSON(
+                .array(
+                    remotes.map {
+                        .object([
+                            "name": .string($0.name), "url": .string($0.url), "project": .string($0.project),
+                            "last_sync": $0.lastSyncMillis.map { .string(Output.iso(millis: $0)) } ?? .null,
+                        ])
+                    }))
+            return
+        }
+        if remotes.isEmpty { print("no remotes; add one with `strata remote add NAME URL --project P`") }
+        for r in remotes {
+            print("\(r.name)\t\(r.url)\tproject \(r.project)\tlast sync \(r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never")")
+        }
+    }
+}
+
+struct RemoteRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget a remote and its token.")
+    @OptionGroup var options: StoreOptions
+    @Argument var name: String
+
+    func run() throws {
+        let store = try options.open()
+        guard try Remote.load(name, from: store) != nil else { throw CLIError("no remote '\(name)'") }
+        try Remote.remove(name, from: store)
+        print("removed remote \(name)")
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StrataServer
+import StrataStore
+
+/// Where a team server keeps its data: `--data DIR`, else `$STRATA_SERVER_DATA`, else
+/// `$XDG_DATA_HOME/strata/server`.
+struct ServerDataOptions: ParsableArguments {
+    @Option(name: .customLong("data"), help: "The server's data directory (default: $STRATA_SERVER_DATA, else $XDG_DATA_HOME/strata/server).", completion: .directory)
+    var data: String?
+
+    var path: String {
+        let env = ProcessInfo.processInfo.environment
+        if let d = data, !d.isEmpty { return Paths.expand(d) }
+        if let d = env["STRATA_SERVER_DATA"], !d.isEmpty { return Paths.expand(d) }
+        let base = env["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? (Paths.home() + "/.local/share")
+        return base + "/strata/server"
+    }
+
+    func open() throws -> TeamBackend {
+        do { return try TeamBackend(directory: path) } catch let e as ServerError { throw CLIError(e.description) }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run a sync server: a team's shared server, or --peer for a colleague.",
+        discussion: """
+            Team server: projects and tokens live in the data directory (see `strata server`).
+              strata serve --data /srv/strata --host 0.0.0.0 --port 7070
+            Peer to peer: serve your own replica so a colleague in the same camp can sync with it.
+              strata serve --peer --port 7070
+            Put a TLS-terminating reverse proxy in front of a server reachable beyond your own network.
+            Stop with Ctrl-C (SIGINT) or SIGTERM: requests in progress finish first.
+            """)
+
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var server: ServerDataOptions
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port).") var port = 7070
+    @Flag(help: "Serve this replica (--store) to a colleague as project 'peer', with a token printed at start.") var peer = false
+    @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return h
+        }
+        let logger = Logger(label: "strata.server")
+        let backend: any SyncBackend
+        var banner: [String] = []
+        if peer {
+            let store = try options.open()
+            let token = PeerBackend.newToken()
+            backend = try PeerBackend(replica: store, token: token)
+            let author = try store.author()
+            banner = [
+                "serving \(author)'s replica \(store.replicaID.short) as project 'peer'.",
+                "your colleague runs (with this machine's address instead of \(host) if they are on another machine):",
+                "  strata remote add \(author.lowercased().filter { $0.isLetter || $0.isNumber }) http://\(host):PORT --project peer --token \(token)",
+                "this token works until you stop the server.",
+            ]
+        } else {
+            let team = try server.open()
+            if try team.tokens.projects().isEmpty {
+                banner.append(
+                    "no projects yet: create one with `strata server project add NAME --data \(server.path)` and give each researcher a token")
+            }
+            backend = team
+        }
+        let app = ServerApp(host: host, port: port, service: SyncService(backend: backend), logger: logger)
+        let lines = banner
+        try await app.run { bound in
+            for line in lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
+            printError("listening on http://\(host):\(bound) (Ctrl-C to stop)")
+        }
+    }
+}
+
+struct ServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server", abstract: "Administer a team server's projects and tokens.",
+        subcommands: [ServerProject.self, ServerToken.self])
+}
+
+struct ServerProject: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "project", abstract: "Create and list projects.", subcommands: [Add.self, List.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a project (one replica on the server).")
+        @OptionGroup var server: ServerDataOptions
+        @Argument(help: "Project name: lowercase letters, digits, - and _.") var name: String
+
+        func run() throws {
+            let team = try server.open()
+            do { try team.addProject(name) } catch let e as ServerError { throw CLIError(e.description) }
+            print("project \(name) ready in \(server.path); give each researcher a token: strata server token create --project \(name) --researcher NAME")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List projects.")
+        @OptionGroup var server: ServerDataOptions
+        func run() throws {
+            for p in try server.open().tokens.projects() { print(p) }
+        }
+    }
+}
+
+struct ServerToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Create, list and revoke researchers' tokens.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a token for one researcher in one project (shown once, stored hashed).")
+        @OptionGroup var server: ServerDataOptions
+        @Option(help: "The project.") var project: String
+        @Option(help: "The researcher's name, exactly as their replica's author name.") var researcher: String
+        @Option(help: "read (pull), write (push own changes), admin (push anyone's: relaying).") var role = "write"
+
+        func run() throws {
+            guard let r = StrataServer.Role(rawValue: role.lowercased()) else {
+                throw CLIError("'\(role)' is not a role; roles: read, write, admin")
+            }
+            let team = try server.open()
+            do {
+                let (id, token) = try team.tokens.createToken(project: project, researcher: researcher, role: r)
+                print(token)
+                printError("token \(id) for \(researcher) (\(r.rawValue)) in \(project): copy it now, it is not stored and cannot be shown again")
+            } catch let e as ServerError { throw CLIError(e.description) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never the tokens themselves).")
+        @OptionGroup var server: ServerDataOptions
+        @Option(help: "Only this project.") var project: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let tokens = try server.open().tokens.listTokens(project: project)
+            func iso(_ d: Date?) -> String { d.map { Output.iso(millis: UInt64($0.timeIntervalSince1970 * 1000)) } ?? "" }
+            if json {
+                printJSON(
+                    .array(
+                        tokens.map {
+                            .object([
+                                "id": .int($0.id), "project": .string($0.project), "researcher": .string($0.researcher),
+                                "role": .string($0.role.rawValue), "created": .string(iso($0.createdAt)),
+                                "revoked": $0.revokedAt.map { .string(iso($0)) } ?? .null,
+                                "last_used": $0.lastUsedAt.map { .string(iso($0)) } ?? .null,
+                            ])
+                        }))
+                return
+            }
+            if tokens.isEmpty { print("no tokens") }
+            let rows = tokens.map {
+                [String($0.id), $0.project, $0.researcher, $0.role.rawValue, iso($0.createdAt),
+                 $0.revokedAt == nil ? "active" : "revoked " + iso($0.revokedAt)]
+            }
+            if !rows.isEmpty { print(Output.table([["id", "project", "researcher", "role", "created", "status"]] + rows), terminator: Output.table([["x"]]).hasSuffix("\n") ? "" : "\n") }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (see `token list`).")
+        @OptionGroup var server: ServerDataOptions
+        @Argument(help: "The token id.") var id: Int64
+
+        func run() throws {
+            do { try server.open().tokens.revoke(id: id) } catch let e as ServerError { throw CLIError(e.description) }
+            print("token \(id) revoked")
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import StrataCodec
+import StrataCore
+import StrataStore
+
+/// Why a sync request failed. The HTTP layer maps `status` to the response; `code` and
+/// `message` go into the JSON error body.
+public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public let status: Int
+    public let code: String
+    public let message: String
+
+    public init(status: Int, code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func unauthorized(_ m: String) -> SyncFailure { .init(status: 401, code: "unauthorized", m) }
+    static func forbidden(_ m: String) -> SyncFailure { .init(status: 403, code: "forbidden", m) }
+    static func notFound(_ m: String) -> SyncFailure { .init(status: 404, code: "not-found", m) }
+    static func tooLarge(_ m: String) -> SyncFailure { .init(status: 413, code: "too-large", m) }
+
+    /// A body that does not decode: 413 when a limit was hit, 400 otherwise; the codec's own
+    /// code is kept so clients can tell "newer format" from "damaged".
+    static func codec(_ e: CodecError, what: String) -> SyncFailure {
+        .init(status: e.code == "too-large" ? 413 : 400, code: e.code, "\(what): \(e.description)")
+    }
+}
+
+/// Who may do what, and where each project's replica is.
+public protocol SyncBackend: Sendable {
+    /// The grant of a token, or nil when it is unknown or revoked.
+    func authenticate(_ token: String) throws -> Grant?
+    /// The replica of a project, or nil when there is no such project.
+    func store(for project: String) throws -> Store?
+}
+
+/// Limits the server enforces.
+public struct ServerLimits: Sendable {
+    /// Largest request body accepted (compressed bytes).
+    public var maxBodyBytes = 32 << 20
+    /// Largest pull batch, in uncompressed change bytes.
+    public var maxBatchBytes = 1 << 20
+    /// Decoder limits for request bodies (inflated size caps etc.).
+    public var codec = CodecLimits.standard
+    public init() {}
+}
+
+/// The sync protocol's server logic, without HTTP: authenticate, authorise, decode, apply.
+public struct SyncService: Sendable {
+    public let backend: any SyncBackend
+    public let limits: ServerLimits
+
+    public init(backend: any SyncBackend, limits: ServerLimits = ServerLimits()) {
+        self.backend = backend
+        self.limits = limits
+    }
+
+    /// Checks the bearer token against the project; returns the grant and the project store.
+    public func authorize(token: String?, project: String, needs role: Role) throws(SyncFailure) -> (Grant, Store) {
+        guard let token, !token.isEmpty else {
+            throw .unauthorized("no token: send `Authorization: Bearer <token>` (see `strata remote add`)")
+        }
+        let grant: Grant?
+        let store: Store?
+        do {
+            grant = try backend.authenticate(token)
+            store = try backend.store(for: project)
+        } catch {
+            throw SyncFailure(status: 500, code: "internal", "the server could not read its data; see its log")
+        }
+        guard let grant else { throw .unauthorized("the token is not valid (unknown or revoked); ask the project admin for a new one") }
+        guard let store else { throw .notFound("no project '\(project)' on this server") }
+        guard grant.project == project else {
+            throw .forbidden("this token is for project '\(grant.project)', not '\(project)'")
+        }
+        guard grant.role >= role else {
+            throw .forbidden("this token can only \(grant.role == .read ? "pull" : "push its own changes"); pushing needs a \(role.rawValue) token")
+        }
+        return (grant, store)
+    }
+
+    public func session(token: String?, project: String) throws(SyncFailure) -> SessionInfo {
+        let (grant, store) = try authorize(token: token, project: project, needs: .read)
+        let vv: VersionVector
+        do { vv = try store.versionVector() } catch { throw SyncFailure(status: 500, code: "internal", "the server could not read the project") }
+        return SessionInfo(
+            protocol: Int(SyncCodec.protocolVersion), project: project, researcher: grant.researcher,
+            role: grant.role.rawValue, serverReplica: store.replicaID.hex, version: vv.description,
+            maxBatchBytes: limits.maxBatchBytes, maxBodyBytes: limits.maxBodyBytes)
+    }
+
+    /// One batch of what the client lacks.
+    public func pull(token: String?, project: String, body: [UInt8]) throws(SyncFailure) -> PullResponse {
+        let (_, store) = try authorize(token: token, project: project, needs: .read)
+        let request: PullRequest
+        do { request = try SyncCodec.decodePullRequest(body, limits: limits.codec) } catch {
+            throw .codec(error, what: "the pull request was refused")
+        }
+        let bound = max(1, min(request.maxBatchBytes, limits.maxBatchBytes))
+        do {
+            let batch = try store.changes(missingFrom: request.version, maxBytes: bound)
+            return PullResponse(
+                replica: store.replicaID, version: try store.versionVector(), changes: batch.changes,
+                remaining: batch.remaining)
+        } catch {
+            throw SyncFailure(status: 500, code: "internal", "the server could not read the project; see its log")
+        }
+    }
+
+    /// Applies a pushed change set: all of it or nothing.
+    public func push(token: String?, project: String, body: [UInt8], now: UInt64 = Store.wallClockMillis())
+        throws(SyncFailure) -> PushResult
+    {
+        let (grant, store) = try authorize(token: token, project: project, needs: .write)
+        let changes: [Change]
+        do { changes = try ChangeSetCodec.decode(body, limits: limits.codec) } catch {
+            throw .codec(error, what: "the pushed change set was refused")
+        }
+        do {
+            if grant.role < .admin {
+                let present = try store.present(changes.map(\.id))
+                if let foreign = changes.first(where: { !present.contains($0.id) && $0.author != grant.researcher }) {
+                    throw SyncFailure.forbidden(
+                        "change \(foreign.id) is by another researcher; a \(grant.role.rawValue) token pushes only changes authored by '\(grant.researcher)' (relaying needs an admin token)"
+                    )
+                }
+            }
+            let r = try store.apply(changes, now: now)
+            return PushResult(applied: r.applied, duplicates: r.duplicates, version: try store.versionVector().description)
+        } catch let f as SyncFailure {
+            throw f
+        } catch let e as ClockSkewError {
+            throw SyncFailure(
+                status: 422, code: "clock-skew",
+                "change \(e.change) is stamped \(e.aheadMillis / 1000) s ahead of the server's clock (at most \(e.limitMillis / 1000) s accepted); fix the clock of the machine that made it, then sync again")
+        } catch let e as ChangeValidationError {
+            throw SyncFailure(status: 400, code: "invalid-change", "the pushed change set was refused: \(e)")
+        } catch {
+            throw SyncFailure(status: 500, code: "internal", "the server could not apply the changes; see its log")
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Crypto
+import Foundation
+import GRDB
+import StrataCore
+
+/// What a token lets its holder do in one project.
+public enum Role: String, Sendable, CaseIterable, Comparable {
+    /// Pull only.
+    case read
+    /// Pull, and push changes the holder authored.
+    case write
+    /// Pull, and push changes by anyone (relaying a colleague's work, e.g. from a bundle).
+    case admin
+
+    var rank: Int {
+        switch self {
+        case .read: 0
+        case .write: 1
+        case .admin: 2
+        }
+    }
+
+    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+}
+
+/// The identity and rights a valid token carries.
+public struct Grant: Sendable, Equatable {
+    public var tokenID: Int64
+    public var project: String
+    /// The researcher's name: pushed changes must carry it as their author (unless admin).
+    public var researcher: String
+    public var role: Role
+}
+
+/// One row of `strata server token list` (never the token itself).
+public struct TokenInfo: Sendable {
+    public var id: Int64
+    public var project: String
+    public var researcher: String
+    public var role: Role
+    public var createdAt: Date
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+}
+
+/// Errors of the server's administration commands.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Tokens and projects of a server, in `server.sqlite` of the data directory.
+///
+/// > Invariant: a token is stored only as its SHA-256 digest; the clear token is shown once,
+/// > when it is created, and never logged.
+public final class TokenStore: Sendable {
+    let db: DatabaseQueue
+
+    public init(path: String) throws {
+        var c = Configuration()
+        c.busyMode = .timeout(10)
+        c.journalMode = FileManager.default.fileExists(atPath: path) ? .default : .wal
+        db = try DatabaseQueue(path: path, configuration: c)
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE projects(name TEXT PRIMARY KEY, created_at REAL NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE tokens(
+                        id INTEGER PRIMARY KEY,
+                        digest BLOB NOT NULL UNIQUE,
+                        project TEXT NOT NULL REFERENCES projects(name),
+                        researcher TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        revoked_at REAL,
+                        last_used_at REAL);
+                    """)
+        }
+        let current = try db.read { db in try db.tableExists("grdb_migrations") && m.hasCompletedMigrations(db) }
+        if !current { try m.migrate(db) }
+    }
+
+    /// Project names: lowercase letters, digits, `-` and `_`, 1 to 64, starting with a letter or digit.
+    public static func validateProjectName(_ name: String) throws {
+        let ok =
+            !name.isEmpty && name.count <= 64
+            && name.unicodeScalars.allSatisfy { c in
+                (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "-" || c == "_"
+            } && name.first != "-" && name.first != "_"
+        if !ok {
+            throw ServerError(
+                "'\(name)' is not a project name; use 1-64 lowercase letters, digits, - and _, e.g. palmyra-2026")
+        }
+    }
+
+    public func projects() throws -> [String] {
+        try db.read { db in try String.fetchAll(db, sql: "SELECT name FROM projects ORDER BY name") }
+    }
+
+    public func addProject(_ name: String) throws {
+        try Self.validateProjectName(name)
+        try db.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO projects(name, created_at) VALUES (?, ?)",
+                arguments: [name, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func hasProject(_ name: String) throws -> Bool {
+        try db.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM projects WHERE name = ?", arguments: [name]) ?? false }
+    }
+
+    /// Creates a token; returns its id and the clear token, which is not kept.
+    public func createToken(project: String, researcher: String, role: Role) throws -> (id: Int64, token: String) {
+        let researcher = researcher.trimmed
+        guard !researcher.isEmpty, !researcher.contains(where: \.isNewline) else {
+            throw ServerError("the researcher name must be one non-empty line: the author name their replica uses")
+        }
+        guard try hasProject(project) else {
+            throw ServerError("no project '\(project)' on this server; create it with `strata server project add \(project)`")
+        }
+        let token = Self.newToken()
+        let id = try db.write { db in
+            try db.execute(
+                sql: "INSERT INTO tokens(digest, project, researcher, role, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [Self.digest(token), project, researcher, role.rawValue, Date().timeIntervalSince1970])
+            return db.lastInsertedRowID
+        }
+        return (id, token)
+    }
+
+    public func listTokens(project: String? = nil) throws -> [TokenInfo] {
+        try db.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT id, project, researcher, role, created_at, revoked_at, last_used_at FROM tokens "
+                    + (project == nil ? "" : "WHERE project = ? ") + "ORDER BY id",
+                arguments: project.map { [$0] } ?? []
+            ).map { r in
+                TokenInfo(
+                    id: r[0], project: r[1], researcher: r[2], role: Role(rawValue: r[3]) ?? .read,
+                    createdAt: Date(timeIntervalSince1970: r[4]),
+                    revokedAt: (r[5] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    lastUsedAt: (r[6] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    /// Revokes a token by id; revoking twice is harmless.
+    public func revoke(id: Int64) throws {
+        let n = try db.write { db in
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                arguments: [Date().timeIntervalSince1970, id])
+            return db.changesCount
+        }
+        if n == 0 { throw ServerError("no token with id \(id); see `strata server token list`") }
+    }
+
+    /// The grant of a valid, unrevoked token, or nil.
+    ///
+    /// The lookup is by SHA-256 digest: comparing digests, not tokens, means the time a failed
+    /// lookup takes says nothing about how close a guess was.
+    public func authenticate(_ token: String) throws -> Grant? {
+        guard token.hasPrefix("stk_"), token.count < 200 else { return nil }
+        let d = Self.digest(token)
+        return try db.write { db in
+            guard
+                let r = try Row.fetchOne(
+                    db, sql: "SELECT id, project, researcher, role FROM tokens WHERE digest = ? AND revoked_at IS NULL",
+                    arguments: [d])
+            else { return nil }
+            let id: Int64 = r[0]
+            try db.execute(
+                sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?", arguments: [Date().timeIntervalSince1970, id])
+            return Grant(tokenID: id, project: r[1], researcher: r[2], role: Role(rawValue: r[3]) ?? .read)
+        }
+    }
+
+    static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }
+
+    /// `stk_` and 52 base-32 digits: 256 random bits.
+    static func newToken() -> String {
+        var rng = SystemRandomNumberGenerator()
+        var bits: [UInt8] = []
+        for _ in 0..<4 { withUnsafeBytes(of: rng.next()) { bits.append(contentsOf: $0) } }
+        var out = "stk_"
+        var acc: UInt32 = 0
+        var n = 0
+        for b in bits {
+            acc = (acc << 8) | UInt32(b)
+            n += 8
+            while n >= 5 {
+                out.append(Character(UnicodeScalar(Base32.alphabet[Int((acc >> UInt32(n - 5)) & 31)])))
+                n -= 5
+            }
+        }
+        if n > 0 { out.append(Character(UnicodeScalar(Base32.alphabet[Int((acc << UInt32(5 - n)) & 31)]))) }
+        return out
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import StrataCodec
+import StrataCore
+
+/// A bounded slice of what a peer lacks.
+public struct ChangeBatch: Sendable {
+    /// Changes in (replica, seq) order.
+    public var changes: [Change]
+    /// True when more changes are missing beyond this batch.
+    public var more: Bool
+    /// How many changes the peer still lacks after this batch (counted, not estimated).
+    public var remaining: Int
+    /// Uncompressed size of the changes in the log's encoding, the measure of the bound.
+    public var bytes: Int
+}
+
+extension Store {
+    /// At most about `maxBytes` (at least one change) of what a replica with `vv` lacks, in
+    /// (replica id, seq) order, so that the receiver's version vector advances contiguously
+    /// and a cut transfer resumes where it stopped. Reads only the primary-key ranges past
+    /// `vv`: the cost follows the size of the answer, not of the log.
+    public func changes(missingFrom vv: VersionVector, maxBytes: Int) throws -> ChangeBatch {
+        try db.read { db in
+            var batch = ChangeBatch(changes: [], more: false, remaining: 0, bytes: 0)
+            let replicas = try Row.fetchAll(db, sql: "SELECT r.idx, r.id, v.contiguous FROM replicas r LEFT JOIN versions v ON v.replica = r.idx ORDER BY r.id")
+            var full = false
+            for r in replicas {
+                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
+                let from = Int64(bitPattern: vv[rid])
+                let idx: Int64 = r[0]
+                if full {
+                    batch.remaining += try Int.fetchOne(
+                        db.cachedStatement(sql: "SELECT count(*) FROM changes WHERE replica = ? AND seq > ?"),
+                        arguments: [idx, from]) ?? 0
+                    continue
+                }
+                let rows = try Row.fetchCursor(
+                    db.cachedStatement(sql: "SELECT seq, payload FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
+                    arguments: [idx, from])
+                var last = from
+                while let row = try rows.next() {
+                    let payload: Data = row[1]
+                    if !batch.changes.isEmpty && batch.bytes + payload.count > maxBytes {
+                        full = true
+                        break
+                    }
+                    batch.changes.append(try ChangeCodec.decode(payload))
+                    batch.bytes += payload.count
+                    last = row[0]
+                }
+                if full {
+                    batch.remaining += try Int.fetchOne(
+                        db.cachedStatement(sql: "SELECT count(*) FROM changes WHERE replica = ? AND seq > ?"),
+                        arguments: [idx, last]) ?? 0
+                }
+            }
+            batch.more = batch.remaining > 0
+            return batch
+        }
+    }
+
+    /// How many changes a replica with `vv` lacks.
+    public func countMissing(from vv: VersionVector) throws -> Int {
+        try db.read { db in
+            var n = 0
+            for r in try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas") {
+                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
+                n += try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT count(*) FROM changes WHERE replica = ? AND seq > ?"),
+                    arguments: [r[0] as Int64, Int64(bitPattern: vv[rid])]) ?? 0
+            }
+            return n
+        }
+    }
+}
+
+extension Store {
+    /// True when this replica holds the change.
+    public func contains(_ id: ChangeID) throws -> Bool {
+        try db.read { db in
+            var b = Batch(db: db, replica: replicaID)
+            return try b.has(id)
+        }
+    }
+
+    /// The subset of `ids` this replica already holds.
+    public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> {
+        try db.read { db in
+            var b = Batch(db: db, replica: replicaID)
+            var out = Set<ChangeID>()
+            for id in ids where try b.has(id) { out.insert(id) }
+            return out
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import StrataCodec
+import StrataCore
+
+/// The sync protocol over HTTP (AsyncHTTPClient). Bodies are Strata's own media types; the
+/// client never asks for or decodes HTTP content encodings (zlib lives inside the change
+/// sets), so middleboxes cannot inflate them.
+public final class HTTPTransport: SyncTransport {
+    public let baseURL: String
+    public let project: String
+    let token: String
+    let client: HTTPClient
+    let timeout: TimeAmount
+    /// Largest response body accepted.
+    let maxResponseBytes: Int
+
+    public init(baseURL: String, project: String, token: String, timeout: TimeAmount = .seconds(120), maxResponseBytes: Int = 64 << 20) {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.project = project
+        self.token = token
+        self.timeout = timeout
+        self.maxResponseBytes = maxResponseBytes
+        var config = HTTPClient.Configuration()
+        config.decompression = .disabled
+        config.timeout = .init(connect: .seconds(15), read: timeout)
+        config.redirectConfiguration = .disallow
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    public func close() async { try? await client.shutdown() }
+
+    var projectURL: String { "\(baseURL)/v1/projects/\(project)" }
+
+    func send(_ path: String, method: HTTPMethod, mediaType: String? = nil, body: [UInt8]? = nil) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: projectURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "User-Agent", value: "strata/0.2")
+        if let body {
+            request.headers.add(name: "Content-Type", value: mediaType ?? "application/octet-stream")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch {
+            throw SyncClientError(
+                "cannot reach \(baseURL) (\(Self.describe(error))); your changes are safe here: sync again when the link is back")
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await response.body.collect(upTo: maxResponseBytes)
+        } catch {
+            throw SyncClientError(
+                "the connection to \(baseURL) broke during the transfer (\(Self.describe(error))); sync again to resume")
+        }
+        let data = Array(bytes.readableBytesView)
+        guard response.status.code == 200 else {
+            if let obj = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
+                let err = obj["error"] as? [String: Any], let message = err["message"] as? String
+            {
+                throw SyncClientError(status: Int(response.status.code), code: err["code"] as? String, "the server refused: \(message)")
+            }
+            throw SyncClientError(
+                status: Int(response.status.code),
+                "the server answered \(response.status.code) \(response.status.reasonPhrase); is \(baseURL) a Strata server?")
+        }
+        return data
+    }
+
+    public func session() async throws -> SessionInfo {
+        let data = try await send("/session", method: .GET)
+        do {
+            return try JSONDecoder().decode(SessionInfo.self, from: Data(data))
+        } catch {
+            throw SyncClientError("the server's session answer is not what Strata expects; is \(baseURL) a Strata server?")
+        }
+    }
+
+    public func pull(_ request: PullRequest) async throws -> PullResponse {
+        let data = try await send(
+            "/pull", method: .POST, mediaType: SyncCodec.pullRequestMediaType, body: SyncCodec.encode(request))
+        do {
+            return try SyncCodec.decodePullResponse(data)
+        } catch {
+            throw SyncClientError(code: error.code, "the server's pull answer was refused: \(error)")
+        }
+    }
+
+    public func push(_ changes: [Change]) async throws -> PushResult {
+        let data = try await send(
+            "/push", method: .POST, mediaType: SyncCodec.changeSetMediaType, body: ChangeSetCodec.encode(changes))
+        do {
+            return try JSONDecoder().decode(PushResult.self, from: Data(data))
+        } catch {
+            throw SyncClientError("the server's push answer is not what Strata expects")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let s = String(describing: error)
+        if s.contains("connectTimeout") { return "connection timed out" }
+        if s.contains("Connection refused") || s.contains("connectionRefused") { return "connection refused" }
+        if s.contains("readTimeout") || s.contains("deadlineExceeded") { return "no answer in time" }
+        if s.contains("remoteConnectionClosed") { return "the server closed the connection" }
+        return s.count > 120 ? String(s.prefix(120)) + "…" : s
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+/// `strata serve` running as a separate process, as a team or a researcher runs it.
+final class ServerProcess {
+    let process = Process()
+    let errURL: URL
+    private(set) var port = 0
+
+    init(_ args: [String], env: [String: String], cwd: URL) throws {
+        process.executableURL = URL(fileURLWithPath: strataBinary)
+        process.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        process.environment = environment
+        process.currentDirectoryURL = cwd
+        errURL = cwd.appendingPathComponent(".serve-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait (at most 20 s) for "listening on http://127.0.0.1:PORT".
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://") }),
+                let p = line.split(separator: ":").dropFirst(2).first.flatMap({ Int($0.prefix { $0.isNumber }) })
+            {
+                port = p
+                return
+            }
+            if !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        throw CLIError("strata serve did not start: \(log)")
+    }
+
+    var log: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// SIGTERM, then the exit status (graceful shutdown exits 0).
+    func stop() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+@Suite("serve and sync, from the terminal")
+struct ServeTests {
+    @Test func teamServerTokensRemotesAndSync() throws {
+        let s = try Sandbox()
+        let data = s.path("server")
+        let env = ["STRATA_SERVER_DATA": data]
+        try s.ok("server", "project", "add", "palmyra", env: env)
+        let bad = try s.run("server", "project", "add", "Palmyra!", env: env)
+        #expect(bad.status != 0 && bad.stderr.contains("not a project name"))
+        let khaledToken = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: env)
+        let mariaToken = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Maria", env: env)
+        let readToken = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Visitor", "--role", "read", env: env)
+        #expect(khaledToken.hasPrefix("stk_") && khaledToken.count == 56)
+        let list = try s.ok("server", "token", "list", env: env)
+        #expect(list.contains("Khaled") && !list.contains(khaledToken))
+        // Tokens are stored hashed: not in clear anywhere in the server's files.
+        for file in try FileManager.default.subpathsOfDirectory(atPath: data) {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: data + "/" + file))) ?? Data()
+            #expect(bytes.range(of: Data(khaledToken.utf8)) == nil, "token in clear in \(file)")
+        }
+
+        let server = try ServerProcess(["serve", "--port", "0"], env: env, cwd: s.dir)
+        let a = s.path("khaled.strata")
+        let b = s.path("maria.strata")
+        let c = s.path("visitor.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.initStore(author: "Maria", store: b)
+        try s.initStore(author: "Visitor", store: c)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", khaledToken, store: a)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", store: b, env: ["STRATA_TOKEN": mariaToken])
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", readToken, store: c)
+        #expect(!(try s.ok("remote", "list", store: a)).contains(khaledToken))
+
+        let bust = try s.ok("add", "artefact", "Funerary bust", "--set", "state=in-situ", store: a)
+        #expect(try s.ok("sync", store: a).contains("pushed 1 change"))
+        #expect(try s.ok("sync", store: b).contains("pulled 1 change"))
+        try s.ok("set", bust, "state", "moved-for-safekeeping", store: a)
+        try s.ok("set", bust, "state", "missing", store: b)
+        try s.ok("add", "note", "Theatre", store: c)
+        let status = try s.ok("status", store: a)
+        #expect(status.contains("1 local change not yet sent"))
+        for store in [a, b, a] { try s.ok("sync", store: store) }
+        // The visitor's read token pulls but keeps their note: it is not theirs to push.
+        let visitor = try s.ok("sync", store: c)
+        #expect(visitor.contains("pushed 0 changes") && visitor.contains("1 change stays here: a read token only pulls"))
+        let js = try JSONSerialization.jsonObject(with: Data(try s.ok("conflicts", "--json", store: b).utf8)) as? [Any]
+        #expect(js?.count == 1)
+        #expect(
+            try s.ok("export", "--format", "json", store: a) == (try s.ok("export", "--format", "json", store: b)))
+        #expect(server.stop() == 0)
+        #expect(server.log.contains("status=200"))
+        #expect(!server.log.contains(khaledToken))
+        // The server is gone: a clear message, nothing lost.
+        let down = try s.run("sync", store: a)
+        #expect(down.status != 0 && down.stderr.contains("cannot reach"))
+    }
+
+    @Test func twoLaptopsPeerToPeer() throws {
+        let s = try Sandbox()
+        let a = s.path("khaled.strata")
+        let b = s.path("maria.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.initStore(author: "Maria", store: b)
+        try s.ok("add", "site", "Citadel", store: a)
+        try s.ok("add", "site", "Theatre", store: b)
+        let server = try ServerProcess(["serve", "--peer", "--port", "0", "--store", a], env: [:], cwd: s.dir)
+        let token = try #require(
+            server.log.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("stk_") }.map(String.init))
+        try s.ok("remote", "add", "khaled", server.url, "--project", "peer", "--token", token, store: b)
+        #expect(try s.ok("sync", store: b).contains("pulled 1 change, pushed 1 change"))
+        #expect(server.stop() == 0)
+        #expect(
+            try s.ok("export", "--format", "json", store: a) == (try s.ok("export", "--format", "json", store: b)))
+    }
+}

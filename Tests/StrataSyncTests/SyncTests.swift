@@ -1,0 +1,159 @@
+import Foundation
+import PropertyBased
+import StrataCodec
+import StrataServer
+import StrataStore
+import StrataSync
+import StrataTestSupport
+import Testing
+
+@testable import StrataCore
+
+/// Three researchers edit offline and sync through a server over real HTTP, in a seeded
+/// random order, until quiescent: every replica and the server end identical.
+func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
+    let names = ["Khaled", "Maria", "Omar"]
+    let team = try Team(researchers: names)
+    let dir = try TemporaryDirectory()
+    let ids = Simulation.makeReplicaIDs(seed: seed, count: 3)
+    let created = try (0..<3).map { i in
+        try Store.create(at: dir.file("\(names[i]).strata"), author: names[i], replicaID: ids[i])
+    }
+    let tokens = team.tokens
+    try await withServer(team.backend) { url in
+        var stores = created
+        var sim = Simulation(seed: seed, replicas: 3)
+        var rng = SeededRandom(seed: seed ^ 0x5151)
+        var syncs = 0
+        for _ in 0..<steps {
+            sim.now += UInt64.random(in: 0...3_000, using: &rng)
+            if rng.chance(0.65) {
+                try sim.randomEdit(&stores)
+            } else {
+                let i = Int.random(in: 0..<3, using: &rng)
+                // Small batches so that long syncs take several requests.
+                try await sync(stores[i], url, token: tokens[names[i]]!, batchBytes: Int.random(in: 200...4000, using: &rng))
+                syncs += 1
+            }
+        }
+        // Until quiescent: two rounds bring everything everywhere.
+        for _ in 0..<2 {
+            for i in 0..<3 { try await sync(stores[i], url, token: tokens[names[i]]!) }
+        }
+        let server = try #require(try team.backend.store(for: "palmyra"))
+        let reference = try server.snapshot()
+        for s in stores {
+            #expect(try s.snapshot() == reference, "seed \(seed): \(s.path) differs from the server")
+            #expect(try s.versionVector() == (try server.versionVector()), "seed \(seed)")
+        }
+        #expect(try server.check() == [])
+    }
+}
+
+@Suite(.serialized) struct SyncOverHTTPTests {
+    @Test func threeResearchersConvergeThroughAServer() async {
+        let runs = ProcessEnvironment.int("STRATA_SYNC_PROPERTY_RUNS", default: 8)
+        await propertyCheck(count: runs, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
+            try await randomSyncSchedule(seed: seed)
+        }
+    }
+
+    @Test(arguments: [3, 1999] as [UInt64])
+    func regressionSeeds(seed: UInt64) async throws { try await randomSyncSchedule(seed: seed, steps: 80) }
+
+    @Test func twoLaptopsSyncPeerToPeer() async throws {
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        let bust = khaled.newRecordID()
+        try khaled.commit([.create(bust, kind: .artefact), .set(bust, field: "title", .text("Bust"))])
+        let note = maria.newRecordID()
+        try maria.commit([.create(note, kind: .note), .set(note, field: "title", .text("Theatre"))])
+        let token = PeerBackend.newToken()
+        let backend = try PeerBackend(replica: khaled, token: token)
+        try await withServer(backend) { url in
+            let r = try await sync(maria, url, project: "peer", token: token)
+            #expect(r.pulled == 1 && r.pushed == 1)
+            #expect(try khaled.snapshot() == (try maria.snapshot()))
+            // A wrong token or project is refused.
+            await #expect(throws: SyncClientError.self) { try await sync(maria, url, project: "peer", token: "stk_wrong") }
+            await #expect(throws: SyncClientError.self) { try await sync(maria, url, project: "palmyra", token: token) }
+        }
+    }
+
+    @Test func aCutSyncResumesWithoutResendingAcknowledgedBatches() async throws {
+        let team = try Team(researchers: ["Khaled", "Maria"])
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        for i in 0..<60 {
+            let id = khaled.newRecordID()
+            try khaled.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Tadmor \(i) ", count: 40)))])
+        }
+        let tokens = team.tokens
+        try await withServer(team.backend) { url in
+            // Push cut after 3 batches.
+            let cut = CuttingTransport(
+                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Khaled"]!), allowed: 4)
+            var client = SyncClient(store: khaled, transport: cut)
+            client.maxBatchBytes = 2000
+            await #expect(throws: SyncClientError.self) { _ = try await client.sync() }
+            await cut.close()
+            let server = try #require(try team.backend.store(for: "palmyra"))
+            let afterCut = try server.status().changes
+            #expect(afterCut > 0 && afterCut < 60)
+            // Resume: only what the server lacks is sent, nothing twice.
+            let resumed = try await sync(khaled, url, token: tokens["Khaled"]!, batchBytes: 2000)
+            #expect(resumed.pushed == 60 - afterCut)
+            #expect(try server.status().changes == 60)
+            // Pull cut after 2 batches, then resumed: Maria receives each change once.
+            let pullCut = CuttingTransport(
+                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Maria"]!), allowed: 3)
+            var mc = SyncClient(store: maria, transport: pullCut)
+            mc.maxBatchBytes = 2000
+            await #expect(throws: SyncClientError.self) { _ = try await mc.sync() }
+            await pullCut.close()
+            let got = try maria.status().changes
+            #expect(got > 0 && got < 60)
+            let rest = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 2000)
+            #expect(rest.pulled == 60 - got)
+            #expect(try maria.snapshot() == (try khaled.snapshot()))
+        }
+    }
+}
+
+/// Lets `allowed` requests through, then fails as if the link dropped.
+final class CuttingTransport: SyncTransport, @unchecked Sendable {
+    let inner: any SyncTransport
+    let lock = NSLock()
+    var left: Int
+
+    init(inner: any SyncTransport, allowed: Int) {
+        self.inner = inner
+        left = allowed
+    }
+
+    func take() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        left -= 1
+        if left < 0 { throw SyncClientError("link cut (test)") }
+    }
+
+    func session() async throws -> SessionInfo {
+        try take()
+        return try await inner.session()
+    }
+
+    func pull(_ request: PullRequest) async throws -> PullResponse {
+        try take()
+        return try await inner.pull(request)
+    }
+
+    func push(_ changes: [Change]) async throws -> PushResult {
+        try take()
+        return try await inner.push(changes)
+    }
+
+    func close() async { await inner.close() }
+}
