@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Strata's main job, end to end: two researchers record Palmyra offline on their own
-# replicas, exchange bundle files (no network at all), see the conflict, resolve it, and end
-# with identical data. Installs what is missing and builds first.
+# Strata's main job, end to end, on one machine: a team server on 127.0.0.1, three
+# researchers recording Palmyra offline on their own replicas (including concurrent edits to
+# the same records), syncing, seeing and resolving the conflicts, and ending identical; then
+# the same without any network, by bundle file. Installs what is missing and builds first.
 #
 #   Tools/demo.sh            build (debug) and run the session
 #   STRATA_BIN=path Tools/demo.sh   use an existing strata binary
@@ -18,6 +19,9 @@ fi
 [ -x "$STRATA_BIN" ] || { echo "error: no strata binary at $STRATA_BIN" >&2; exit 1; }
 
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/strata-demo.XXXXXX")"
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+trap cleanup EXIT
 say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
 show() {
     local colour=$1 who=$2 line="" a
@@ -28,11 +32,33 @@ show() {
     done
     printf '\033[%sm%s$\033[0m strata%s\n' "$colour" "$who" "$line" >&2
 }
+admin() { show 33 "admin " "$@"; STRATA_SERVER_DATA="$DIR/server" "$STRATA_BIN" "$@"; }
 khaled() { show 36 khaled "$@"; STRATA_STORE="$DIR/khaled.strata" "$STRATA_BIN" "$@"; }
 maria() { show 35 "maria " "$@"; STRATA_STORE="$DIR/maria.strata" "$STRATA_BIN" "$@"; }
+omar() { show 32 "omar  " "$@"; STRATA_STORE="$DIR/omar.strata" "$STRATA_BIN" "$@"; }
 
-say "Khaled, at the museum, sets up his replica and records what the team knows"
+say "The team's server: one project, one token per researcher (stored hashed)"
+admin server project add palmyra
+K_TOKEN=$(admin server token create --project palmyra --researcher Khaled 2>/dev/null)
+M_TOKEN=$(admin server token create --project palmyra --researcher Maria 2>/dev/null)
+O_TOKEN=$(admin server token create --project palmyra --researcher Omar 2>/dev/null)
+admin server token list
+STRATA_SERVER_DATA="$DIR/server" "$STRATA_BIN" serve --port 0 2> "$DIR/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "^listening on" "$DIR/server.log" 2>/dev/null && break; sleep 0.1; done
+URL=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$DIR/server.log")
+[ -n "$URL" ] || { cat "$DIR/server.log" >&2; exit 1; }
+echo "server listening on $URL"
+
+say "Each researcher sets up a replica on their laptop"
 khaled init --author "Khaled"
+maria init --author "Maria"
+omar init --author "Omar"
+khaled remote add origin "$URL" --project palmyra --token "$K_TOKEN"
+STRATA_TOKEN="$M_TOKEN" maria remote add origin "$URL" --project palmyra
+STRATA_TOKEN="$O_TOKEN" omar remote add origin "$URL" --project palmyra
+
+say "Khaled, at the museum, records what the team knows and syncs"
 BEL=$(khaled add site "Temple of Bel" --set location=34.5472,38.2673,30 --set condition=destroyed \
     --set damage_extent=91-100% --set disturbances="armed conflict; deliberate demolition" \
     --set designations="UNESCO World Heritage (1980)" --tag unesco --tag isis-2015)
@@ -44,17 +70,16 @@ BUST=$(khaled add artefact "Funerary bust of a woman" --set object_type="funerar
     --set materials=limestone --set period="2nd century AD" --set state=in-situ \
     --set condition=fair --rel origin:"$BEL" --tag museum)
 echo "$BUST"
-
-say "He hands Maria a bundle with everything: her replica starts as a copy of his"
-khaled bundle create "$DIR/handover.bundle"
-maria init --author "Maria"
-maria bundle apply "$DIR/handover.bundle"
+khaled sync
+maria sync
+omar sync
 
 say "Offline for days. Khaled learns the bust was evacuated to Damascus..."
 khaled set "$BUST" state moved-for-safekeeping
 khaled set "$BUST" keeper "National Museum, Damascus"
+khaled set "$THEATRE" condition "very bad"
 
-say "...while Maria, at the site, cannot find it and records it as missing"
+say "...Maria, at the site, cannot find it and records it as missing, with the evidence"
 maria set "$BUST" state missing
 LINK=$(maria add link "Palmyra's Temple of Bel destroyed, says UN" \
     --set url=https://www.bbc.com/news/world-middle-east-34111092 --set publisher="BBC News" \
@@ -62,46 +87,61 @@ LINK=$(maria add link "Palmyra's Temple of Bel destroyed, says UN" \
     --set quote="Satellite images confirm the main building of the Temple of Bel has been destroyed." \
     --rel reports-on:"$BEL" --tag evidence)
 echo "$LINK"
-NOTE=$(maria add note "Theatre, east side" \
+
+say "...and Omar surveys the theatre"
+omar set "$THEATRE" condition fair
+NOTE=$(omar add note "Theatre, east side" \
     --body "Stage front intact; new damage to the scaenae frons since the last visit." \
-    --set observed_at=2017-03-04T10:20Z --set location=34.5514,38.2690,15 --rel about:"$THEATRE")
+    --set observed_at=2017-03-04T10:20Z --set location=34.5514,38.2690,15 --rel about:"$THEATRE" --tag survey)
 echo "$NOTE"
+omar status
 
-say "A USB stick goes back and forth: each sends only what the other lacks"
-maria bundle create "$DIR/maria-to-khaled.bundle" --since-bundle "$DIR/handover.bundle"
-khaled bundle apply "$DIR/maria-to-khaled.bundle"
-khaled bundle create "$DIR/khaled-to-maria.bundle" --for maria
-maria bundle apply "$DIR/khaled-to-maria.bundle"
+say "A link appears: everyone syncs (in any order; twice brings everything everywhere)"
+maria sync
+omar sync
+khaled sync
+maria sync
+omar sync
 
-say "Both replicas hold the same records, and both see the conflict: nothing was lost"
+say "Every replica shows the same records, and every researcher sees both conflicts: nothing was lost"
 khaled list
-maria conflicts
+omar conflicts
 
-say "Maria, who now knows about the evacuation, resolves it; the resolution travels back"
+say "Maria, who now knows about the evacuation, resolves the bust; Omar resolves the theatre"
 maria resolve "$BUST" state --value moved-for-safekeeping
-maria bundle create "$DIR/resolution.bundle" --for khaled
-khaled bundle apply "$DIR/resolution.bundle"
+omar resolve "$THEATRE" condition --value "very bad"
+maria sync
+omar sync
+khaled sync
+maria sync
 khaled conflicts
 khaled show "$BUST"
 
 say "Provenance: who changed what, when, on which machine"
 khaled history "$BUST"
 
-say "Both replicas are identical"
-khaled export --format json > "$DIR/khaled.json"
-maria export --format json > "$DIR/maria.json"
-if cmp -s "$DIR/khaled.json" "$DIR/maria.json"; then
-    echo "identical: $(grep -c '"kind"' "$DIR/khaled.json") records, same fields, same conflicts"
+say "All three replicas and the server hold the same data"
+for who in khaled maria omar; do
+    STRATA_STORE="$DIR/$who.strata" "$STRATA_BIN" export --format json > "$DIR/$who.json"
+done
+if cmp -s "$DIR/khaled.json" "$DIR/maria.json" && cmp -s "$DIR/khaled.json" "$DIR/omar.json"; then
+    echo "identical: $(grep -c '"kind"' "$DIR/khaled.json") records on all three replicas, same fields, same history"
 else
     echo "replicas differ:" >&2
     diff "$DIR/khaled.json" "$DIR/maria.json" >&2 || true
     exit 1
 fi
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+echo "server stopped gracefully; its log (no tokens, no record content):"
+grep -c "status=200" "$DIR/server.log" | sed 's/^/  requests answered 200: /'
 
-say "A damaged bundle is refused and changes nothing"
-head -c 100 "$DIR/resolution.bundle" > "$DIR/truncated.bundle"
-maria bundle apply "$DIR/truncated.bundle" || echo "(exit code $?: store unchanged)"
+say "No network at all: a bundle on a USB stick"
+omar add note "Citadel, west wall" --body "Fresh shelling damage on the west wall." --tag survey >/dev/null
+omar bundle create "$DIR/omar-to-khaled.bundle" --since "$(khaled status --version-vector)"
+khaled bundle apply "$DIR/omar-to-khaled.bundle"
+head -c 100 "$DIR/omar-to-khaled.bundle" > "$DIR/truncated.bundle"
+maria bundle apply "$DIR/truncated.bundle" || echo "(refused, exit code $?: Maria's store is unchanged)"
 
 echo
-echo "The two stores are in $DIR; explore them with:"
+echo "The replicas and the server's data are in $DIR; explore them with:"
 echo "  STRATA_STORE=$DIR/khaled.strata $STRATA_BIN list"

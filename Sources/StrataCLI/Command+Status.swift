@@ -7,10 +7,15 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print only the version vector, as `bundle create --since` reads it.") var versionVector = false
 
     func run() throws {
         let store = try options.open()
         let s = try store.status()
+        if versionVector {
+            print(s.versionVector.description)
+            return
+        }
         let remotes = try Remote.all(store)
         /// Local changes a remote has not acknowledged (local sequence numbers are contiguous).
         func unsynced(_ r: Remote) -> Int { max(0, s.localChanges - Int(r.serverVersion?[s.replica] ?? 0)) }

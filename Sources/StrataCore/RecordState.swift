@@ -36,8 +36,12 @@ public struct KeyState: Hashable, Sendable {
     /// The displayed value: the first live value.
     public var winner: LiveValue? { live.first }
 
-    /// True when more than one value is current: a conflict a person should resolve.
-    public var isConflicted: Bool { live.count > 1 }
+    /// True when more than one distinct value is current: a conflict a person should resolve.
+    /// (Two people who concurrently wrote the same value agree: that is not a conflict.)
+    public var isConflicted: Bool {
+        guard live.count > 1, let first = live.first?.value else { return false }
+        return live.dropFirst().contains { $0.value != first }
+    }
 
     /// The ids of every live value: the predecessors a new local write names.
     public var heads: [ChangeID] { live.map(\.change).sorted() }

@@ -150,3 +150,20 @@ struct Team {
         #expect(throws: EditError.self) { try t.a.commit([.set(RecordID(high: 1, low: 1), field: "title", .null)], now: 1) }
     }
 }
+
+@Suite struct AgreementTests {
+    @Test func concurrentWritesOfTheSameValueAreNotAConflict() throws {
+        var t = try Team()
+        try t.a.commit([.set(t.artefact, field: "state", .text("destroyed"))], now: t.tick())
+        try t.b.commit([.set(t.artefact, field: "state", .text("destroyed"))], now: t.tick())
+        try t.sync(from: \.a, to: \.b)
+        try t.sync(from: \.b, to: \.a)
+        let s = t.a.records[t.artefact]!
+        #expect(s["state"]!.live.count == 2)  // both writes are kept in history and state
+        #expect(s.conflictedKeys.isEmpty)
+        #expect(!s.hasConflict)
+        // A later write supersedes both.
+        let next = try #require(try t.a.commit([.set(t.artefact, field: "state", .text("recovered"))], now: t.tick()))
+        #expect(next.operations[0].preds.count == 2)
+    }
+}
