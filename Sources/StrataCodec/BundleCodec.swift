@@ -60,12 +60,7 @@ public enum BundleCodec {
         w.u64le(0)  // total length, patched below
         w.id16(high: bundle.sender.high, low: bundle.sender.low)
         w.string(bundle.senderAuthor)
-        let entries = bundle.senderVersion.sorted
-        w.varint(entries.count)
-        for e in entries {
-            w.id16(high: e.replica.high, low: e.replica.low)
-            w.varint(e.seq)
-        }
+        SyncCodec.writeVersion(bundle.senderVersion, into: &w)
         w.varint(bundle.createdAtMillis)
         w.varint(frames.count)
         for f in frames {
@@ -150,22 +145,7 @@ public enum BundleCodec {
         h.position = prefixSize
         let (sh, sl) = try h.id16("sender replica id")
         let author = try h.string("sender author", limit: limits.maxStringBytes)
-        let n = try h.count("sender version entry count", limit: limits.maxVersionVectorEntries, minBytesEach: 17)
-        var entries = [ReplicaID: UInt64](minimumCapacity: n)
-        var previous: ReplicaID? = nil
-        for _ in 0..<n {
-            let at = h.position
-            let (rh, rl) = try h.id16("sender version replica id")
-            let replica = ReplicaID(high: rh, low: rl)
-            if let p = previous, !(p < replica) {
-                throw h.error(.malformed("sender version replicas are not in strictly ascending order (duplicate or unsorted)"), at: at)
-            }
-            previous = replica
-            let seqAt = h.position
-            let seq = try h.varint("sender version seq")
-            if seq == 0 { throw h.error(.malformed("sender version entry has sequence number 0"), at: seqAt) }
-            entries[replica] = seq
-        }
+        let senderVersion = try SyncCodec.readVersion(&h, limits: limits, what: "sender version")
         let created = try h.varint("created-at time")
         let frameCount = try h.count("change set count", limit: limits.maxChangeSetsPerBundle, minBytesEach: 8)
         var frames: [(offset: Int, bytes: UnsafeBufferPointer<UInt8>)] = []
@@ -192,7 +172,7 @@ public enum BundleCodec {
             if changes.isEmpty { changes = cs } else { changes.append(contentsOf: cs) }
         }
         return Bundle(
-            sender: ReplicaID(high: sh, low: sl), senderAuthor: author, senderVersion: VersionVector(entries),
+            sender: ReplicaID(high: sh, low: sl), senderAuthor: author, senderVersion: senderVersion,
             createdAtMillis: created, changes: changes)
     }
 }

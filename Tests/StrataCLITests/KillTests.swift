@@ -19,6 +19,17 @@ struct KillTests {
         }
     }
 
+    /// `strata sync` with 1 KB batches, started in the background.
+    func startSync(_ store: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: strataBinary)
+        p.arguments = ["sync", "--batch-kb", "1", "--store", store]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     func kill9(_ p: Process) {
         Foundation.kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
@@ -35,12 +46,7 @@ struct KillTests {
         try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", token, store: a)
         // Kill the client at a few points of a sync made of 1 KB batches.
         for delay in [0.05, 0.2, 0.4] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: strataBinary)
-            p.arguments = ["sync", "--batch-kb", "1", "--store", a]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try startSync(a)
             Thread.sleep(forTimeInterval: delay)
             kill9(p)
         }
@@ -66,12 +72,7 @@ struct KillTests {
         try replica(a, author: "Khaled", changes: 400)
         var server = try ServerProcess(["serve", "--port", "0"], env: env, cwd: s.dir)
         try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", token, store: a)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: strataBinary)
-        p.arguments = ["sync", "--batch-kb", "1", "--store", a]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startSync(a)
         Thread.sleep(forTimeInterval: 0.3)
         kill9(server.process)
         p.waitUntilExit()
