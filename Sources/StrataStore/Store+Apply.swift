@@ -22,9 +22,8 @@ extension Store {
                 operations: ops)
             try batch.integrate(change, receivedAt: now)
             try batch.finish()
-            try db.execute(
-                sql: "UPDATE meta SET value = ? WHERE key = 'hlc'", arguments: [String(clock.last.rawValue)])
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'next_seq'", arguments: [String(seq + 1)])
+            try Self.setMeta(db, "hlc", String(clock.last.rawValue))
+            try Self.setMeta(db, "next_seq", String(seq + 1))
             return change
         }
     }
@@ -57,12 +56,12 @@ extension Store {
             try batch.finish()
             let last = HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0)
             if maxTS > last {
-                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'hlc'", arguments: [String(maxTS.rawValue)])
+                try Self.setMeta(db, "hlc", String(maxTS.rawValue))
             }
             // Our own changes coming back (e.g. from a backup) must not be reused.
             let next = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
             if ownMax >= next {
-                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'next_seq'", arguments: [String(ownMax + 1)])
+                try Self.setMeta(db, "next_seq", String(ownMax + 1))
             }
             return result
         }
@@ -70,6 +69,10 @@ extension Store {
 
     static func meta(_ db: Database, _ key: String) throws -> String? {
         try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key])
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: String) throws {
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = ?").execute(arguments: [value, key])
     }
 
     static func versionVector(_ db: Database) throws -> VersionVector {

@@ -102,12 +102,15 @@ public final class Store: Sendable {
     /// `STRATA_FAKE_NOW` (an ISO 8601 date-time such as `2031-01-01T00:00:00Z`) replaces the
     /// system clock; it exists to test how replicas treat a machine whose clock is wrong.
     public static func wallClockMillis() -> UInt64 {
-        var date = Date()
-        if let fake = ProcessInfo.processInfo.environment["STRATA_FAKE_NOW"], !fake.isEmpty {
-            if let d = ISO8601DateFormatter().date(from: fake) { date = d }
-        }
+        let date = fakeNow ?? Date()
         return UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
+
+    /// `STRATA_FAKE_NOW`, read once per process.
+    static let fakeNow: Date? = {
+        guard let fake = ProcessInfo.processInfo.environment["STRATA_FAKE_NOW"], !fake.isEmpty else { return nil }
+        return ISO8601DateFormatter().date(from: fake)
+    }()
 
     /// A new time-ordered record id.
     public func newRecordID() -> RecordID {
