@@ -98,6 +98,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "StrataCLITests", dependencies: ["strata", "StrataCLI", "StrataTestSupport"]),
+        .testTarget(name: "StrataTextTests", dependencies: ["StrataCore", "StrataTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]),
     ],
     swiftLanguageModes: [.v6]
 )

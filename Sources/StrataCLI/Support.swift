@@ -41,7 +41,8 @@ enum Fields {
     }
 
     static func kind(named s: String) throws -> RecordKind {
-        guard let k = RecordKind(rawValue: s.trimmed.lowercased()) else {
+        let name = s.trimmed.lowercased()
+        guard let k = RecordKind(rawValue: name == "artifact" ? "artefact" : name) else {
             throw CLIError(
                 "'\(s)' is not a record kind; kinds: \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -62,6 +62,7 @@ import Testing
                 ("undeclared zip bomb", push, tokens["Khaled"], cs, try vector("cs-rej-06-zip-bomb-undeclared"), 400, "length-mismatch"),
                 ("oversized body", push, tokens["Khaled"], cs, [UInt8](repeating: 7, count: 300 << 10), 413, "too-large"),
                 ("newer protocol path", url + "/v2/projects/palmyra/push", tokens["Khaled"], cs, good, 404, "unsupported-protocol"),
+                ("other project's token pulling", url + "/v1/projects/palmyra/pull", otherToken, SyncCodec.pullRequestMediaType, SyncCodec.encode(PullRequest(replica: khaled.replicaID, version: VersionVector(), maxBatchBytes: 1000)), 403, "forbidden"),
                 ("bad pull body", url + "/v1/projects/palmyra/pull", tokens["Khaled"], SyncCodec.pullRequestMediaType, [1, 2, 3], 400, "bad-magic"),
             ]
             for (name, target, token, type, body, status, code) in cases {

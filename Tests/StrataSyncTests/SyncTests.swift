@@ -52,7 +52,7 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
 
 @Suite(.serialized) struct SyncOverHTTPTests {
     @Test func threeResearchersConvergeThroughAServer() async {
-        let runs = ProcessEnvironment.int("STRATA_SYNC_PROPERTY_RUNS", default: 8)
+        let runs = ProcessEnvironment.int("STRATA_SYNC_PROPERTY_RUNS", default: 16)
         await propertyCheck(count: runs, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
             try await randomSyncSchedule(seed: seed)
         }
@@ -156,4 +156,43 @@ final class CuttingTransport: SyncTransport, @unchecked Sendable {
     }
 
     func close() async { await inner.close() }
+}
+
+@Suite(.serialized) struct CutPointTests {
+    /// The link drops after k requests, for every k of a sync, both ways; the next sync
+    /// moves exactly what is still missing and both ends agree.
+    @Test(arguments: Array(2...9))
+    func aSyncCutAfterAnyRequestResumes(cutAfter k: Int) async throws {
+        let team = try Team(researchers: ["Khaled", "Maria"])
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        for (store, n) in [(khaled, 12), (maria, 9)] {
+            for i in 0..<n {
+                let id = store.newRecordID()
+                try store.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Bel \(i) ", count: 60)))])
+            }
+        }
+        let tokens = team.tokens
+        try await withServer(team.backend) { url in
+            try await sync(khaled, url, token: tokens["Khaled"]!, batchBytes: 1500)
+            let cut = CuttingTransport(
+                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Maria"]!), allowed: k)
+            var client = SyncClient(store: maria, transport: cut)
+            client.maxBatchBytes = 1500
+            let cutReport = try? await client.sync()
+            await cut.close()
+            let server = try #require(try team.backend.store(for: "palmyra"))
+            let pulledBefore = try maria.status().changes - 9
+            let pushedBefore = try server.status().changes - 12
+            let rest = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 1500)
+            if cutReport == nil {
+                #expect(rest.pulled == 12 - pulledBefore, "cut after \(k)")
+                #expect(rest.pushed == 9 - pushedBefore, "cut after \(k)")
+            }
+            try await sync(khaled, url, token: tokens["Khaled"]!)
+            #expect(try maria.snapshot() == (try khaled.snapshot()), "cut after \(k)")
+            #expect(try server.snapshot() == (try khaled.snapshot()), "cut after \(k)")
+        }
+    }
 }

@@ -1,0 +1,139 @@
+// Real editing traces from the editing-traces collection by Joseph Gentle
+// (github.com/josephg/editing-traces, commit 762fa6c), CC BY 4.0; copies live in
+// shared/data/editing-traces/ with their README.
+
+import Foundation
+import StrataCore
+import StrataTestSupport
+import Testing
+
+enum Traces {
+    static let directory: String = {
+        if let d = ProcessInfo.processInfo.environment["STRATA_TRACES"] { return d }
+        // Tests/StrataTextTests/TraceTests.swift → repo → ../shared/data/editing-traces
+        let here = URL(fileURLWithPath: #filePath)
+        let repo = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/data/editing-traces").path
+    }()
+
+    static func load(_ name: String) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-dc", "\(directory)/\(name).json.gz"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    struct Patch {
+        var pos: Int
+        var del: Int
+        var text: String
+    }
+
+    static func patches(_ txn: [String: Any]) -> [Patch] {
+        (txn["patches"] as! [[Any]]).map {
+            Patch(pos: ($0[0] as! NSNumber).intValue, del: ($0[1] as! NSNumber).intValue, text: $0[2] as! String)
+        }
+    }
+
+    static func apply(_ p: Patch, to doc: inout TextDocument, replica: ReplicaID) -> [TextOperation] {
+        var ops: [TextOperation] = []
+        if p.del > 0, let op = doc.delete(range: p.pos..<p.pos + p.del, replica: replica) { ops.append(op) }
+        if !p.text.isEmpty, let op = doc.insert(p.text, at: p.pos, replica: replica) { ops.append(op) }
+        return ops
+    }
+
+    static let large = ProcessEnvironment.int("STRATA_LARGE_TRACES", default: 0) != 0
+}
+
+@Suite struct TraceTests {
+    static let sequential = ["sveltecomponent", "rustcode", "friendsforever_flat"]
+
+    func replaySequential(_ name: String) throws {
+        let json = try Traces.load(name)
+        let end = json["endContent"] as! String
+        let me = ReplicaID(high: 1, low: 1)
+        var doc = TextDocument()
+        for txn in json["txns"] as! [[String: Any]] {
+            for p in Traces.patches(txn) { _ = Traces.apply(p, to: &doc, replica: me) }
+        }
+        #expect(doc.string == end, "\(name): replay differs")
+        #expect(doc.count == end.unicodeScalars.count)
+        #expect(doc.checkInvariants() == nil)
+        let bytes = doc.encode()
+        let loaded = try TextDocument(decoding: bytes)
+        #expect(loaded == doc, "\(name): encode/decode round trip")
+        #expect(loaded.string == end)
+        // A fresh replica fed the history as operations converges too.
+        var fresh = TextDocument()
+        try fresh.apply(doc.operations())
+        #expect(fresh.string == end, "\(name): operations(since:) replay differs")
+    }
+
+    @Test(arguments: sequential)
+    func sequentialTraceReplays(name: String) throws { try replaySequential(name) }
+
+    @Test(.enabled(if: Traces.large))
+    func automergePaperReplays() throws { try replaySequential("automerge-paper") }
+
+    /// friendsforever: two agents typing at once. Each transaction is made on the state after its
+    /// parents: fork there, apply locally, merge everything at the end.
+    @Test func concurrentTraceReplays() throws {
+        let json = try Traces.load("friendsforever")
+        let end = json["endContent"] as! String
+        let txns = json["txns"] as! [[String: Any]]
+        let agents = (json["numAgents"] as! NSNumber).intValue
+        let ids = (0..<agents).map { ReplicaID(high: 0xA, low: UInt64($0) + 1) }
+        var docs = [TextDocument](repeating: TextDocument(), count: agents)
+        var applied = [[Bool]](repeating: [Bool](repeating: false, count: txns.count), count: agents)
+        var txnOps = [[TextOperation]](repeating: [], count: txns.count)
+        var parentsOf: [[Int]] = []
+        for (i, txn) in txns.enumerated() {
+            let parents = (txn["parents"] as! [NSNumber]).map(\.intValue)
+            parentsOf.append(parents)
+            let a = (txn["agent"] as! NSNumber).intValue
+            // Bring agent a's document to exactly the parents' state.
+            var missing: [Int] = []
+            var stack = parents
+            var seen = Set<Int>()
+            while let t = stack.popLast() {
+                guard !applied[a][t], seen.insert(t).inserted else { continue }
+                missing.append(t)
+                stack.append(contentsOf: parentsOf[t])
+            }
+            for t in missing.sorted() {
+                try docs[a].apply(txnOps[t])
+                applied[a][t] = true
+            }
+            for p in Traces.patches(txn) { txnOps[i] += Traces.apply(p, to: &docs[a], replica: ids[a]) }
+            applied[a][i] = true
+        }
+        for a in 0..<agents {
+            for t in txns.indices where !applied[a][t] { try docs[a].apply(txnOps[t]) }
+        }
+        for a in 0..<agents {
+            #expect(docs[a].string == end, "agent \(a): merged text differs")
+            #expect(docs[a] == docs[0], "agent \(a): structure differs")
+            #expect(docs[a].pendingOperations.isEmpty)
+            #expect(docs[a].checkInvariants() == nil)
+        }
+        // Order independence: the operations of the first transactions, shuffled, with
+        // duplicates, on a fresh replica, against the same operations in order.
+        var rng = SeededRandom(seed: 7)
+        let some = txnOps.prefix(Traces.large ? txns.count : 6000).flatMap { $0 }
+        var inOrder = TextDocument()
+        try inOrder.apply(some)
+        var shuffled = some + some.prefix(300)
+        shuffled.shuffle(using: &rng)
+        var fresh = TextDocument()
+        try fresh.apply(shuffled)
+        #expect(fresh == inOrder, "shuffled delivery differs")
+        #expect(fresh.pendingOperations.isEmpty)
+        let loaded = try TextDocument(decoding: docs[0].encode())
+        #expect(loaded == docs[0])
+    }
+}
