@@ -98,7 +98,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "StrataCLITests", dependencies: ["strata", "StrataCLI", "StrataTestSupport"]),
-        .testTarget(name: "StrataTextTests", dependencies: ["StrataCore", "StrataTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(
+            name: "StrataTextTests",
+            dependencies: [
+                "StrataCore", "StrataTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Traces"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

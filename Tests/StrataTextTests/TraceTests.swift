@@ -1,19 +1,19 @@
 // Real editing traces from the editing-traces collection by Joseph Gentle
-// (github.com/josephg/editing-traces, commit 762fa6c), CC BY 4.0; copies live in
-// shared/data/editing-traces/ with their README.
+// (github.com/josephg/editing-traces, commit 762fa6c), CC BY 4.0; copied with their README
+// (the attribution) into Tests/StrataTextTests/Traces/.
 
 import Foundation
 import StrataCore
 import StrataTestSupport
 import Testing
 
+struct TraceError: Error, CustomStringConvertible { let description: String }
+
 enum Traces {
     static let directory: String = {
         if let d = ProcessInfo.processInfo.environment["STRATA_TRACES"] { return d }
-        // Tests/StrataTextTests/TraceTests.swift → repo → ../shared/data/editing-traces
-        let here = URL(fileURLWithPath: #filePath)
-        let repo = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/data/editing-traces").path
+        // Tests/StrataTextTests/TraceTests.swift → Tests/StrataTextTests/Traces
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Traces").path
     }()
 
     static func load(_ name: String) throws -> [String: Any] {
@@ -25,6 +25,9 @@ enum Traces {
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        guard p.terminationStatus == 0, !data.isEmpty else {
+            throw TraceError(description: "cannot read trace \(directory)/\(name).json.gz (gzip exit \(p.terminationStatus))")
+        }
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 

@@ -4,7 +4,7 @@
 # Usage: Tools/text-bench/run.sh [trace ...]     (TRACES=dir to override the trace directory)
 set -eu
 cd "$(dirname "$0")"
-TRACES="${TRACES:-$(cd ../../.. && pwd)/shared/data/editing-traces}"
+TRACES="${TRACES:-$(cd ../.. && pwd)/Tests/StrataTextTests/Traces}"
 swift build -c release >/dev/null
 BIN="$(swift build -c release --show-bin-path)/text-bench"
 OUT="$(mktemp)"

@@ -1,5 +1,5 @@
 // Replays the editing traces (github.com/josephg/editing-traces by Joseph Gentle, CC BY 4.0;
-// copies in shared/data/editing-traces/) through Strata's TextDocument and prints, per trace:
+// copies in Tests/StrataTextTests/Traces/) through Strata's TextDocument and prints, per trace:
 // replay time, peak RSS growth, encoded size (raw and after zlib level 9), load time.
 // Usage: text-bench [--traces DIR] [--json] [trace ...]
 
@@ -55,7 +55,7 @@ func zlibSize(_ bytes: [UInt8]) throws -> Int {
 struct Patch { let pos: Int; let del: Int; let text: String }
 
 var args = Array(CommandLine.arguments.dropFirst())
-var dir = "../../../shared/data/editing-traces"
+var dir = "../../Tests/StrataTextTests/Traces"
 var json = false
 if let i = args.firstIndex(of: "--traces") { dir = args[i + 1]; args.removeSubrange(i...i + 1) }
 if let i = args.firstIndex(of: "--json") { json = true; args.remove(at: i) }
