@@ -9,7 +9,9 @@ extension Store {
     public func commit(_ edits: [Edit], now: UInt64 = Store.wallClockMillis()) throws -> Change? {
         try db.write { db in
             var batch = Batch(db: db, replica: replicaID)
-            let seen = try Self.versionVector(db)
+            // Only a delete records the version vector it saw.
+            let deletes = edits.contains { if case .delete = $0 { true } else { false } }
+            let seen = deletes ? try Self.versionVector(db) : VersionVector()
             var states: [RecordID: RecordState?] = [:]
             for e in edits where states[e.record] == nil { states[e.record] = try batch.load(e.record) }
             let ops = try EditPlanner.operations(for: edits, state: { states[$0] ?? nil }, seen: seen)
@@ -97,6 +99,10 @@ struct Batch {
     var touched: Set<RecordID> = []
     var appliedInBatch: Set<ChangeID> = []
     var replicasTouched: Set<Int64> = []
+    /// Rowids of materialised rows looked up or created in this batch.
+    var rowIDs: [RecordID: Int64] = [:]
+    /// Records whose row this batch created: nothing to delete from their side tables.
+    var created: Set<RecordID> = []
 
     init(db: Database, replica: ReplicaID) {
         self.db = db
@@ -171,13 +177,18 @@ struct Batch {
 
     /// The rowid of a record's materialised row, creating a placeholder row if needed.
     mutating func rowID(for id: RecordID) throws -> Int64 {
+        if let i = rowIDs[id] { return i }
         let blob = Data(id.bytes)
         if let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [blob]) {
+            rowIDs[id] = i
             return i
         }
         try db.cachedStatement(sql: "INSERT INTO records(id, text_id, doc) VALUES (?, ?, x'')")
             .execute(arguments: [blob, id.text])
-        return db.lastInsertedRowID
+        let i = db.lastInsertedRowID
+        rowIDs[id] = i
+        created.insert(id)
+        return i
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.
@@ -198,17 +209,24 @@ struct Batch {
                 s.lastModified.map { Int64(bitPattern: $0.rawValue) },
                 Data(RecordStateCodec.encode(s)), rowid,
             ])
-            try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
+            let fresh = created.contains(id)
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
+            }
             for t in s.tags {
                 try db.cachedStatement(sql: "INSERT INTO record_tags(tag, record) VALUES (?, ?)").execute(arguments: [t, rowid])
             }
-            try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
+            }
             for rel in s.elements(SystemField.relations) {
                 guard let (type, target) = RelationElement.parse(rel) else { continue }
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
                     .execute(arguments: [Data(target.bytes), type, rowid])
             }
-            try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+            }
             if kind != nil {
                 let body = s.fields.compactMap { f -> String? in
                     guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
