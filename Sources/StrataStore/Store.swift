@@ -56,6 +56,11 @@ public final class Store: Sendable {
         }
         var rng = SystemRandomNumberGenerator()
         let id = replicaID ?? ReplicaID.random(using: &rng)
+        // The replica holds unpublished field notes and remote tokens: owner-only. SQLite
+        // creates the -wal and -shm files with the database file's permissions.
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw StoreError(.invalid, "cannot create \(path): check that the directory is writable")
+        }
         let queue = try DatabaseQueue(path: path, configuration: configuration(creating: true))
         try StoreSchema.migrator.migrate(queue)
         try queue.write { db in

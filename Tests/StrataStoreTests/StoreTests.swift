@@ -58,6 +58,17 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
         #expect(second.id.seq == 2)
     }
 
+    @Test func aNewStoreIsReadableByItsOwnerOnly() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = store.newRecordID()
+        try store.commit([.create(id, kind: .note)])
+        for suffix in ["", "-wal"] {
+            let attrs = try FileManager.default.attributesOfItem(atPath: store.path + suffix)
+            #expect((attrs[.posixPermissions] as? Int).map { $0 & 0o077 } == 0, "\(suffix)")
+        }
+    }
+
     @Test func openingAMissingOrForeignFileSaysWhatToDo() throws {
         let dir = try TemporaryDirectory()
         do {
