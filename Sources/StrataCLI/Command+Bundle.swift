@@ -91,7 +91,7 @@ struct BundleCreate: ParsableCommand {
             }
             base = vv
         } else if let sinceBundle {
-            base = try readBundle(sinceBundle).senderVersion
+            base = try readBundle(sinceBundle, refused: "cannot be read").senderVersion
         } else if let forPeer {
             base = try Peers.find(forPeer, in: store).2
         }
@@ -113,8 +113,9 @@ struct BundleCreate: ParsableCommand {
     }
 }
 
-/// Reads and decodes a bundle file with a clear error.
-func readBundle(_ file: String) throws -> ChangeBundle {
+/// Reads and decodes a bundle file with a clear error; `refused` says what did not happen
+/// ("was not applied", "cannot be read").
+func readBundle(_ file: String, refused: String = "was not applied") throws -> ChangeBundle {
     let path = Paths.expand(file)
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CLIError("cannot read \(file): no such file, or not readable")
@@ -122,7 +123,7 @@ func readBundle(_ file: String) throws -> ChangeBundle {
     do {
         return try BundleCodec.decode([UInt8](data))
     } catch {
-        throw CLIError("\(file) was not applied: \(error)")
+        throw CLIError("\(file) \(refused): \(error)")
     }
 }
 
@@ -189,7 +190,7 @@ struct BundleInfo: ParsableCommand {
     var json = false
 
     func run() throws {
-        let bundle = try readBundle(file)
+        let bundle = try readBundle(file, refused: "cannot be read")
         let store = try? options.open()
         let vv = try store?.versionVector()
         let new = vv.map { v in bundle.changes.filter { !v.contains($0.id) }.count }

@@ -23,7 +23,7 @@ extension Store {
     public func changes(missingFrom vv: VersionVector, maxBytes: Int) throws -> ChangeBatch {
         try db.read { db in
             var batch = ChangeBatch(changes: [], more: false, remaining: 0, bytes: 0)
-            let replicas = try Row.fetchAll(db, sql: "SELECT r.idx, r.id, v.contiguous FROM replicas r LEFT JOIN versions v ON v.replica = r.idx ORDER BY r.id")
+            let replicas = try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id")
             var full = false
             for r in replicas {
                 guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
@@ -59,31 +59,9 @@ extension Store {
             return batch
         }
     }
-
-    /// How many changes a replica with `vv` lacks.
-    public func countMissing(from vv: VersionVector) throws -> Int {
-        try db.read { db in
-            var n = 0
-            for r in try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas") {
-                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
-                n += try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT count(*) FROM changes WHERE replica = ? AND seq > ?"),
-                    arguments: [r[0] as Int64, Int64(bitPattern: vv[rid])]) ?? 0
-            }
-            return n
-        }
-    }
 }
 
 extension Store {
-    /// True when this replica holds the change.
-    public func contains(_ id: ChangeID) throws -> Bool {
-        try db.read { db in
-            var b = Batch(db: db, replica: replicaID)
-            return try b.has(id)
-        }
-    }
-
     /// The subset of `ids` this replica already holds.
     public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> {
         try db.read { db in
