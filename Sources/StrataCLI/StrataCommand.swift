@@ -36,6 +36,7 @@ public struct StrataCommand: AsyncParsableCommand {
         ImportCommand.self,
         StatusCommand.self,
         CheckCommand.self,
+        BackupCommand.self,
         BundleCommand.self,
         RemoteCommand.self,
         SyncCommand.self,

@@ -27,7 +27,9 @@ public final class Store: Sendable {
         var c = Configuration()
         c.journalMode = creating ? .wal : .default
         c.prepareDatabase { db in
-            if !creating, try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+            // Only a Strata store is switched to WAL: another program's database passed by
+            // mistake must be refused without a byte of it changed.
+            if !creating, try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal", try db.tableExists("grdb_migrations") {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             // Durability over speed: a change acknowledged to the user survives a power cut.
@@ -81,9 +83,14 @@ public final class Store: Sendable {
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration())
             let migrator = StoreSchema.migrator
-            let (newer, current) = try queue.read { db in
+            let (newer, current, foreign) = try queue.read { db in
                 try db.tableExists("grdb_migrations")
-                    ? (try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db)) : (false, false)
+                    ? (try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db), false)
+                    : (false, false, try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0 > 0)
+            }
+            // Another program's database: never add Strata's tables to it.
+            if foreign {
+                throw StoreError(.corrupt, "\(path) is an SQLite database but not a Strata store; pass the path of a store")
             }
             if newer {
                 throw StoreError(.newerSchema, "the store at \(path) was written by a newer Strata; upgrade strata to open it")
@@ -98,6 +105,13 @@ public final class Store: Sendable {
         let hex = try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replica'") }
         guard let hex, let id = ReplicaID(hex: hex) else {
             throw StoreError(.corrupt, "\(path) is an SQLite file but not a Strata store (no replica id)")
+        }
+        // A backup keeps the replica id of the store it was taken from; writing to it would
+        // reuse that replica's change ids (see Store+Backup.swift).
+        if try queue.read({ db in try Self.meta(db, Self.backupOfKey) }) != nil {
+            throw StoreError(
+                .invalid,
+                "\(path) is a backup made by `strata backup`; bring it back with `strata backup restore \(path)` (it then gets a new replica id) rather than using it as a store")
         }
         return Store(path: path, db: queue, replicaID: id, policy: policy)
     }
