@@ -41,9 +41,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0: any free port).") var port = 7070
     @Flag(help: "Serve this replica (--store) to a colleague as project 'peer', with a token printed at start.") var peer = false
     @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Seconds a client has to send a request's headers, then its body (slower: 408, connection closed).")
+    var requestTimeout = 120
+    @Option(help: "Requests per second each token may make, on average (0: no limit; over it: 429 with Retry-After).")
+    var rateLimit = RateLimit.standard.perSecond
+    @Option(help: "Requests a token may make in a burst before the rate limit applies.")
+    var rateBurst = RateLimit.standard.burst
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard (1...86_400).contains(requestTimeout) else {
+            throw ValidationError("--request-timeout must be between 1 and 86400 seconds (default 120)")
+        }
+        guard rateLimit >= 0, rateLimit.isFinite else {
+            throw ValidationError("--rate-limit must be a number of requests per second, 0 for no limit (default 10)")
+        }
+        guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1 (default 60)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
         }
@@ -77,7 +90,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             backend = team
         }
-        let app = ServerApp(host: host, port: port, service: SyncService(backend: backend), logger: logger)
+        var limits = ServerLimits()
+        limits.requestTimeoutSeconds = requestTimeout
+        limits.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil
+        let app = ServerApp(host: host, port: port, service: SyncService(backend: backend, limits: limits), logger: logger)
         let lines = banner
         try await app.run { bound in
             for line in lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }

@@ -26,7 +26,7 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try options.open()
         let r = try Remote.pick(remote, from: store)
-        let transport = HTTPTransport(baseURL: r.url, project: r.project, token: r.token)
+        let transport = HTTPTransport(baseURL: r.url, project: r.project, token: r.token, notice: { printError($0) })
         var client = SyncClient(store: store, transport: transport)
         client.maxBatchBytes = max(1, batchKB) * 1024
         let bar = ProgressBar(enabled: !json && isatty(2) == 1)

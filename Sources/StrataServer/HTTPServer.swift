@@ -89,6 +89,9 @@ public enum SyncHTTPServer {
             return .success(Array(buffer.readableBytesView))
         } catch let e as HTTPError where e.status == .contentTooLarge {
             return .failure(.tooLarge("the body is larger than the \(limit) bytes this server accepts"))
+        } catch let e as RequestDeadlineExceeded {
+            // The deadline handler has answered 408 and is closing the connection.
+            return .failure(.requestTimeout(e.seconds))
         }
     }
 
@@ -106,11 +109,16 @@ public enum SyncHTTPServer {
     }
 
     static func error(_ f: SyncFailure) -> Response {
-        let data =
-            (try? JSONEncoder.sorted.encode(["error": ["code": f.code, "message": f.message]])) ?? Data("{}".utf8)
+        var headers: HTTPFields = [.contentType: jsonMediaType]
+        if let wait = f.retryAfter { headers[.retryAfter] = String(wait) }
+        if f.status == 408 { headers[.connection] = "close" }
         return Response(
-            status: .init(code: f.status), headers: [.contentType: jsonMediaType],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: .init(code: f.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
+    }
+
+    /// The JSON error body: `{"error":{"code":…,"message":…}}`.
+    static func errorBody(_ f: SyncFailure) -> [UInt8] {
+        Array((try? JSONEncoder.sorted.encode(["error": ["code": f.code, "message": f.message]])) ?? Data("{}".utf8))
     }
 
     static func json(_ status: Int, _ object: [String: any Sendable]) -> Response {

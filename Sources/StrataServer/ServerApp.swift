@@ -25,7 +25,10 @@ public struct ServerApp: Sendable {
         let router = SyncHTTPServer.router(service: service, logger: logger)
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [RequestDeadlineHandler(seconds: service.limits.requestTimeoutSeconds)],
+                    idleTimeout: idleTimeout)),
             configuration: .init(address: .hostname(host, port: port), serverName: "strata"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

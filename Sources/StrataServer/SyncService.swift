@@ -9,11 +9,14 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: Int
     public let code: String
     public let message: String
+    /// Seconds the client should wait before trying again (sent as `Retry-After`).
+    public let retryAfter: Int?
 
-    public init(status: Int, code: String, _ message: String) {
+    public init(status: Int, code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { message }
@@ -22,6 +25,18 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
     static func forbidden(_ m: String) -> SyncFailure { .init(status: 403, code: "forbidden", m) }
     static func notFound(_ m: String) -> SyncFailure { .init(status: 404, code: "not-found", m) }
     static func tooLarge(_ m: String) -> SyncFailure { .init(status: 413, code: "too-large", m) }
+    /// The whole request (headers and body) did not arrive within the server's deadline.
+    public static func requestTimeout(_ seconds: Int) -> SyncFailure {
+        .init(
+            status: 408, code: "request-timeout",
+            "the request did not arrive within \(seconds) s; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again")
+    }
+    static func rateLimited(retryAfter: Int) -> SyncFailure {
+        .init(
+            status: 429, code: "rate-limited",
+            "too many requests with this token; wait \(retryAfter) s, then sync again (your changes are safe)",
+            retryAfter: retryAfter)
+    }
 
     /// A body that does not decode: 413 when a limit was hit, 400 otherwise; the codec's own
     /// code is kept so clients can tell "newer format" from "damaged".
@@ -46,6 +61,12 @@ public struct ServerLimits: Sendable {
     public var maxBatchBytes = 1 << 20
     /// Decoder limits for request bodies (inflated size caps etc.).
     public var codec = CodecLimits.standard
+    /// A request's headers must arrive within this many seconds of the connection opening (or
+    /// of the previous response), and its body within this many seconds of its headers, so a
+    /// client that sends one byte a second cannot hold a connection for long.
+    public var requestTimeoutSeconds = 120
+    /// Requests per token (nil: unlimited). `strata serve` turns on ``RateLimit/standard``.
+    public var rateLimit: RateLimit? = nil
     public init() {}
 }
 
@@ -53,10 +74,12 @@ public struct ServerLimits: Sendable {
 public struct SyncService: Sendable {
     public let backend: any SyncBackend
     public let limits: ServerLimits
+    let rateLimiter: RateLimiter?
 
     public init(backend: any SyncBackend, limits: ServerLimits = ServerLimits()) {
         self.backend = backend
         self.limits = limits
+        rateLimiter = limits.rateLimit.map(RateLimiter.init)
     }
 
     /// Checks the bearer token against the project; returns the grant and the project store.
@@ -73,6 +96,7 @@ public struct SyncService: Sendable {
             throw SyncFailure(status: 500, code: "internal", "the server could not read its data; see its log")
         }
         guard let grant else { throw .unauthorized("the token is not valid (unknown or revoked); ask the project admin for a new one") }
+        if let rateLimiter, let wait = rateLimiter.take(grant.tokenID) { throw .rateLimited(retryAfter: wait) }
         guard let store else { throw .notFound("no project '\(project)' on this server") }
         guard grant.project == project else {
             throw .forbidden("this token is for project '\(grant.project)', not '\(project)'")

@@ -16,8 +16,17 @@ public final class HTTPTransport: SyncTransport {
     let timeout: TimeAmount
     /// Largest response body accepted.
     let maxResponseBytes: Int
+    /// The longest `Retry-After` (seconds) the transport waits out, once per request, when
+    /// the server answers 429; a longer one fails the request with a message saying when to
+    /// sync again.
+    let maxRetryAfterSeconds: Int
+    /// Told what the transport is waiting for (e.g. a rate limit), for the person at the terminal.
+    let notice: @Sendable (String) -> Void
 
-    public init(baseURL: String, project: String, token: String, timeout: TimeAmount = .seconds(120), maxResponseBytes: Int = 64 << 20) {
+    public init(
+        baseURL: String, project: String, token: String, timeout: TimeAmount = .seconds(120), maxResponseBytes: Int = 64 << 20,
+        maxRetryAfterSeconds: Int = 60, notice: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
@@ -25,6 +34,8 @@ public final class HTTPTransport: SyncTransport {
         self.token = token
         self.timeout = timeout
         self.maxResponseBytes = maxResponseBytes
+        self.maxRetryAfterSeconds = maxRetryAfterSeconds
+        self.notice = notice
         var config = HTTPClient.Configuration()
         config.decompression = .disabled
         config.timeout = .init(connect: .seconds(15), read: timeout)
@@ -37,6 +48,29 @@ public final class HTTPTransport: SyncTransport {
     var projectURL: String { "\(baseURL)/v1/projects/\(project)" }
 
     func send(_ path: String, method: HTTPMethod, mediaType: String? = nil, body: [UInt8]? = nil) async throws -> [UInt8] {
+        do {
+            return try await attempt(path, method: method, mediaType: mediaType, body: body)
+        } catch let e as SyncClientError where e.status == 429 {
+            // Rate limited: wait as long as the server asks, once, then try again.
+            let wait = e.retryAfter ?? 1
+            guard wait <= maxRetryAfterSeconds else {
+                throw SyncClientError(
+                    status: 429, code: e.code,
+                    "the server is limiting how often this token may sync; try again in \(wait) s (your changes are safe here)")
+            }
+            notice("the server asks this token to slow down (rate limit): retrying in \(wait) s")
+            try await Task.sleep(for: .seconds(wait))
+            do {
+                return try await attempt(path, method: method, mediaType: mediaType, body: body)
+            } catch let again as SyncClientError where again.status == 429 {
+                throw SyncClientError(
+                    status: 429, code: again.code,
+                    "the server is still limiting how often this token may sync; wait \(again.retryAfter ?? wait) s, then sync again (your changes are safe here)")
+            }
+        }
+    }
+
+    func attempt(_ path: String, method: HTTPMethod, mediaType: String?, body: [UInt8]?) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: projectURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -61,13 +95,16 @@ public final class HTTPTransport: SyncTransport {
         }
         let data = Array(bytes.readableBytesView)
         guard response.status.code == 200 else {
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             if let obj = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
                 let err = obj["error"] as? [String: Any], let message = err["message"] as? String
             {
-                throw SyncClientError(status: Int(response.status.code), code: err["code"] as? String, "the server refused: \(message)")
+                throw SyncClientError(
+                    status: Int(response.status.code), code: err["code"] as? String, retryAfter: retryAfter,
+                    "the server refused: \(message)")
             }
             throw SyncClientError(
-                status: Int(response.status.code),
+                status: Int(response.status.code), retryAfter: retryAfter,
                 "the server answered \(response.status.code) \(response.status.reasonPhrase); is \(baseURL) a Strata server?")
         }
         return data

@@ -17,11 +17,14 @@ public struct SyncClientError: Error, Sendable, CustomStringConvertible {
     public let status: Int?
     /// The server's error code, when it sent one.
     public let code: String?
+    /// The server's `Retry-After`, in seconds, when it sent one.
+    public let retryAfter: Int?
     public let description: String
 
-    public init(status: Int? = nil, code: String? = nil, _ message: String) {
+    public init(status: Int? = nil, code: String? = nil, retryAfter: Int? = nil, _ message: String) {
         self.status = status
         self.code = code
+        self.retryAfter = retryAfter
         self.description = message
     }
 }

@@ -13,11 +13,14 @@ import Testing
 
 /// A team server on 127.0.0.1 with a free port, for the duration of `body`.
 func withServer<T: Sendable>(
-    _ backend: any SyncBackend, limits: ServerLimits = ServerLimits(),
+    _ backend: any SyncBackend, limits: ServerLimits = ServerLimits(), logger: Logger? = nil,
     _ body: @Sendable (String) async throws -> T
 ) async throws -> T {
-    var logger = Logger(label: "test.server")
-    logger.logLevel = .critical
+    let logger = logger ?? {
+        var l = Logger(label: "test.server")
+        l.logLevel = .critical
+        return l
+    }()
     let app = ServerApp(host: "127.0.0.1", port: 0, service: SyncService(backend: backend, limits: limits), logger: logger)
     let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
     return try await withThrowingTaskGroup(of: T?.self) { group in

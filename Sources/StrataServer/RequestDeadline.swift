@@ -1,0 +1,118 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Raised into a request's body stream when the body did not arrive in time.
+struct RequestDeadlineExceeded: Error {
+    let seconds: Int
+}
+
+/// Bounds how long a client may take to send a request, so that a client sending one byte a
+/// second cannot hold a connection (and the memory behind it) for long. Part of the HTTP edge.
+///
+/// - The headers must arrive within `timeout` of the connection opening, or of the previous
+///   response on a kept-alive connection: else the connection is closed (there is no request
+///   to answer yet).
+/// - The body must arrive within `timeout` of the headers: else the request's handler is told
+///   (its body stream fails, so nothing is applied), the client gets `408` with the usual JSON
+///   error body and `Connection: close`, and the connection is closed.
+///
+/// Handling a complete request (applying a push, say) is not bounded here.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum State { case waitingForHead, readingBody, handling, timedOut }
+
+    let timeout: TimeAmount
+    let seconds: Int
+    private var state = State.waitingForHead
+    private var timer: Scheduled<Void>?
+
+    init(seconds: Int) {
+        self.seconds = max(1, seconds)
+        timeout = .seconds(Int64(max(1, seconds)))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if timer == nil && state == .waitingForHead { arm(context) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if state == .timedOut { return }  // the request was answered with 408: drop the rest
+        switch unwrapInboundIn(data) {
+        case .head:
+            state = .readingBody
+            arm(context)
+        case .body:
+            break
+        case .end:
+            state = .handling
+            disarm()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if state == .timedOut {
+            // This handler has answered already; the connection is closing.
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        if case .end = unwrapOutboundIn(data), state == .handling {
+            state = .waitingForHead
+            arm(context)
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        disarm()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            timer = nil
+            expired(context)
+        }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func expired(_ context: ChannelHandlerContext) {
+        switch state {
+        case .waitingForHead:
+            context.close(promise: nil)
+        case .readingBody:
+            state = .timedOut
+            // The handler waiting for the body learns that it will not come.
+            context.fireErrorCaught(RequestDeadlineExceeded(seconds: seconds))
+            let body = SyncHTTPServer.errorBody(.requestTimeout(seconds))
+            var head = HTTPResponse(status: .init(code: 408))
+            head.headerFields[.contentType] = SyncHTTPServer.jsonMediaType
+            head.headerFields[.contentLength] = String(body.count)
+            head.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        case .handling, .timedOut:
+            break
+        }
+    }
+}
