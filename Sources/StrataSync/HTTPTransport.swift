@@ -145,6 +145,9 @@ public final class HTTPTransport: SyncTransport {
         if s.contains("Connection refused") || s.contains("connectionRefused") { return "connection refused" }
         if s.contains("readTimeout") || s.contains("deadlineExceeded") { return "no answer in time" }
         if s.contains("remoteConnectionClosed") { return "the server closed the connection" }
+        if s.contains("CERTIFICATE_VERIFY_FAILED") || s.contains("handshakeFailed") {
+            return "the server's TLS certificate is not trusted by this machine (expired, self-signed, or for another name)"
+        }
         return s.count > 120 ? String(s.prefix(120)) + "…" : s
     }
 }

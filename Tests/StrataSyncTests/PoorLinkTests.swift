@@ -13,7 +13,13 @@ final class CountingTransport: SyncTransport, @unchecked Sendable {
     let inner: any SyncTransport
     private let lock = NSLock()
     private var n = 0
+    private var sent = 0
+    private var received = 0
     var requests: Int { lock.withLock { n } }
+    /// Changes in push requests begun, cut ones included.
+    var changesSent: Int { lock.withLock { sent } }
+    /// Changes in pull responses received whole.
+    var changesReceived: Int { lock.withLock { received } }
 
     init(_ inner: any SyncTransport) { self.inner = inner }
     func count() { lock.withLock { n += 1 } }
@@ -23,10 +29,13 @@ final class CountingTransport: SyncTransport, @unchecked Sendable {
     }
     func pull(_ request: PullRequest) async throws -> PullResponse {
         count()
-        return try await inner.pull(request)
+        let r = try await inner.pull(request)
+        lock.withLock { received += r.changes.count }
+        return r
     }
     func push(_ changes: [Change]) async throws -> PushResult {
         count()
+        lock.withLock { sent += changes.count }
         return try await inner.push(changes)
     }
     func close() async { await inner.close() }
@@ -40,6 +49,10 @@ struct RetriedSync {
     var attempts = 0
     var failures: [String] = []
     var requests = 0
+    /// Changes in push requests begun over all attempts (cut ones included).
+    var changesSent = 0
+    /// Changes in pull responses received whole over all attempts.
+    var changesReceived = 0
 }
 
 /// Syncs, and after a failure syncs again (as a person would), at most `attempts` times.
@@ -57,12 +70,16 @@ func syncUntilDone(
             let r = try await client.sync()
             await t.close()
             out.requests += t.requests
+            out.changesSent += t.changesSent
+            out.changesReceived += t.changesReceived
             out.pulled = r.pulled
             out.pushed = r.pushed
             return out
         } catch {
             await t.close()
             out.requests += t.requests
+            out.changesSent += t.changesSent
+            out.changesReceived += t.changesReceived
             out.failures.append("\(error)")
             // A cut sync may have moved batches before the cut; the next one skips them.
             try await Task.sleep(for: pause)
@@ -186,6 +203,7 @@ func addFieldNotes(_ store: Store, count: Int, bytes: Int, seed: UInt64) throws 
         let rtt = Double(env["STRATA_POOR_LINK_RTT_MS"] ?? "") ?? 600
         let batchKB = Int(env["STRATA_POOR_LINK_BATCH_KB"] ?? "") ?? 64
         let seed = UInt64(env["STRATA_POOR_LINK_SEED"] ?? "") ?? 2015
+        let cutAt = Double(env["STRATA_POOR_LINK_CUT"] ?? "") ?? 0.5
         let team = try Team(researchers: ["Khaled", "Maria"])
         let baseline = try Team(researchers: ["Khaled", "Maria"])
         let dir = try TemporaryDirectory()
@@ -197,7 +215,7 @@ func addFieldNotes(_ store: Store, count: Int, bytes: Int, seed: UInt64) throws 
         let batch = batchKB * 1024
         let base = LinkProfile.field(kbit: kbit, rttMillis: rtt)
         let bandwidth = base.bytesPerSecond!
-        print("poor-link: \(notes) notes of ~\(noteBytes) chars, \(kbit) kbit/s, RTT \(Int(rtt)) ms, batches of \(batchKB) KiB, seed \(seed)")
+        print("poor-link: \(notes) notes of ~\(noteBytes) chars, \(kbit) kbit/s, RTT \(Int(rtt)) ms, batches of \(batchKB) KiB, cut at \(Int(cutAt * 100))% of the bytes, seed \(seed)")
 
         // Wire bytes of an uncut push and pull, to place the cuts and the stalls.
         let (upBytes, downBytes): (Int, Int) = try await withServer(baseline.backend) { url in
@@ -223,7 +241,7 @@ func addFieldNotes(_ store: Store, count: Int, bytes: Int, seed: UInt64) throws 
                 let downFor = 5.0
                 let link = try LinkSimulator(
                     targetPort: UInt16(port(of: url)), profile: field,
-                    cuts: [LinkCut(.afterBytes(Int(Double(bytes) * 0.6), dir), downFor: downFor)])
+                    cuts: [LinkCut(.afterBytes(Int(Double(bytes) * cutAt), dir), downFor: downFor)])
                 let pause = Duration.seconds(2)
                 let start = ContinuousClock.now
                 let r = try await syncUntilDone(
@@ -239,11 +257,11 @@ func addFieldNotes(_ store: Store, count: Int, bytes: Int, seed: UInt64) throws 
                 let outages = limit + stalled + downFor + pauses
                 print(
                     "poor-link \(phase): \(f(seconds)) s; \(link.bytesUp) B up + \(link.bytesDown) B down "
-                        + "(uncut: \(bytes) B \(dir == .up ? "up" : "down")); \(r.requests) requests, \(link.connections) connections, "
-                        + "\(r.attempts) attempts, \(link.cutsDone) cut; physical limit \(f(limit)) s (bytes / bandwidth "
+                        + "(uncut: \(bytes) B \(dir == .up ? "up" : "down"), so \((dir == .up ? link.bytesUp : link.bytesDown) - bytes) B more for the cut); \(r.requests) requests, \(link.connections) connections, "
+                        + "\(r.attempts) attempts, \(link.cutsDone) cut, \(dir == .up ? "\(r.changesSent) changes sent in push requests" : "\(r.changesReceived) changes received in whole pull responses") for \(notes); physical limit \(f(limit)) s (bytes / bandwidth "
                         + "\(f(Double(wire) / bandwidth)) s + \(roundTrips) round trips x \(Int(rtt)) ms); ratio \(String(format: "%.2f", seconds / limit)); "
                         + "link stalls \(f(stalled)) s, down \(f(downFor)) s, retry pauses \(f(pauses)) s; "
-                        + "limit with outages \(f(outages)) s, ratio \(String(format: "%.2f", seconds / outages))")
+                        + "limit plus every outage (an overestimate: they overlap) \(f(outages)) s")
                 #expect(try store.status().changes == notes)
                 #expect(link.cutsDone == 1 && r.attempts >= 2)
             }
