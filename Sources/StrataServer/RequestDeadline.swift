@@ -29,6 +29,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     let timeout: TimeAmount
     let seconds: Int
     private var state = State.waitingForHead
+    /// The response to the request being read was written before its body ended (an early
+    /// refusal, say): when the body ends, the next request's headers are waited for.
+    private var answeredEarly = false
     private var timer: Scheduled<Void>?
 
     init(seconds: Int) {
@@ -57,12 +60,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapInboundIn(data) {
         case .head:
             state = .readingBody
+            answeredEarly = false
             arm(context)
         case .body:
             break
         case .end:
-            state = .handling
-            disarm()
+            if answeredEarly {
+                state = .waitingForHead
+                arm(context)
+            } else {
+                state = .handling
+                disarm()
+            }
         }
         context.fireChannelRead(data)
     }
@@ -73,9 +82,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        if case .end = unwrapOutboundIn(data), state == .handling {
-            state = .waitingForHead
-            arm(context)
+        if case .end = unwrapOutboundIn(data) {
+            if state == .handling {
+                state = .waitingForHead
+                arm(context)
+            } else if state == .readingBody {
+                answeredEarly = true  // the body deadline keeps running until the body ends
+            }
         }
         context.write(data, promise: promise)
     }
