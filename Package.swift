@@ -85,7 +85,9 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "StrataSyncTests",

@@ -14,7 +14,7 @@ extension Store {
             let seen = deletes ? try Self.versionVector(db) : VersionVector()
             var states: [RecordID: RecordState?] = [:]
             for e in edits where states[e.record] == nil { states[e.record] = try batch.load(e.record) }
-            let ops = try EditPlanner.operations(for: edits, state: { states[$0] ?? nil }, seen: seen)
+            let ops = try EditPlanner.operations(for: edits, replica: replicaID, state: { states[$0] ?? nil }, seen: seen)
             guard !ops.isEmpty else { return nil }
             var clock = HybridClock(last: HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0))
             let seq = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
