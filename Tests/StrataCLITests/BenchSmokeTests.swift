@@ -8,9 +8,9 @@ struct BenchSmokeTests {
     @Test func everyScenarioRunsAndReportsARatio() throws {
         let bench = URL(fileURLWithPath: strataBinary).deletingLastPathComponent().appendingPathComponent("strata-bench").path
         try #require(FileManager.default.isExecutableFile(atPath: bench), "no strata-bench next to \(strataBinary)")
-        var scenarios = ["write", "merge", "first-sync", "incremental-sync"]
+        var scenarios = ["write", "merge", "first-sync", "incremental-sync", "load"]
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") { scenarios.append("cli") }
-        let r = try runProcess(bench, ["--size", "40", "--repeat", "1", "--json", "--strata", strataBinary] + scenarios)
+        let r = try runProcess(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--json", "--strata", strataBinary] + scenarios)
         #expect(r.status == 0, "\(r.stderr)")
         let rows = r.lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(rows.count == r.lines.count, "every line is a JSON result")
@@ -18,7 +18,8 @@ struct BenchSmokeTests {
         for row in rows {
             let strata = try #require(row["strata"] as? Double)
             let baseline = try #require(row["baseline"] as? Double)
-            #expect(strata > 0 && baseline > 0, "\(row)")
+            #expect(strata >= 0 && baseline >= 0, "\(row)")
+            if let met = row["met"] as? Bool, row["scenario"] as? String == "load" { #expect(met, "load: errors or lost changes: \(row)") }
         }
         let bad = try runProcess(bench, ["--size", "x"])
         #expect(bad.status == 2 && bad.stderr.contains("--size takes a number"))
