@@ -7,6 +7,8 @@
 #   Tools/bench/run.sh                       everything, 100,000 records (about 15 minutes)
 #   Tools/bench/run.sh --size 10000 write    one scenario, another size
 #   SKIP_TEXT=1 Tools/bench/run.sh           without the text-CRDT comparison
+#   TEXT_TRACES="automerge-paper" Tools/bench/run.sh   the text traces to compare (default: the
+#       two small ones; automerge-paper adds ~10 minutes, nearly all of it Yrs through Python)
 #
 # Needs: swift, python3; sqlite3 (the shell) for the cli scenario; pip install loro pycrdt for
 # the text comparison, matplotlib for the plot (each is skipped with a note when missing).
@@ -26,7 +28,8 @@ echo "running strata-bench $* ..." >&2
 "$BIN/strata-bench" --json --strata "$BIN/strata" "$@" | tee "$OUT/results.jsonl" >/dev/null
 if [ -z "${SKIP_TEXT:-}" ] && [ $# -eq 0 ]; then
     echo "running the text CRDT against Loro and Yrs..." >&2
-    Tools/text-bench/run.sh sveltecomponent friendsforever_flat automerge-paper > "$OUT/text.txt" 2>&1 || echo "(text bench failed: see $OUT/text.txt)" >&2
+    # shellcheck disable=SC2086
+    Tools/text-bench/run.sh ${TEXT_TRACES:-sveltecomponent friendsforever_flat} > "$OUT/text.txt" 2>&1 || echo "(text bench failed: see $OUT/text.txt)" >&2
 fi
 python3 - "$OUT" <<'PY'
 import json, sys, os
