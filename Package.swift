@@ -70,6 +70,17 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
+        // The benchmark suite (Tools/bench/run.sh builds it in release; CI builds it and runs
+        // a tiny size so it cannot rot).
+        .executableTarget(
+            name: "strata-bench",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/bench/Sources/strata-bench"
+        ),
         // Helpers shared by the test targets: seeded RNG, random edit schedules, temp stores.
         .target(name: "StrataTestSupport", dependencies: ["StrataCore", "StrataCodec", "StrataStore"]),
         .testTarget(
@@ -85,7 +96,9 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "StrataSyncTests",
@@ -97,7 +110,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "StrataCLITests", dependencies: ["strata", "StrataCLI", "StrataTestSupport"]),
+        .testTarget(name: "StrataCLITests", dependencies: ["strata", "strata-bench", "StrataCLI", "StrataTestSupport"]),
         .testTarget(
             name: "StrataTextTests",
             dependencies: [

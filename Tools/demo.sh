@@ -120,6 +120,18 @@ khaled show "$BUST"
 say "Provenance: who changed what, when, on which machine"
 khaled history "$BUST"
 
+say "Offline again, Khaled and Omar both work on Omar's theatre note: long texts merge character by character"
+# Khaled corrects the first sentence in his editor (here a scripted one) ...
+EDITOR="sed -i 's/Stage front intact/Stage front partly intact (east half)/'" khaled edit "$NOTE"
+# ... while Omar adds a paragraph from the field, without an editor.
+omar append "$NOTE" "Photographs 3-17 taken from the east entrance; compare with the 2015 DGAM survey."
+omar sync
+khaled sync
+omar sync
+maria sync
+omar show "$NOTE"
+khaled history "$NOTE"
+
 say "All three replicas and the server hold the same data"
 for who in khaled maria omar; do
     STRATA_STORE="$DIR/$who.strata" "$STRATA_BIN" export --format json > "$DIR/$who.json"

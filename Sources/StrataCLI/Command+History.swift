@@ -71,6 +71,26 @@ struct HistoryCommand: ParsableCommand {
         case .assign(.null): return ("cleared", nil)
         case .assign(let v): return ("set", Output.oneLine(v))
         case .retract: return ("removed", nil)
+        case .editText(let edits): return ("edited", Self.summary(edits))
         }
+    }
+
+    /// "+12 −3: “inserted words…”": characters inserted and deleted, and the first insertion.
+    static func summary(_ edits: [TextOperation]) -> String {
+        var inserted = 0
+        var deleted = 0
+        var first: String?
+        for e in edits {
+            switch e {
+            case .insert(_, _, _, let t):
+                inserted += t.unicodeScalars.count
+                if first == nil { first = t }
+            case .delete(_, let ranges):
+                deleted += ranges.reduce(0) { $0 + Int($1.count) }
+            }
+        }
+        var s = "+\(inserted) −\(deleted)"
+        if let first { s += ": “\(Output.oneLine(.text(first), max: 40))”" }
+        return s
     }
 }

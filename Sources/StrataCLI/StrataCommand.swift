@@ -24,6 +24,7 @@ public struct StrataCommand: AsyncParsableCommand {
         ShowCommand.self,
         EditCommand.self,
         SetCommand.self,
+        AppendCommand.self,
         TagCommand.self,
         RelateCommand.self,
         RemoveCommand.self,

@@ -94,9 +94,10 @@ public enum BundleCodec {
 
     /// Encodes `group` as one change set, or halves it until each payload fits.
     static func changeSets(_ group: ArraySlice<Change>, maxBytes: Int) -> [[UInt8]] {
-        let payload = ChangeSetCodec.payload(Array(group))
+        let changes = Array(group)
+        let payload = ChangeSetCodec.payload(changes)
         if payload.count <= maxBytes || group.count == 1 {
-            return [ChangeSetCodec.wrap(payload: payload, compressionLevel: 6)]
+            return [ChangeSetCodec.wrap(payload: payload, version: ChangePayload.requiredVersion(changes), compressionLevel: 6)]
         }
         let mid = group.startIndex + group.count / 2
         return changeSets(group[..<mid], maxBytes: maxBytes) + changeSets(group[mid...], maxBytes: maxBytes)

@@ -15,7 +15,11 @@ enum ChangePayload {
                 recordSet.insert(op.record)
                 fieldSet.insert(op.key.field)
                 for p in op.preds { replicaSet.insert(p.replica) }
-                if case .assign(let v) = op.action { v.collectReplicas(into: &replicaSet) }
+                switch op.action {
+                case .assign(let v): v.collectReplicas(into: &replicaSet)
+                case .editText(let edits): for e in edits { e.collectReplicas(into: &replicaSet) }
+                case .retract: break
+                }
             }
         }
         let replicas = Table(replicaSet, by: TableOrder.replica)
@@ -43,13 +47,18 @@ enum ChangePayload {
                 switch op.action {
                 case .assign: w.u8(ActionTag.assign)
                 case .retract: w.u8(ActionTag.retract)
+                case .editText: w.u8(ActionTag.editText)
                 }
                 w.varint(op.preds.count)
                 for p in op.preds {
                     w.varint(replicas[p.replica])
                     w.varint(p.seq)
                 }
-                if case .assign(let v) = op.action { w.value(v, replicas: replicas) }
+                switch op.action {
+                case .assign(let v): w.value(v, replicas: replicas)
+                case .editText(let edits): w.textEdits(edits, replicas: replicas)
+                case .retract: break
+                }
             }
         }
     }
@@ -61,14 +70,36 @@ enum ChangePayload {
             n += 16 + c.author.utf8.count
             for op in c.operations {
                 n += 24 + op.key.field.utf8.count + op.key.element.utf8.count + 4 * op.preds.count
-                if case .assign(.text(let s)) = op.action { n += s.utf8.count }
+                switch op.action {
+                case .assign(.text(let s)): n += s.utf8.count
+                case .editText(let edits):
+                    for e in edits {
+                        if case .insert(_, _, _, let s) = e { n += 12 + s.utf8.count } else { n += 12 }
+                    }
+                default: break
+                }
             }
         }
         return n
     }
 
-    /// Decodes a whole payload; `exactCount`, when given, is the number of changes required.
-    static func decode(_ r: inout ByteReader, limits: CodecLimits, exactCount: Int? = nil) throws(CodecError) -> [Change] {
+    /// The lowest format version that can hold `changes`: 2 when a change edits a long text
+    /// (action 2), else 1, so that a Strata from before text merging still reads every change
+    /// set it can understand and says "upgrade" for the others.
+    static func requiredVersion(_ changes: [Change]) -> UInt8 {
+        for c in changes {
+            for op in c.operations {
+                if case .editText = op.action { return 2 }
+            }
+        }
+        return 1
+    }
+
+    /// Decodes a whole payload of format `version`; `exactCount`, when given, is the number
+    /// of changes required.
+    static func decode(
+        _ r: inout ByteReader, limits: CodecLimits, version: UInt8, exactCount: Int? = nil
+    ) throws(CodecError) -> [Change] {
         let replicas = try r.replicaTable(limits: limits)
         let authors = try r.stringTable("author", limits: limits)
         let records = try r.recordTable(limits: limits)
@@ -105,7 +136,8 @@ enum ChangePayload {
                 let element = try r.string("set element", limit: limits.maxStringBytes)
                 let actionAt = r.position
                 let tag = try r.u8("action tag")
-                guard tag == ActionTag.assign || tag == ActionTag.retract else {
+                guard tag == ActionTag.assign || tag == ActionTag.retract || (tag == ActionTag.editText && version >= 2)
+                else {
                     throw r.error(.malformed("unknown action tag \(tag)"), at: actionAt)
                 }
                 if tag == ActionTag.retract && element.isEmpty {
@@ -124,8 +156,17 @@ enum ChangePayload {
                     if p == id { throw r.error(.invalidChange("change \(id) names itself as a predecessor"), at: predAt) }
                     preds.append(p)
                 }
-                let action: Action =
-                    tag == ActionTag.assign ? .assign(try r.value(replicas: replicas, limits: limits)) : .retract
+                let action: Action
+                switch tag {
+                case ActionTag.assign: action = .assign(try r.value(replicas: replicas, limits: limits))
+                case ActionTag.editText:
+                    let edits = try r.textEdits(replica: replica, replicas: replicas, limits: limits)
+                    do { try Change.validateTextEdits(edits, key: FieldKey(field, element: element), preds: preds, change: id) } catch {
+                        throw r.error(.invalidChange(error.description), at: actionAt)
+                    }
+                    action = .editText(edits)
+                default: action = .retract
+                }
                 ops.append(FieldOperation(record: record, key: FieldKey(field, element: element), action: action, preds: preds))
             }
             let change = Change(id: id, timestamp: HybridTimestamp(rawValue: timestamp), author: author, operations: ops)
@@ -144,4 +185,6 @@ enum ChangePayload {
 enum ActionTag {
     static let assign: UInt8 = 0
     static let retract: UInt8 = 1
+    /// Format version 2 on.
+    static let editText: UInt8 = 2
 }

@@ -4,8 +4,9 @@ import StrataCore
 /// Encodes and decodes change sets: a batch of changes, zlib-compressed, as sent between
 /// replicas and inside bundles (Protocol/SPEC.md, "Change set").
 public enum ChangeSetCodec {
-    /// The format version this Strata writes and reads.
-    public static let formatVersion: UInt8 = 1
+    /// The newest format version this Strata reads and writes. It writes the lowest version
+    /// that can hold a set's changes (1 unless a change edits a long text), and reads 1...2.
+    public static let formatVersion: UInt8 = 2
     /// ASCII "SCHG".
     public static let magic: [UInt8] = [0x53, 0x43, 0x48, 0x47]
     /// Flag bit 0: the payload is a zlib stream (otherwise stored as is).
@@ -15,7 +16,7 @@ public enum ChangeSetCodec {
     /// Encodes `changes` (in the given order) into one compressed change set. Deterministic:
     /// the same changes and level always give the same bytes.
     public static func encode(_ changes: [Change], compressionLevel: Int32 = 6) -> [UInt8] {
-        wrap(payload: payload(changes), compressionLevel: compressionLevel)
+        wrap(payload: payload(changes), version: ChangePayload.requiredVersion(changes), compressionLevel: compressionLevel)
     }
 
     /// The uncompressed payload of `changes`.
@@ -25,11 +26,11 @@ public enum ChangeSetCodec {
         return w.bytes
     }
 
-    static func wrap(payload: [UInt8], compressionLevel: Int32) -> [UInt8] {
+    static func wrap(payload: [UInt8], version: UInt8, compressionLevel: Int32) -> [UInt8] {
         let compressed = Zlib.deflate(payload, level: compressionLevel)
         var w = ByteWriter(capacity: compressed.count + 16)
         w.raw(magic)
-        w.u8(formatVersion)
+        w.u8(version)
         w.u8(flagZlib)
         w.varint(payload.count)
         w.raw(compressed)
@@ -51,7 +52,7 @@ public enum ChangeSetCodec {
             var r = ByteReader(buffer, what: "change set", endIsTruncation: true, context: context)
             try r.magic(magic, name: "Strata change set")
             let version = try r.u8("format version")
-            guard version == formatVersion else {
+            guard (1...formatVersion).contains(version) else {
                 throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "change set"), at: 4)
             }
             let flags = try r.u8("flags")
@@ -75,7 +76,7 @@ public enum ChangeSetCodec {
                 ).get()
                 let changes = try payload.withUnsafeBufferPointer { p throws(CodecError) in
                     var pr = ByteReader(p, what: "payload", endIsTruncation: false, context: payloadContext)
-                    return try ChangePayload.decode(&pr, limits: limits)
+                    return try ChangePayload.decode(&pr, limits: limits, version: version)
                 }
                 return (changes, payload.count)
             } else {
@@ -84,7 +85,7 @@ public enum ChangeSetCodec {
                     throw r.error(.trailingBytes(count: body.count - Int(declared), what: "change set"), at: bodyAt + Int(declared))
                 }
                 var pr = ByteReader(body, what: "payload", endIsTruncation: false, context: payloadContext)
-                return (try ChangePayload.decode(&pr, limits: limits), body.count)
+                return (try ChangePayload.decode(&pr, limits: limits, version: version), body.count)
             }
         }
     }
@@ -104,11 +105,13 @@ extension ByteReader {
 /// Encodes one change without compression, for the store's change log (Protocol/SPEC.md,
 /// "Single change").
 public enum ChangeCodec {
-    public static let formatVersion: UInt8 = 1
+    /// The newest version read and written; as for change sets, the lowest that can hold the
+    /// change is written.
+    public static let formatVersion: UInt8 = 2
 
     public static func encode(_ change: Change) -> [UInt8] {
         var w = ByteWriter(capacity: ChangePayload.sizeHint([change]))
-        w.u8(formatVersion)
+        w.u8(ChangePayload.requiredVersion([change]))
         ChangePayload.encode([change], into: &w)
         return w.bytes
     }
@@ -118,10 +121,10 @@ public enum ChangeCodec {
             Result { () throws(CodecError) in
                 var r = ByteReader(buf, what: "stored change", endIsTruncation: true)
                 let version = try r.u8("format version")
-                guard version == formatVersion else {
+                guard (1...formatVersion).contains(version) else {
                     throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "stored change"), at: 0)
                 }
-                return try ChangePayload.decode(&r, limits: .standard, exactCount: 1)[0]
+                return try ChangePayload.decode(&r, limits: .standard, version: version, exactCount: 1)[0]
             }
         }.get()
     }

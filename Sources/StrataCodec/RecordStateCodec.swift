@@ -3,7 +3,8 @@ import StrataCore
 /// Persists a ``RecordState`` in the store: uncompressed, versioned, compact
 /// (Protocol/SPEC.md, "Record state"). The record id is the row key, so it is not stored.
 public enum RecordStateCodec {
-    public static let formatVersion: UInt8 = 1
+    /// Version 2 adds the long-text fields; version 1 (no text section) is still read.
+    public static let formatVersion: UInt8 = 2
 
     public static func encode(_ state: RecordState) -> [UInt8] {
         var replicaSet = Set<ReplicaID>()
@@ -21,6 +22,19 @@ public enum RecordStateCodec {
                 if case .text(let s) = lv.value { hint += s.utf8.count }
             }
             for p in ks.pending { replicaSet.insert(p.replica) }
+        }
+        let textNames = state.texts.keys.sorted { TableOrder.string($0, $1) }
+        var documents: [[UInt8]] = []
+        for name in textNames {
+            let tf = state.texts[name]!
+            fieldSet.insert(name)
+            for mark in tf.lastEdits.values {
+                replicaSet.insert(mark.change.replica)
+                authorSet.insert(mark.author)
+            }
+            let doc = tf.document.encode()
+            hint += doc.count + 24 * tf.lastEdits.count + 8
+            documents.append(doc)
         }
         let replicas = Table(replicaSet, by: TableOrder.replica)
         let authors = Table(authorSet, by: TableOrder.string)
@@ -51,6 +65,21 @@ public enum RecordStateCodec {
                 w.varint(p.seq)
             }
         }
+        w.varint(textNames.count)
+        for (name, doc) in zip(textNames, documents) {
+            let tf = state.texts[name]!
+            w.varint(fields[name])
+            let marks = tf.lastEdits.values.sorted { $0.change < $1.change }
+            w.varint(marks.count)
+            for m in marks {
+                w.varint(replicas[m.change.replica])
+                w.varint(m.change.seq)
+                w.varint(m.timestamp.rawValue)
+                w.varint(authors[m.author])
+            }
+            w.varint(doc.count)
+            w.raw(doc)
+        }
         return w.bytes
     }
 
@@ -64,7 +93,7 @@ public enum RecordStateCodec {
         let limits = CodecLimits.standard
         var r = ByteReader(buffer, what: "record state", endIsTruncation: true, context: "record \(id.text)")
         let version = try r.u8("format version")
-        guard version == formatVersion else {
+        guard (1...formatVersion).contains(version) else {
             throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "record state"), at: 0)
         }
         let replicas = try r.replicaTable(limits: limits)
@@ -108,7 +137,38 @@ public enum RecordStateCodec {
                 throw r.error(.malformed("a key is stored twice"), at: keyAt)
             }
         }
+        var texts: [String: TextFieldState] = [:]
+        if version >= 2 {
+            let textCount = try r.count("text field count", limit: fields.count, minBytesEach: 3)
+            for _ in 0..<textCount {
+                let at = r.position
+                let name = fields[try r.index("text field name", count: fields.count)]
+                let markCount = try r.count("text edit mark count", limit: limits.maxTableEntries, minBytesEach: 4)
+                var marks: [ReplicaID: TextEditMark] = [:]
+                for _ in 0..<markCount {
+                    let markAt = r.position
+                    let replica = replicas[try r.index("text edit replica", count: replicas.count)]
+                    let seq = try r.varint("text edit seq")
+                    if seq == 0 { throw r.error(.malformed("a text edit has sequence number 0"), at: markAt) }
+                    let ts = try r.varint("text edit timestamp")
+                    let author = authors[try r.index("author", count: authors.count)]
+                    guard marks[replica] == nil else { throw r.error(.malformed("a replica's text edit is listed twice"), at: markAt) }
+                    marks[replica] = TextEditMark(
+                        change: ChangeID(replica: replica, seq: seq), timestamp: HybridTimestamp(rawValue: ts), author: author)
+                }
+                let docAt = r.position
+                let length = try r.count("text document length", limit: limits.maxInflatedBytes)
+                let bytes = Array(try r.slice(length, "text document"))
+                let document: TextDocument
+                do { document = try TextDocument(decoding: bytes) } catch {
+                    throw r.error(.malformed("text of field \(name): \(error)"), at: docAt)
+                }
+                guard texts.updateValue(TextFieldState(document: document, lastEdits: marks), forKey: name) == nil else {
+                    throw r.error(.malformed("a text field is stored twice"), at: at)
+                }
+            }
+        }
         try r.expectEnd()
-        return RecordState(id: id, keys: keys)
+        return RecordState(id: id, keys: keys, texts: texts)
     }
 }

@@ -35,6 +35,10 @@ public enum Action: Hashable, Sendable {
     case assign(FieldValue)
     /// Supersede `preds` and add nothing (removes a set element).
     case retract
+    /// Character-level edits of a long-text field (``Schema/textFields``), merged by the text
+    /// CRDT (``TextDocument``) rather than as a register: `preds` are empty, every operation's
+    /// id belongs to the writing replica, in the order they were made.
+    case editText([TextOperation])
 }
 
 /// The key an operation writes: a field of a record, or one element of a set field.
@@ -101,8 +105,36 @@ public struct Change: Hashable, Sendable {
             if op.preds.contains(where: { $0 == id }) {
                 throw ChangeValidationError("change \(id) names itself as a predecessor")
             }
-            if case .retract = op.action, op.key.element.isEmpty {
+            switch op.action {
+            case .retract where op.key.element.isEmpty:
                 throw ChangeValidationError("change \(id) retracts field \(op.key.field), which is not a set element")
+            case .editText(let edits):
+                try Self.validateTextEdits(edits, key: op.key, preds: op.preds, change: id)
+            default:
+                break
+            }
+        }
+    }
+}
+
+extension Change {
+    /// The rules of a text edit (Protocol/SPEC.md, "Text edits"), also checked by decoders.
+    public static func validateTextEdits(
+        _ edits: [TextOperation], key: FieldKey, preds: [ChangeID], change id: ChangeID
+    ) throws(ChangeValidationError) {
+        guard Schema.textFields.contains(key.field), key.element.isEmpty else {
+            throw ChangeValidationError("change \(id) edits \(key) as text, but it is not a long-text field")
+        }
+        guard preds.isEmpty else {
+            throw ChangeValidationError("change \(id) names predecessors for the text edit of \(key)")
+        }
+        guard !edits.isEmpty else { throw ChangeValidationError("change \(id) has an empty text edit of \(key)") }
+        for e in edits {
+            guard e.id.replica == id.replica else {
+                throw ChangeValidationError("change \(id) carries a text operation of another replica (\(e.id))")
+            }
+            do { try TextDocument.validate(e) } catch {
+                throw ChangeValidationError("change \(id), \(key): \(error)")
             }
         }
     }

@@ -4,8 +4,12 @@ public enum Edit: Hashable, Sendable {
     /// Creates a record of a kind.
     case create(RecordID, kind: RecordKind)
     /// Sets a register field (`.null` clears it). Also resolves a conflict on that field:
-    /// the write supersedes every current value.
+    /// the write supersedes every current value. On a long-text field, the new text is diffed
+    /// against the current one and only the characters that differ are written, so concurrent
+    /// edits elsewhere in the text survive.
     case set(RecordID, field: String, FieldValue)
+    /// Appends `text` verbatim at the end of a long-text field.
+    case appendText(RecordID, field: String, text: String)
     /// Adds an element to a set field (tags, relations).
     case add(RecordID, field: String, element: String)
     /// Removes an element from a set field: only the additions this replica has seen, so a
@@ -18,8 +22,8 @@ public enum Edit: Hashable, Sendable {
 
     public var record: RecordID {
         switch self {
-        case .create(let r, _), .set(let r, _, _), .add(let r, _, _), .remove(let r, _, _), .delete(let r),
-            .restore(let r):
+        case .create(let r, _), .set(let r, _, _), .appendText(let r, _, _), .add(let r, _, _), .remove(let r, _, _),
+            .delete(let r), .restore(let r):
             r
         }
     }
@@ -33,13 +37,14 @@ public struct EditError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Turns edits into operations. Pure.
 public enum EditPlanner {
-    /// The operations for `edits`, given the current state of each record (`nil` when the
-    /// replica has never heard of it) and the replica's version vector (stored in deletions).
+    /// The operations `replica` writes for `edits`, given the current state of each record
+    /// (`nil` when the replica has never heard of it) and the replica's version vector (stored
+    /// in deletions).
     ///
     /// Edits that change nothing (adding a present tag, setting a field to the value it
     /// already holds without conflict) produce no operation.
     public static func operations(
-        for edits: [Edit], state: (RecordID) -> RecordState?, seen: VersionVector
+        for edits: [Edit], replica: ReplicaID, state: (RecordID) -> RecordState?, seen: VersionVector
     ) throws(EditError) -> [FieldOperation] {
         var ops: [FieldOperation] = []
         var written = Set<OpKey>()
@@ -65,6 +70,24 @@ public enum EditPlanner {
             func ks(_ key: FieldKey) -> KeyState { current?.keys[key] ?? KeyState() }
             switch edit {
             case .create: break
+            case .set(_, let field, let value) where Schema.textFields.contains(field):
+                let new: String
+                switch value {
+                case .null: new = ""
+                case .text(let t): new = t
+                default: throw EditError("\(field) is a long-text field; it holds text, not \(value)")
+                }
+                var doc = current?.texts[field]?.document ?? TextDocument()
+                try checkRoom(doc, field: field, adding: new.unicodeScalars.count)
+                let edits = doc.edit(to: new, replica: replica)
+                if edits.isEmpty { continue }
+                try emit(id, FieldKey(field), .editText(edits), [])
+            case .appendText(_, let field, let text):
+                guard Schema.textFields.contains(field) else { throw EditError("\(field) is not a long-text field") }
+                var doc = current?.texts[field]?.document ?? TextDocument()
+                try checkRoom(doc, field: field, adding: text.unicodeScalars.count)
+                guard let edit = doc.insert(text, at: doc.count, replica: replica) else { continue }
+                try emit(id, FieldKey(field), .editText([edit]), [])
             case .set(_, let field, let value):
                 let key = FieldKey(field)
                 let k = ks(key)
@@ -94,5 +117,16 @@ public enum EditPlanner {
             }
         }
         return ops
+    }
+
+    /// Throws when a text cannot take an edit of up to `adding` new scalars (and deletes of
+    /// its whole current text) without passing the counter limit of ``TextLimits``.
+    static func checkRoom(_ doc: TextDocument, field: String, adding: Int) throws(EditError) {
+        let used = doc.version.counters.values.reduce(0, +)
+        let worst = UInt64(adding) + UInt64(doc.count)
+        if used + worst > UInt64(TextLimits.default.maxCounters) {
+            throw EditError(
+                "\(field) has reached the size limit of its edit history (\(used) of \(TextLimits.default.maxCounters) operations); start a new record for further text")
+        }
     }
 }

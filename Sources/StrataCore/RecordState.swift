@@ -104,15 +104,24 @@ public struct DeleteConflict: Hashable, Sendable {
 /// One record as a map of keys to multi-value registers. Pure merge logic: no I/O.
 public struct RecordState: Hashable, Sendable {
     public let id: RecordID
+    /// Registers and set elements. A long-text field keeps here only the register writes of
+    /// Strata versions from before text merging (see ``LegacyText``).
     public var keys: [FieldKey: KeyState]
+    /// Long-text fields (``Schema/textFields``), by field name.
+    public var texts: [String: TextFieldState]
 
-    public init(id: RecordID, keys: [FieldKey: KeyState] = [:]) {
+    public init(id: RecordID, keys: [FieldKey: KeyState] = [:], texts: [String: TextFieldState] = [:]) {
         self.id = id
         self.keys = keys
+        self.texts = texts
     }
 
     /// Applies one operation of `change`.
     public mutating func apply(_ op: FieldOperation, of change: Change, isApplied: (ChangeID) -> Bool) {
+        if op.key.element.isEmpty && Schema.textFields.contains(op.key.field) {
+            applyText(op, of: change, isApplied: isApplied)
+            return
+        }
         var ks = keys[op.key] ?? KeyState()
         ks.apply(
             op.action, preds: op.preds, change: change.id, timestamp: change.timestamp, author: change.author,
@@ -122,8 +131,13 @@ public struct RecordState: Hashable, Sendable {
 
     public subscript(field: String) -> KeyState? { keys[FieldKey(field)] }
 
-    /// The winning value of a register field, `nil` when unset or cleared.
+    /// The winning value of a register field, or the text of a long-text field; `nil` when
+    /// unset or cleared.
     public func value(_ field: String) -> FieldValue? {
+        if Schema.textFields.contains(field) {
+            guard let t = texts[field]?.text, !t.isEmpty else { return nil }
+            return .text(t)
+        }
         guard let v = keys[FieldKey(field)]?.winner?.value, v != .null else { return nil }
         return v
     }
@@ -151,19 +165,28 @@ public struct RecordState: Hashable, Sendable {
 
     public var tags: [String] { elements(SystemField.tags) }
 
-    /// Register fields with a non-null winner, excluding system fields, sorted by name.
+    /// Fields with a value (register winners that are not null, long texts that are not
+    /// empty), excluding system fields, sorted by name.
     public var fields: [(name: String, value: FieldValue)] {
-        keys.compactMap { k, v -> (String, FieldValue)? in
+        var out = keys.compactMap { k, v -> (String, FieldValue)? in
             guard k.element.isEmpty, k.field != SystemField.kind, k.field != SystemField.deleted,
-                let w = v.winner?.value, w != .null
+                !Schema.textFields.contains(k.field), let w = v.winner?.value, w != .null
             else { return nil }
             return (k.field, w)
-        }.sorted { $0.0 < $1.0 }
+        }
+        for (name, tf) in texts {
+            let t = tf.text
+            if !t.isEmpty { out.append((name, .text(t))) }
+        }
+        return out.sorted { $0.0 < $1.0 }
     }
 
-    /// Register keys that hold more than one value, sorted.
+    /// Register keys that hold more than one value, sorted. (Long-text fields merge, so they
+    /// never conflict.)
     public var conflictedKeys: [FieldKey] {
-        keys.compactMap { k, v in k.element.isEmpty && v.isConflicted ? k : nil }.sorted()
+        keys.compactMap { k, v in
+            k.element.isEmpty && v.isConflicted && !Schema.textFields.contains(k.field) ? k : nil
+        }.sorted()
     }
 
     /// Edits the winning delete did not see, when the record is deleted.
@@ -177,6 +200,12 @@ public struct RecordState: Hashable, Sendable {
                 unseen.append((k, lv))
             }
         }
+        for (field, tf) in texts {
+            for mark in tf.lastEdits.values where !seen.contains(mark.change) {
+                let lv = LiveValue(change: mark.change, timestamp: mark.timestamp, author: mark.author, value: .text(tf.text))
+                unseen.append((FieldKey(field), lv))
+            }
+        }
         guard !unseen.isEmpty else { return nil }
         unseen.sort { ($0.key, $0.value.change) < ($1.key, $1.value.change) }
         return DeleteConflict(deletion: del, unseenEdits: unseen)
@@ -187,6 +216,12 @@ public struct RecordState: Hashable, Sendable {
 
     /// The latest timestamp of any live value: "last modified".
     public var lastModified: HybridTimestamp? {
-        keys.values.lazy.flatMap(\.live).map(\.timestamp).max()
+        let registers = keys.values.lazy.flatMap(\.live).map(\.timestamp).max()
+        let texts = texts.values.lazy.flatMap(\.lastEdits.values).map(\.timestamp).max()
+        switch (registers, texts) {
+        case (let a?, let b?): return max(a, b)
+        case (let a, nil): return a
+        case (nil, let b): return b
+        }
     }
 }

@@ -19,7 +19,7 @@ public struct ReplicaModel: Sendable {
     /// Makes a local change from edits at wall time `now`; nil when the edits change nothing.
     @discardableResult
     public mutating func commit(_ edits: [Edit], now: UInt64) throws(EditError) -> Change? {
-        let ops = try EditPlanner.operations(for: edits, state: { records[$0] }, seen: versionVector)
+        let ops = try EditPlanner.operations(for: edits, replica: id, state: { records[$0] }, seen: versionVector)
         guard !ops.isEmpty else { return nil }
         let change = Change(
             id: ChangeID(replica: id, seq: nextSeq), timestamp: clock.tick(now: now), author: author,

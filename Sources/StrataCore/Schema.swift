@@ -70,6 +70,13 @@ public enum Schema {
     /// Relation types between records: `note about site`, `link reports-on artefact`, ...
     public static let relationTypes = ["about", "reports-on", "origin", "located-at", "part-of", "see-also"]
 
+    /// The long-text fields, merged character by character (``Action/editText(_:)``) instead
+    /// of as registers. A field name means the same in every kind (a test checks it), so merge
+    /// does not need the record's kind, which may not have arrived yet. Normative: the
+    /// change-set format (Protocol/SPEC.md, "Text edits") names the same list.
+    public static let textFields: Set<String> = Set(
+        RecordKind.allCases.flatMap { $0.fields.filter { $0.type == .longText }.map(\.name) })
+
     static let noteFields: [FieldSpec] = [
         FieldSpec("title", .text, "short title"),
         FieldSpec("body", .longText, "the note itself"),

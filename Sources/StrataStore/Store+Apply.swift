@@ -7,26 +7,45 @@ extension Store {
     /// Records local edits as one change, atomically. Returns nil when nothing changed.
     @discardableResult
     public func commit(_ edits: [Edit], now: UInt64 = Store.wallClockMillis()) throws -> Change? {
+        try commit(each: [edits], now: now)[0]
+    }
+
+    /// Records several groups of edits as one change each (in order), all in one transaction:
+    /// an import, or a script recording many notes, pays for one durable write instead of one
+    /// per change. Returns a change or nil (nothing changed) per group.
+    @discardableResult
+    public func commit(each groups: [[Edit]], now: UInt64 = Store.wallClockMillis()) throws -> [Change?] {
         try db.write { db in
             var batch = Batch(db: db, replica: replicaID)
             // Only a delete records the version vector it saw.
-            let deletes = edits.contains { if case .delete = $0 { true } else { false } }
-            let seen = deletes ? try Self.versionVector(db) : VersionVector()
-            var states: [RecordID: RecordState?] = [:]
-            for e in edits where states[e.record] == nil { states[e.record] = try batch.load(e.record) }
-            let ops = try EditPlanner.operations(for: edits, state: { states[$0] ?? nil }, seen: seen)
-            guard !ops.isEmpty else { return nil }
+            let deletes = groups.contains { $0.contains { if case .delete = $0 { true } else { false } } }
+            var seen = deletes ? try Self.versionVector(db) : VersionVector()
             var clock = HybridClock(last: HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0))
-            let seq = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
+            var seq = try Self.meta(db, "next_seq").flatMap(UInt64.init) ?? 1
             let author = try Self.meta(db, "author") ?? ""
-            let change = Change(
-                id: ChangeID(replica: replicaID, seq: seq), timestamp: clock.tick(now: now), author: author,
-                operations: ops)
-            try batch.integrate(change, receivedAt: now)
+            var out: [Change?] = []
+            out.reserveCapacity(groups.count)
+            for edits in groups {
+                for e in edits where batch.states[e.record] == nil { _ = try batch.load(e.record) }
+                let ops = try EditPlanner.operations(
+                    for: edits, replica: replicaID, state: { batch.states[$0] }, seen: seen)
+                guard !ops.isEmpty else {
+                    out.append(nil)
+                    continue
+                }
+                let change = Change(
+                    id: ChangeID(replica: replicaID, seq: seq), timestamp: clock.tick(now: now), author: author,
+                    operations: ops)
+                try batch.integrate(change, receivedAt: now)
+                if deletes { seen[replicaID] = seq }
+                seq += 1
+                out.append(change)
+            }
+            guard out.contains(where: { $0 != nil }) else { return out }
             try batch.finish()
             try Self.setMeta(db, "hlc", String(clock.last.rawValue))
-            try Self.setMeta(db, "next_seq", String(seq + 1))
-            return change
+            try Self.setMeta(db, "next_seq", String(seq))
+            return out
         }
     }
 

@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import StrataCodec
+import StrataCore
 
 /// The SQLite schema, as migrations from the first version on.
 ///
@@ -53,6 +56,30 @@ enum StoreSchema {
                     CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 2');
                     """)
         }
+        // Long-text fields became text CRDTs (record state format 2): re-derive every
+        // materialised record from the change log, which now reads register writes to those
+        // fields as text (see `LegacyText`). The log itself is unchanged, so nothing is lost,
+        // and every replica reaches the same text whether it migrates or receives the changes.
+        m.registerMigration("v2-text") { db in
+            try rebuildMaterialised(db)
+        }
         return m
+    }
+
+    /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
+    static func rebuildMaterialised(_ db: Database) throws {
+        var model = ReplicaModel(id: ReplicaID(high: 0, low: 0), author: "")
+        model.policy = ClockPolicy(maxForwardSkewMillis: .max / 2)
+        var changes: [Change] = []
+        for payload in try Data.fetchAll(db, sql: "SELECT payload FROM changes ORDER BY hlc") {
+            do { changes.append(try ChangeCodec.decode(payload)) } catch {
+                throw StoreError(.corrupt, "the change log cannot be read (\(error)); the store was not migrated")
+            }
+        }
+        try model.apply(changes, now: 0)
+        var batch = Batch(db: db, replica: model.id)
+        batch.states = model.records
+        batch.touched = Set(model.records.keys)
+        try batch.finish()
     }
 }

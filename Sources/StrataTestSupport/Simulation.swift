@@ -35,6 +35,9 @@ public struct Simulation {
     public let seed: UInt64
     /// A log of what happened, printed when a property fails.
     public var trace: [String] = []
+    /// Replicas that behave like a Strata from before text merging: they write long-text
+    /// fields as registers (an assignment of the whole text naming the register's heads).
+    public var legacyWriters: Set<Int> = []
 
     static let textPool = ["Temple of Bel", "Arch", "theatre", "citadel", "بعل", "Damascus museum", ""]
     static let tagPool = ["unesco", "isis-2015", "moved", "evidence", "tadmor"]
@@ -99,7 +102,20 @@ public struct Simulation {
                 case 0..<45:
                     let f = kind.fields.randomElement(using: &rng)!
                     guard usedFields.insert(f.name).inserted else { continue }
-                    edits.append(.set(id, field: f.name, randomValue(for: f)))
+                    if f.type == .longText {
+                        let current = s.text(f.name) ?? ""
+                        if legacyWriters.contains(i) {
+                            try legacyWrite(&replicas, i, id, field: f.name, text: randomTextEdit(of: current), heads: s)
+                            return
+                        }
+                        if rng.chance(0.15) {
+                            edits.append(.appendText(id, field: f.name, text: "\n\n" + Self.textPool.randomElement(using: &rng)!))
+                        } else {
+                            edits.append(.set(id, field: f.name, .text(randomTextEdit(of: current))))
+                        }
+                    } else {
+                        edits.append(.set(id, field: f.name, randomValue(for: f)))
+                    }
                 case 45..<60:
                     let t = Self.tagPool.randomElement(using: &rng)!
                     guard usedFields.insert("tag:" + t).inserted else { continue }
@@ -130,6 +146,47 @@ public struct Simulation {
         if let c = try replicas[i].commitEdits(edits, now: wall(i)) {
             trace.append("r\(i) commits \(c.id) \(c.operations.count) ops")
         }
+    }
+
+    /// A small edit of `text`, as a person makes: a word inserted, a range deleted, the whole
+    /// text replaced, or cleared.
+    mutating func randomTextEdit(of text: String) -> String {
+        var scalars = Array(text.unicodeScalars)
+        let word = Self.textPool.randomElement(using: &rng)! + (rng.chance(0.5) ? " " : "\n")
+        switch Int.random(in: 0..<100, using: &rng) {
+        case 0..<50:
+            scalars.insert(contentsOf: word.unicodeScalars, at: Int.random(in: 0...scalars.count, using: &rng))
+        case 50..<80 where !scalars.isEmpty:
+            let a = Int.random(in: 0..<scalars.count, using: &rng)
+            let b = Int.random(in: a...min(scalars.count, a + 12), using: &rng)
+            scalars.removeSubrange(a..<b)
+        case 80..<95:
+            scalars = Array(word.unicodeScalars)
+        default:
+            scalars = []
+        }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars)
+        return String(out)
+    }
+
+    /// What a Strata from before text merging writes for a long-text field: the whole text as
+    /// a register value superseding the register's heads. Delivered to the writer as its own
+    /// change.
+    mutating func legacyWrite(
+        _ replicas: inout [some SimulatedReplica], _ i: Int, _ id: RecordID, field: String, text: String, heads s: RecordState
+    ) throws {
+        let seq = try replicas[i].versionVector()[replicas[i].replicaID] + 1
+        let change = Change(
+            id: ChangeID(replica: replicas[i].replicaID, seq: seq), timestamp: HybridTimestamp(wallMillis: wall(i), counter: 0),
+            author: "legacy",
+            operations: [
+                FieldOperation(
+                    record: id, key: FieldKey(field), action: .assign(text.isEmpty ? .null : .text(text)),
+                    preds: s.keys[FieldKey(field)]?.heads ?? [])
+            ])
+        try replicas[i].receive([change], now: wall(i))
+        trace.append("r\(i) writes \(change.id) as a register (legacy)")
     }
 
     mutating func randomValue(for f: FieldSpec) -> FieldValue {

@@ -101,7 +101,14 @@ func strata(_ args: [String], env: [String: String], cwd: URL, stdin: String? = 
     let err = try FileHandle(forWritingTo: errURL)
     p.standardOutput = out
     p.standardError = err
-    p.standardInput = FileHandle.nullDevice
+    let inURL = cwd.appendingPathComponent(".in-\(id)")
+    if let stdin {
+        try Data(stdin.utf8).write(to: inURL)
+        p.standardInput = try FileHandle(forReadingFrom: inURL)
+    } else {
+        p.standardInput = FileHandle.nullDevice
+    }
+    defer { try? FileManager.default.removeItem(at: inURL) }
     try p.run()
     p.waitUntilExit()
     try out.close()

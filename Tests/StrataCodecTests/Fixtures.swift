@@ -39,6 +39,29 @@ enum Fixtures {
         HybridTimestamp(wallMillis: ts.wallMillis + offsetMillis, counter: counter)
     }
 
+    /// Two replicas editing one note body (text edits, format version 2): Alice types and
+    /// deletes; Bob, having seen her change, inserts inside her text (non-ASCII included), appends
+    /// and deletes some of her characters.
+    static let textEdits: [Change] = {
+        var doc = TextDocument()
+        let a1 = doc.insert("The cella was blown up in 2015.", at: 0, replica: alice)!
+        let a2 = doc.delete(range: 0..<4, replica: alice)!
+        let b1 = doc.insert("August ", at: doc.count - 5, replica: bob)!
+        let b2 = doc.insert(" — معبد بل 🏛️", at: doc.count, replica: bob)!
+        let b3 = doc.delete(range: 6..<10, replica: bob)!
+        return [
+            Change(
+                id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "Khaled al-Asaad",
+                operations: [
+                    FieldOperation(record: note, key: FieldKey("kind"), action: .assign(.text("note")), preds: []),
+                    FieldOperation(record: note, key: FieldKey("body"), action: .editText([a1, a2]), preds: []),
+                ]),
+            Change(
+                id: ChangeID(replica: bob, seq: 1), timestamp: ts(60_000), author: "Maria",
+                operations: [FieldOperation(record: note, key: FieldKey("body"), action: .editText([b1, b2, b3]), preds: [])]),
+        ]
+    }()
+
     /// One change per value kind, with set elements, retracts and predecessors.
     static let everyValue: [Change] = [
         Change(

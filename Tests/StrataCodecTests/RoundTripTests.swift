@@ -157,7 +157,65 @@ struct RoundTripTests {
         #expect(RecordStateCodec.encode(back) == bytes)
         #expect(back.keys[FieldKey("title")]?.pending == s.keys[FieldKey("title")]?.pending)
         #expect(back.keys[FieldKey("title")]?.live.first == s.keys[FieldKey("title")]?.live.first)
-        #expect(RecordStateCodec.encode(RecordState(id: Fixtures.note)) == [1, 0, 0, 0, 0])
+        #expect(RecordStateCodec.encode(RecordState(id: Fixtures.note)) == [2, 0, 0, 0, 0, 0])
+    }
+}
+
+@Suite("Text edits")
+struct TextEditCodecTests {
+    @Test func changeSetsAreWrittenInTheLowestVersionThatHoldsThem() throws {
+        #expect(ChangeSetCodec.encode(Fixtures.everyValue)[4] == 1)
+        let text = ChangeSetCodec.encode(Fixtures.textEdits)
+        #expect(text[4] == 2)
+        #expect(try ChangeSetCodec.decode(text) == Fixtures.textEdits)
+        #expect(ChangeCodec.encode(Fixtures.everyValue[0])[0] == 1)
+        let stored = ChangeCodec.encode(Fixtures.textEdits[1])
+        #expect(stored[0] == 2)
+        #expect(try ChangeCodec.decode(stored) == Fixtures.textEdits[1])
+    }
+
+    @Test func randomTextEditsRoundTrip() throws {
+        var rng = SeededRNG(seed: 0x7E47)
+        let replicas = [Fixtures.alice, Fixtures.bob, Fixtures.carol]
+        for round in 0..<200 {
+            var doc = TextDocument()
+            var changes: [Change] = []
+            for seq in 1...UInt64(1 + round % 4) {
+                let replica = replicas[Int(rng.next() % 3)]
+                var edits: [TextOperation] = []
+                for _ in 0..<(1 + rng.next() % 4) {
+                    if doc.count > 0 && rng.next() % 3 == 0 {
+                        let a = Int(rng.next() % UInt64(doc.count))
+                        let b = a + 1 + Int(rng.next() % UInt64(doc.count - a))
+                        edits.append(doc.delete(range: a..<b, replica: replica)!)
+                    } else {
+                        let words = ["Bel ", "تدمر ", "🏛️", "\n\n", "a", "cella "]
+                        let w = words[Int(rng.next() % UInt64(words.count))]
+                        edits.append(doc.insert(w, at: Int(rng.next() % UInt64(doc.count + 1)), replica: replica)!)
+                    }
+                }
+                changes.append(
+                    Change(
+                        id: ChangeID(replica: replica, seq: seq + UInt64(round) * 10), timestamp: Fixtures.ts(seq), author: "r",
+                        operations: [FieldOperation(record: Fixtures.note, key: FieldKey("body"), action: .editText(edits), preds: [])]))
+            }
+            let bytes = ChangeSetCodec.encode(changes)
+            #expect(try ChangeSetCodec.decode(bytes) == changes, "round \(round)")
+            for c in changes { #expect(try ChangeCodec.decode(ChangeCodec.encode(c)) == c) }
+        }
+    }
+
+    @Test func recordStatesWithTextsRoundTrip() throws {
+        var state = RecordState(id: Fixtures.note)
+        for c in Fixtures.textEdits {
+            for op in c.operations { state.apply(op, of: c, isApplied: { _ in true }) }
+        }
+        #expect(state.text("body") == "cella blown up in August 2015. — معبد بل 🏛️")
+        let bytes = RecordStateCodec.encode(state)
+        let back = try RecordStateCodec.decode(bytes, id: Fixtures.note)
+        #expect(back == state)
+        #expect(RecordStateCodec.encode(back) == bytes)
+        #expect(back.texts["body"]?.lastEdits.count == 2)
     }
 }
 

@@ -40,6 +40,9 @@ enum Vectors {
             Valid(
                 name: "bd-01-three-frames", kind: "bundle", bytes: BundleCodec.encode(sampleBundle, maxChangeSetBytes: 200),
                 note: "a bundle whose changes are split into three change sets (maxChangeSetBytes 200)"),
+            Valid(
+                name: "cs-05-text-edits", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.textEdits),
+                note: "format version 2: two replicas' text edits of one note body (inserts with and without origins, non-ASCII, deletes of another replica's characters)"),
             Valid(name: "sy-01-pull-request", kind: "pull-request", bytes: SyncCodec.encode(samplePullRequest), note: "a client with two replicas' changes asks for batches of at most 1 MiB"),
             Valid(name: "sy-02-pull-response", kind: "pull-response", bytes: SyncCodec.encode(samplePullResponse), note: "one change, four more to pull"),
         ]
@@ -128,9 +131,10 @@ enum Vectors {
         var declared64MiB = ByteWriter()
         declared64MiB.varint(64 << 20)
         let okOp: [UInt8] = [0, 0, 0, 0, 0, 1, 1, 0x78]
+        let body = Array("body".utf8)
         return [
             Invalid(name: "cs-rej-01-bad-magic", kind: "change-set", bytes: Array("SCHX".utf8) + single.dropFirst(4), code: "bad-magic", requirement: "CS-REJ-01", note: "magic is SCHX"),
-            Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 2), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 2"),
+            Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 3), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 3"),
             Invalid(name: "cs-rej-03-unknown-flag", kind: "change-set", bytes: withByte(single, at: 5, xor: 0x02), code: "unsupported-flags", requirement: "CS-REJ-03", note: "flags 0x03"),
             Invalid(name: "cs-rej-04-zip-bomb-declared", kind: "change-set", bytes: cs([1, 1] + declared64MiB.bytes, bomb), code: "too-large", requirement: "CS-REJ-04", note: "declares and inflates to 64 MiB of zeros (64 KiB compressed)"),
             Invalid(name: "cs-rej-06-zip-bomb-undeclared", kind: "change-set", bytes: cs([1, 1, 100], bomb), code: "length-mismatch", requirement: "CS-REJ-06", note: "declares 100 bytes, inflates to 64 MiB of zeros"),
@@ -147,7 +151,15 @@ enum Vectors {
             Invalid(name: "cs-rej-14-invalid-utf8", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(authors: [[0x61, 0xFF, 0xFE]])), code: "invalid-utf8", requirement: "CS-REJ-14", note: "author bytes 61 ff fe"),
             Invalid(name: "cs-rej-15-duplicate-replica", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(replicas: [Fixtures.alice.bytes, Fixtures.alice.bytes])), code: "malformed", requirement: "CS-REJ-15", note: "the replica table lists one id twice"),
             Invalid(name: "cs-rej-16-unknown-value-tag", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 0, 0, 8, 0]])), code: "unsupported-value", requirement: "CS-REJ-16", note: "value tag 8"),
-            Invalid(name: "cs-rej-17-unknown-action", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 2, 0]])), code: "malformed", requirement: "CS-REJ-17", note: "action tag 2"),
+            Invalid(name: "cs-rej-17-unknown-action", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 2, 0]])), code: "malformed", requirement: "CS-REJ-17", note: "action tag 2 (a text edit) in a version-1 change set"),
+            Invalid(name: "cs-rej-17-unknown-action-v2", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 3, 0]]), version: 2), code: "malformed", requirement: "CS-REJ-17", note: "action tag 3 in version 2"),
+            Invalid(name: "cs-rej-17-unknown-text-op", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 2, 0]]), version: 2), code: "malformed", requirement: "CS-REJ-17", note: "text operation kind 2"),
+            Invalid(name: "cs-rej-17-text-origin-index", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 0, 0, 2, 0, 0, 1, 0x78]]), version: 2), code: "malformed", requirement: "CS-REJ-17", note: "an origin names replica 1 of a table of 1"),
+            Invalid(name: "cs-rej-21-text-on-register", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit of title, a register"),
+            Invalid(name: "cs-rej-21-text-empty-insert", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "an insert of no text"),
+            Invalid(name: "cs-rej-21-text-with-preds", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 1, 0, 2, 1, 0, 0, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit naming a predecessor"),
+            Invalid(name: "cs-rej-21-text-self-origin", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 0, 0, 1, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "an insert at counter 0 whose origin-left is its own counter 0"),
+            Invalid(name: "cs-rej-21-text-empty-edit", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 0]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit with no operations"),
             Invalid(name: "cs-rej-18-zero-seq", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(seq: [0])), code: "invalid-change", requirement: "CS-REJ-18", note: "change seq 0"),
             Invalid(name: "cs-rej-19-duplicate-key", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [okOp, okOp])), code: "invalid-change", requirement: "CS-REJ-19", note: "one change writes note.title twice"),
             Invalid(name: "cs-rej-20-payload-trailing", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(trailing: [0])), code: "trailing-bytes", requirement: "CS-REJ-20", note: "one byte after the last change, inside the payload"),
@@ -216,6 +228,7 @@ enum Vectors {
             switch op.action {
             case .retract: s += "\"action\": \"retract\""
             case .assign(let v): s += "\"action\": \"assign\", \"value\": \(describe(v))"
+            case .editText(let edits): s += "\"action\": \"edit-text\", \"edits\": [" + edits.map(describe).joined(separator: ", ") + "]"
             }
             s += ", \"preds\": [" + op.preds.map { quote("\($0.replica.hex)/\($0.seq)") }.joined(separator: ", ") + "]}"
             return s
@@ -223,6 +236,16 @@ enum Vectors {
         return "{\"replica\": \(quote(c.id.replica.hex)), \"seq\": \(c.id.seq), \"timestamp\": \(c.timestamp.rawValue), "
             + "\"wallMillis\": \(c.timestamp.wallMillis), \"counter\": \(c.timestamp.counter), \"author\": \(quote(c.author)), "
             + "\"operations\": [\n    " + ops.joined(separator: ",\n    ") + "]}"
+    }
+
+    static func describe(_ e: TextOperation) -> String {
+        func id(_ t: TextID?) -> String { t.map { quote("\($0.replica.hex)@\($0.counter)") } ?? "null" }
+        switch e {
+        case .insert(let i, let l, let r, let text):
+            return "{\"insert\": \(id(i)), \"after\": \(id(l)), \"before\": \(id(r)), \"text\": \(quote(text))}"
+        case .delete(let i, let ranges):
+            return "{\"delete\": \(id(i)), \"ranges\": [" + ranges.map { quote("\($0.replica.hex)@\($0.start)+\($0.count)") }.joined(separator: ", ") + "]}"
+        }
     }
 
     static func describe(_ vv: VersionVector) -> String {

@@ -7,6 +7,8 @@ import Testing
 /// Runs one seeded schedule on in-memory replicas and checks they converge.
 func checkConvergence(seed: UInt64, replicas n: Int = 3, steps: Int = 60) throws {
     var sim = Simulation(seed: seed, replicas: n)
+    // One schedule in three has a replica that still writes long texts as registers.
+    if seed % 3 == 0 { sim.legacyWriters = [0] }
     let ids = Simulation.makeReplicaIDs(seed: seed, count: n)
     var replicas = ids.enumerated().map { ReplicaModel(id: $1, author: ["Khaled", "Maria", "Omar", "Lina"][$0 % 4]) }
     try sim.run(&replicas, steps: steps)
@@ -19,7 +21,10 @@ func checkConvergence(seed: UInt64, replicas n: Int = 3, steps: Int = 60) throws
             r.visibleRecords.map(\.conflictedKeys) == reference.visibleRecords.map(\.conflictedKeys),
             "seed \(seed): conflict sets differ")
     }
-    for s in reference.records.values { #expect(s.keys.values.allSatisfy { $0.pending.isEmpty }, "seed \(seed)") }
+    for s in reference.records.values {
+        #expect(s.keys.values.allSatisfy { $0.pending.isEmpty }, "seed \(seed)")
+        #expect(s.texts.values.allSatisfy { $0.document.pendingOperations.isEmpty }, "seed \(seed): text operations still buffered")
+    }
     // A fresh replica fed the whole log shuffled, in random batches, with duplicates, agrees.
     var rng = SeededRandom(seed: seed ^ 0xF00D)
     var fresh = ReplicaModel(id: ReplicaID(high: 0, low: 1), author: "late")

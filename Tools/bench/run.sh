@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The benchmark suite: builds strata and strata-bench in release, runs every scenario beside its
+# baseline in the same run (medians of --repeat runs), then the text CRDT against Loro and Yrs,
+# and writes the results (JSON lines), a table and a plot of incremental sync time against
+# database size.
+#
+#   Tools/bench/run.sh                       everything, 100,000 records (about 15 minutes)
+#   Tools/bench/run.sh --size 10000 write    one scenario, another size
+#   SKIP_TEXT=1 Tools/bench/run.sh           without the text-CRDT comparison
+#   TEXT_TRACES="automerge-paper" Tools/bench/run.sh   the text traces to compare (default: the
+#       two small ones; automerge-paper adds ~10 minutes, nearly all of it Yrs through Python)
+#
+# Needs: swift, python3; sqlite3 (the shell) for the cli scenario; pip install loro pycrdt for
+# the text comparison, matplotlib for the plot (each is skipped with a note when missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/opt/swift/usr/bin:$PATH"
+OUT=Tools/bench/out
+mkdir -p "$OUT"
+echo "building (release)..." >&2
+swift build -c release --product strata >/dev/null
+swift build -c release --product strata-bench >/dev/null
+BIN="$(swift build -c release --show-bin-path)"
+{
+    echo "{\"machine\": {\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"cores\": $(nproc), \"memory_gib\": $(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo), \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\", \"sqlite\": \"$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?')\", \"zlib\": \"$(python3 -c 'import zlib; print(zlib.ZLIB_RUNTIME_VERSION)')\", \"swift\": \"$(swift --version 2>&1 | head -1)\"}}"
+} > "$OUT/machine.json"
+echo "running strata-bench $* ..." >&2
+"$BIN/strata-bench" --json --strata "$BIN/strata" "$@" | tee "$OUT/results.jsonl" >/dev/null
+if [ -z "${SKIP_TEXT:-}" ] && [ $# -eq 0 ]; then
+    echo "running the text CRDT against Loro and Yrs..." >&2
+    # shellcheck disable=SC2086
+    Tools/text-bench/run.sh ${TEXT_TRACES:-sveltecomponent friendsforever_flat} > "$OUT/text.txt" 2>&1 || echo "(text bench failed: see $OUT/text.txt)" >&2
+fi
+python3 - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{out}/results.jsonl") if l.strip()]
+m = json.load(open(f"{out}/machine.json"))["machine"]
+print(f"# {m['date']}  {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; SQLite {m['sqlite']}, zlib {m['zlib']}")
+print(f"{'scenario':17} {'metric':46} {'strata':>12} {'unit':6} {'baseline':>12}  {'ratio':>8}  goal")
+for r in rows:
+    verdict = "" if r.get("met") is None else ("met" if r["met"] else "NOT met")
+    print(f"{r['scenario']:17} {r['metric']:46} {r['strata']:12.4g} {r['unit']:6} {r['baseline']:12.4g}  {r['ratio']:8.3f}  {r['goal']} {verdict}   [{r['baselineName']}]")
+if os.path.exists(f"{out}/text.txt"):
+    print()
+    print(open(f"{out}/text.txt").read().rstrip())
+inc = [r for r in rows if r["scenario"] == "incremental-sync" and r["unit"] == "s"]
+if inc:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        xs = [max(r["size"], 1) for r in inc]
+        ys = [r["strata"] * 1000 for r in inc]
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+        ax.plot(xs, ys, marker="o", label="one new note: sync time (median)")
+        ax.axhline(ys[0] * 1.5, color="grey", linestyle="--", label="goal: 1.5x the time at 0 records")
+        ax.set_xscale("symlog", linthresh=100)
+        ax.set_xlabel("records in the replica")
+        ax.set_ylabel("ms")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"Incremental sync over loopback HTTP ({m['date'][:10]})")
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(f"{out}/incremental-sync.png")
+        print(f"\nplot: {out}/incremental-sync.png")
+    except ImportError:
+        print("\n(no plot: pip install matplotlib)")
+PY
