@@ -40,6 +40,8 @@ extension Store {
                 if deletes { seen[replicaID] = seq }
                 seq += 1
                 out.append(change)
+                // Bound memory on large imports: write the rows so far and forget them.
+                if batch.touched.count >= Batch.flushThreshold { try batch.flush() }
             }
             guard out.contains(where: { $0 != nil }) else { return out }
             try batch.finish()
@@ -63,6 +65,7 @@ extension Store {
             var result = ApplyResult(applied: 0, duplicates: 0, records: 0)
             var maxTS = HybridTimestamp.zero
             var ownMax: UInt64 = 0
+            var records = Set<RecordID>()
             for c in changes {
                 if try batch.has(c.id) {
                     result.duplicates += 1
@@ -72,8 +75,13 @@ extension Store {
                 result.applied += 1
                 maxTS = max(maxTS, c.timestamp)
                 if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
+                if batch.touched.count >= Batch.flushThreshold {
+                    records.formUnion(batch.touched)
+                    try batch.flush()
+                }
             }
-            result.records = batch.touched.count
+            records.formUnion(batch.touched)
+            result.records = records.count
             try batch.finish()
             let last = HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0)
             if maxTS > last {
@@ -208,6 +216,19 @@ struct Batch {
         rowIDs[id] = i
         created.insert(id)
         return i
+    }
+
+    /// Records held in memory before `flush` writes them out, in long batches.
+    static let flushThreshold = 1024
+
+    /// Writes the rows so far (`finish`) and drops the cached states, so a batch of any length
+    /// holds a bounded number of records in memory. Rowids stay cached.
+    mutating func flush() throws {
+        try finish()
+        states.removeAll(keepingCapacity: true)
+        touched.removeAll(keepingCapacity: true)
+        created.removeAll(keepingCapacity: true)
+        replicasTouched.removeAll(keepingCapacity: true)
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.

@@ -159,7 +159,13 @@ let corpus: [Unicode.Scalar] = {
         guard n > 0 else { break }
         data.append(contentsOf: buf[0..<Int(n)])
     }
-    guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = obj["endContent"] as? String,
+    // Only the final text is needed: parse the "endContent" string alone, not the whole trace.
+    guard let key = data.range(of: Data("\"endContent\"".utf8)),
+        let open = data[key.upperBound...].firstIndex(of: UInt8(ascii: "\""))
+    else { fail("\(path) is not an editing trace with an endContent") }
+    var end = open + 1
+    while end < data.endIndex && data[end] != UInt8(ascii: "\"") { end += data[end] == UInt8(ascii: "\\") ? 2 : 1 }
+    guard end < data.endIndex, let text = try? JSONDecoder().decode(String.self, from: data[open...end]),
         text.unicodeScalars.count > 2000
     else { fail("\(path) is not an editing trace with an endContent") }
     return Array(text.unicodeScalars)
