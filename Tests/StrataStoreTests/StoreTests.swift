@@ -191,3 +191,45 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
     @Test(arguments: [7, 2024] as [UInt64])
     func regressionSeeds(seed: UInt64) throws { try Self.run(seed: seed, steps: 100) }
 }
+
+/// Batches longer than `Batch.flushThreshold` write their rows in several flushes: the result
+/// must be the same as small batches (states, tags, full-text index, check).
+@Suite struct LongBatchTests {
+    @Test func aLongImportAndALongApplyMatchSmallBatches() throws {
+        let dir = try TemporaryDirectory()
+        let a = try makeStore(dir, "a", seed: 1)
+        let n = Batch.flushThreshold * 2 + 100
+        var groups: [[Edit]] = []
+        var ids: [RecordID] = []
+        for i in 0..<n {
+            let id = a.newRecordID()
+            ids.append(id)
+            groups.append([
+                .create(id, kind: .note), .set(id, field: "title", .text("Survey \(i)")),
+                .set(id, field: "body", .text("Shelling damage on wall \(i).")), .add(id, field: SystemField.tags, element: "t\(i % 7)"),
+            ])
+        }
+        // Touch some records twice in the same batch, across a flush.
+        for i in stride(from: 0, to: n, by: 97) {
+            groups.append([.appendText(ids[i], field: "body", text: " Revisited."), .add(ids[i], field: SystemField.tags, element: "revisited")])
+        }
+        let changes = try a.commit(each: groups).compactMap { $0 }
+        #expect(changes.count == groups.count)
+        #expect(try a.check() == [])
+        #expect(try a.list(RecordFilter(tag: "revisited")).count == (n + 96) / 97)
+        #expect(try a.search("revisited").count == (n + 96) / 97)
+        #expect(try a.record(ids[97])?.text("body") == "Shelling damage on wall 97. Revisited.")
+
+        // One long apply into a fresh replica, versus small batches into another.
+        let b = try makeStore(dir, "b", seed: 2)
+        let result = try b.apply(changes.shuffled())
+        #expect(result.applied == changes.count)
+        #expect(result.records == n)
+        let c = try makeStore(dir, "c", seed: 3)
+        for chunk in stride(from: 0, to: changes.count, by: 50) { try c.apply(Array(changes[chunk..<min(changes.count, chunk + 50)])) }
+        #expect(try b.allRecordStates() == a.allRecordStates())
+        #expect(try c.allRecordStates() == a.allRecordStates())
+        #expect(try b.check() == [])
+        #expect(try b.search("revisited").count == (n + 96) / 97)
+    }
+}
