@@ -65,14 +65,15 @@ public struct TextDocument: Sendable {
 
     /// The visible text.
     public var string: String {
-        var out = String.UnicodeScalarView()
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
         for chunk in chunks {
             for run in chunk.runs where !run.deleted {
                 let start = Int(run.counter)
-                out.append(contentsOf: arena[Int(run.replica)][start..<start + Int(run.length)])
+                UTF8Sink.append(arena[Int(run.replica)][start..<start + Int(run.length)], to: &out)
             }
         }
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The operations applied so far, per replica.
@@ -875,6 +876,32 @@ public struct TextDocument: Sendable {
             // The right origin's chunk, if different, may also have grown by one run.
             let (rc, _) = locateID(right.replica, right.counter)
             splitChunkIfNeeded(rc)
+        }
+    }
+}
+
+/// Scalars to UTF-8 bytes, without going through `String.UnicodeScalarView` one scalar at a
+/// time (the document's text and its encoding are built this way).
+enum UTF8Sink {
+    @inline(__always)
+    static func append(_ scalars: ArraySlice<Unicode.Scalar>, to out: inout [UInt8]) {
+        for s in scalars {
+            let v = s.value
+            if v < 0x80 {
+                out.append(UInt8(v))
+            } else if v < 0x800 {
+                out.append(UInt8(0xC0 | (v >> 6)))
+                out.append(UInt8(0x80 | (v & 0x3F)))
+            } else if v < 0x10000 {
+                out.append(UInt8(0xE0 | (v >> 12)))
+                out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+                out.append(UInt8(0x80 | (v & 0x3F)))
+            } else {
+                out.append(UInt8(0xF0 | (v >> 18)))
+                out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+                out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+                out.append(UInt8(0x80 | (v & 0x3F)))
+            }
         }
     }
 }

@@ -108,7 +108,7 @@ extension TextDocument {
         var lenCol = ByteSink()
         var leftCol = ByteSink()
         var rightCol = ByteSink()
-        var content = String.UnicodeScalarView()
+        var content: [UInt8] = []
         var lastEnd = [UInt32](repeating: 0, count: replicas.count)
         func origin(_ o: OriginID, _ run: Run, _ sink: inout ByteSink) {
             sink.varint(UInt64(map[Int(o.replica)]))
@@ -171,7 +171,7 @@ extension TextDocument {
             lenCol.varint(UInt64(run.length))
             flags.append(f)
             let s = Int(run.counter)
-            content.append(contentsOf: arena[r][s..<s + Int(run.length)])
+            UTF8Sink.append(arena[r][s..<s + Int(run.length)], to: &content)
         }
         w.column(flags)
         w.column(repCol.bytes)
@@ -179,7 +179,7 @@ extension TextDocument {
         w.column(lenCol.bytes)
         w.column(leftCol.bytes)
         w.column(rightCol.bytes)
-        w.column(Array(String(content).utf8))
+        w.column(content)
 
         // Deletes, merged where consecutive.
         var targets = ByteSink()
