@@ -253,10 +253,13 @@ public enum FuzzTargets {
 
     /// A decoding failure: a known code and a one-line message.
     static func check(_ e: CodecError) {
-        if verbose { print("rejected: \(e.code): \(e)") }
+        if verbose {
+            let line = "rejected: \(e.code): \(e.description.debugDescription)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+        }
         require(knownCodes.contains(e.code), "unknown error code \(e.code)")
         let d = e.description
-        require(!d.isEmpty && !d.contains("\n"), "error message is empty or not one line")
+        require(!d.isEmpty && !d.contains("\n"), "error message is empty or not one line: \(d.debugDescription)")
     }
 
     static func expectFailure(_ f: () throws(CodecError) -> Void) {
