@@ -161,7 +161,7 @@ public enum RecordStateCodec {
                 let bytes = Array(try r.slice(length, "text document"))
                 let document: TextDocument
                 do { document = try TextDocument(decoding: bytes) } catch {
-                    throw r.error(.malformed("text of field \(name): \(error)"), at: docAt)
+                    throw r.error(.malformed("a text field's document: \(error)"), at: docAt)  // names are not quoted
                 }
                 guard texts.updateValue(TextFieldState(document: document, lastEdits: marks), forKey: name) == nil else {
                     throw r.error(.malformed("a text field is stored twice"), at: at)

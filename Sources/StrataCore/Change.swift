@@ -123,7 +123,9 @@ extension Change {
         _ edits: [TextOperation], key: FieldKey, preds: [ChangeID], change id: ChangeID
     ) throws(ChangeValidationError) {
         guard Schema.textFields.contains(key.field), key.element.isEmpty else {
-            throw ChangeValidationError("change \(id) edits \(key) as text, but it is not a long-text field")
+            // The key is not quoted: it comes from the sender and may hold anything (line breaks too).
+            throw ChangeValidationError(
+                "change \(id) edits a field as text that is not a long-text field (\(Schema.textFields.sorted().joined(separator: ", ")))")
         }
         guard preds.isEmpty else {
             throw ChangeValidationError("change \(id) names predecessors for the text edit of \(key)")

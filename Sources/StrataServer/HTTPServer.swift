@@ -14,6 +14,7 @@ public enum SyncHTTPServer {
     public static func router(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AccessLog(logger: logger))
+        router.add(middleware: JSONErrors())
 
         router.get("/v1/health") { _, _ in
             json(200, ["status": "ok", "protocol": [Int(SyncCodec.protocolVersion)], "server": "strata"])
@@ -134,6 +135,31 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
+    }
+}
+
+/// Errors raised outside the handlers (a known path with another method, which the router
+/// answers with a bare 404; a body it could not read) become JSON errors like every other.
+struct JSONErrors<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError {
+            let status = Int(e.status.code)
+            switch status {
+            case 404:
+                return SyncHTTPServer.error(
+                    SyncFailure(status: 404, code: "not-found", "no such endpoint: \(request.method) \(request.uri.path)"))
+            case 413:
+                return SyncHTTPServer.error(.tooLarge("the body is larger than this server accepts"))
+            case 400..<500:
+                return SyncHTTPServer.error(SyncFailure(status: status, code: "bad-request", "the request could not be read"))
+            default:
+                return SyncHTTPServer.error(SyncFailure(status: status, code: "internal", "the server could not answer; see its log"))
+            }
+        }
     }
 }
 

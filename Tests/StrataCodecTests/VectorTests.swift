@@ -80,7 +80,7 @@ struct VectorTests {
             do {
                 try Self.decode(kind: e.kind, bytes)
             } catch {
-                #expect(!error.description.contains("\n"))
+                #expect(!error.description.contains("\n"), "\(e.file)")
                 print("\(e.extra) \(e.file): \(error.description)")
             }
         }

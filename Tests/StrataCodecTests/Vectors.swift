@@ -132,6 +132,7 @@ enum Vectors {
         declared64MiB.varint(64 << 20)
         let okOp: [UInt8] = [0, 0, 0, 0, 0, 1, 1, 0x78]
         let body = Array("body".utf8)
+        let maxVarint: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]  // 2^64 - 1
         return [
             Invalid(name: "cs-rej-01-bad-magic", kind: "change-set", bytes: Array("SCHX".utf8) + single.dropFirst(4), code: "bad-magic", requirement: "CS-REJ-01", note: "magic is SCHX"),
             Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 3), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 3"),
@@ -160,6 +161,9 @@ enum Vectors {
             Invalid(name: "cs-rej-21-text-with-preds", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 1, 0, 2, 1, 0, 0, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit naming a predecessor"),
             Invalid(name: "cs-rej-21-text-self-origin", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 0, 0, 1, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "an insert at counter 0 whose origin-left is its own counter 0"),
             Invalid(name: "cs-rej-21-text-empty-edit", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 0]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit with no operations"),
+            Invalid(name: "cs-rej-21-text-counter-overflow", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 0] + maxVarint + [0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "an insert at counter 2^64 - 1 (found writing the fuzz targets: the counter check overflowed and killed the decoding process, a server on push)"),
+            Invalid(name: "cs-rej-21-text-delete-counter-overflow", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 1] + maxVarint + [1, 0, 0, 1]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a delete at counter 2^64 - 1 (the same overflow, in the delete check)"),
+            Invalid(name: "cs-rej-21-text-on-odd-field-name", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [Array("b\0\ny".utf8)], ops: [[0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 1, 0x78]]), version: 2), code: "invalid-change", requirement: "CS-REJ-21", note: "a text edit of a field named b NUL LF y (found by fuzz-change: the error quoted the name, line break included; messages never quote names)"),
             Invalid(name: "cs-rej-18-zero-seq", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(seq: [0])), code: "invalid-change", requirement: "CS-REJ-18", note: "change seq 0"),
             Invalid(name: "cs-rej-19-duplicate-key", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [okOp, okOp])), code: "invalid-change", requirement: "CS-REJ-19", note: "one change writes note.title twice"),
             Invalid(name: "cs-rej-20-payload-trailing", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(trailing: [0])), code: "trailing-bytes", requirement: "CS-REJ-20", note: "one byte after the last change, inside the payload"),

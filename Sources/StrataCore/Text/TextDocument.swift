@@ -664,7 +664,9 @@ public struct TextDocument: Sendable {
         case .insert(let id, let l, let r, let text):
             let n = UInt64(text.unicodeScalars.count)
             guard n > 0 else { throw .invalidOperation("empty insert \(id)") }
-            guard id.counter + n < limit else { throw .invalidOperation("counter overflow in \(id)") }
+            guard id.counter < limit && n < limit && id.counter + n < limit else {
+                throw .invalidOperation("counter overflow in \(id)")
+            }
             if let l, l.counter >= limit { throw .invalidOperation("counter overflow in origin \(l)") }
             if let r, r.counter >= limit { throw .invalidOperation("counter overflow in origin \(r)") }
             if let l, l.replica == id.replica, l.counter >= id.counter {
@@ -686,7 +688,7 @@ public struct TextDocument: Sendable {
                 }
                 total += range.count
             }
-            guard id.counter + total < limit else { throw .invalidOperation("counter overflow in \(id)") }
+            guard id.counter < limit && id.counter + total < limit else { throw .invalidOperation("counter overflow in \(id)") }
         }
     }
 

@@ -266,7 +266,7 @@ extension TextDocument {
             guard r < UInt64(rCount) else { throw .malformed("origin replica index \(r) out of range", offset: at) }
             let c: Int64
             if UInt32(r) == replica {
-                c = Int64(counter) + unzigzag(try src.varint("origin counter"))
+                c = try sum(Int64(counter), unzigzag(try src.varint("origin counter")), offset: at)
             } else {
                 let v = try src.varint("origin counter")
                 guard v < UInt64(UInt32.max) else { throw .malformed("origin counter out of range", offset: at) }
@@ -310,14 +310,15 @@ extension TextDocument {
             if f & 0x40 == 0 {
                 let delta = unzigzag(try ctrR.varint("run counter"))
                 if !explicitLeft && !left.isNone && left.replica == replica {
-                    counter = Int64(left.counter) + 1 + delta
+                    counter = try sum(Int64(left.counter) + 1, delta, offset: at)
                 } else {
-                    counter += delta
+                    counter = try sum(counter, delta, offset: at)
                 }
             }
             let lat = lenR.absolute
             let length = try lenR.varint("run length")
-            guard length > 0, counter >= 0, counter + Int64(length) <= Int64(nexts[ri]) else {
+            guard length > 0, length <= UInt64(nexts[ri]), counter >= 0, counter <= Int64(nexts[ri]),
+                counter + Int64(length) <= Int64(nexts[ri]) else {
                 throw .malformed("run \(k) counters out of range", offset: lat)
             }
             let c32 = UInt32(counter)
@@ -388,10 +389,11 @@ extension TextDocument {
                 let at = tR.absolute
                 let tr = try tR.varint("target replica")
                 guard tr < UInt64(rCount) else { throw .malformed("target replica index out of range", offset: at) }
-                let start = lastStart + unzigzag(try tsR.varint("target start"))
+                let start = try sum(lastStart, unzigzag(try tsR.varint("target start")), offset: at)
                 lastStart = start
                 let len = try tlR.varint("target length")
-                guard len > 0, start >= 0, start + Int64(len) <= Int64(nexts[Int(tr)]) else {
+                guard len > 0, len <= UInt64(nexts[Int(tr)]), start >= 0,
+                    start <= Int64(nexts[Int(tr)]), start + Int64(len) <= Int64(nexts[Int(tr)]) else {
                     throw .malformed("delete target out of range", offset: at)
                 }
                 while gap < Int(nexts[r]) && marks[r][gap] & 1 != 0 { gap += 1 }
@@ -562,6 +564,13 @@ extension TextOperation {
 }
 
 // MARK: - Byte helpers (the text CRDT's own: the core has no codec dependency)
+
+/// `a + b`, or malformed when it overflows (a hostile counter delta must not trap).
+@inline(__always) func sum(_ a: Int64, _ b: Int64, offset: Int) throws(TextError) -> Int64 {
+    let (s, overflow) = a.addingReportingOverflow(b)
+    if overflow { throw .malformed("counter out of range", offset: offset) }
+    return s
+}
 
 @inline(__always) func zigzag(_ n: Int64) -> UInt64 { UInt64(bitPattern: (n << 1) ^ (n >> 63)) }
 @inline(__always) func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
