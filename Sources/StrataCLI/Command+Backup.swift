@@ -32,7 +32,7 @@ struct BackupCommand: ParsableCommand {
             let store = try options.open()
             let s = try store.backup(to: Paths.expand(file), force: force)
             print(
-                "backed up replica \(s.replica.short) to \(file): \(s.changes) changes, \(s.records) records, \(BackupCommand.size(s.bytes)); verified (SQLite integrity, records re-derived from the change log)"
+                "backed up replica \(s.replica.short) to \(file): \(Output.counted(s.changes, "change")), \(Output.counted(s.records, "record")), \(Output.byteCount(s.bytes)); verified (SQLite integrity, records re-derived from the change log)"
             )
             printError("the backup holds your notes and remote tokens: keep it as private as the store (it is owner-only)")
         }
@@ -47,7 +47,7 @@ struct BackupCommand: ParsableCommand {
         func run() throws {
             let s = try Store.verifyBackup(at: Paths.expand(file))
             let when = s.takenAtMillis.map { " taken \(Output.iso(millis: $0))" } ?? ""
-            print("ok: backup of replica \(s.replica.short)\(when): \(s.changes) changes, \(s.records) records")
+            print("ok: backup of replica \(s.replica.short)\(when): \(Output.counted(s.changes, "change")), \(Output.counted(s.records, "record"))")
         }
     }
 
@@ -67,7 +67,7 @@ struct BackupCommand: ParsableCommand {
         func run() throws {
             let r = try Store.restore(from: Paths.expand(file), to: options.path)
             print(
-                "restored \(options.path) from \(file): \(r.backup.changes) changes, \(r.backup.records) records; new replica id \(r.newReplica.short) (was \(r.backup.replica.short))"
+                "restored \(options.path) from \(file): \(Output.counted(r.backup.changes, "change")), \(Output.counted(r.backup.records, "record")); new replica id \(r.newReplica.short) (was \(r.backup.replica.short))"
             )
             if let kept = r.replacedStore {
                 print("the replaced store is kept at \(kept)")
@@ -79,9 +79,5 @@ struct BackupCommand: ParsableCommand {
             }
             print("run `strata sync` to get back what your peers hold")
         }
-    }
-
-    static func size(_ bytes: Int) -> String {
-        bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / Double(1 << 20)) : "\(max(1, bytes / 1024)) KiB"
     }
 }

@@ -214,6 +214,9 @@ struct BundleInfo: ParsableCommand {
 }
 
 extension Output {
+    /// "1 record", "3 records".
+    static func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
     /// `812 B`, `14.2 KB`, `3.1 MB`.
     static func byteCount(_ n: Int) -> String {
         if n < 1000 { return "\(n) B" }

@@ -27,7 +27,7 @@ public struct TextFieldState: Hashable, Sendable {
 
     public var text: String { document.string }
 
-    var isEmpty: Bool { document.version.counters.isEmpty && document.pendingOperations.isEmpty && lastEdits.isEmpty }
+    var isEmpty: Bool { lastEdits.isEmpty && document.isPristine }
 
     mutating func noteEdit(_ change: Change) {
         if let old = lastEdits[change.id.replica], old.change.seq >= change.id.seq { return }

@@ -26,7 +26,7 @@ extension Store {
             var out: [Change?] = []
             out.reserveCapacity(groups.count)
             for edits in groups {
-                for e in edits where batch.states[e.record] == nil { _ = try batch.load(e.record) }
+                for e in edits { _ = try batch.load(e.record) }
                 let ops = try EditPlanner.operations(
                     for: edits, replica: replicaID, state: { batch.states[$0] }, seen: seen)
                 guard !ops.isEmpty else {
@@ -40,8 +40,7 @@ extension Store {
                 if deletes { seen[replicaID] = seq }
                 seq += 1
                 out.append(change)
-                // Bound memory on large imports: write the rows so far and forget them.
-                if batch.touched.count >= Batch.flushThreshold { try batch.flush() }
+                try batch.flushIfFull()
             }
             guard out.contains(where: { $0 != nil }) else { return out }
             try batch.finish()
@@ -65,7 +64,6 @@ extension Store {
             var result = ApplyResult(applied: 0, duplicates: 0, records: 0)
             var maxTS = HybridTimestamp.zero
             var ownMax: UInt64 = 0
-            var records = Set<RecordID>()
             for c in changes {
                 if try batch.has(c.id) {
                     result.duplicates += 1
@@ -75,13 +73,9 @@ extension Store {
                 result.applied += 1
                 maxTS = max(maxTS, c.timestamp)
                 if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
-                if batch.touched.count >= Batch.flushThreshold {
-                    records.formUnion(batch.touched)
-                    try batch.flush()
-                }
+                try batch.flushIfFull()
             }
-            records.formUnion(batch.touched)
-            result.records = records.count
+            result.records = batch.recordCount
             try batch.finish()
             let last = HybridTimestamp(rawValue: try Self.meta(db, "hlc").flatMap(UInt64.init) ?? 0)
             if maxTS > last {
@@ -130,6 +124,10 @@ struct Batch {
     var rowIDs: [RecordID: Int64] = [:]
     /// Records whose row this batch created: nothing to delete from their side tables.
     var created: Set<RecordID> = []
+    /// Records looked up and found to have no row yet (until `rowID(for:)` creates it).
+    var absent: Set<RecordID> = []
+    /// Records written by earlier flushes of this batch.
+    var flushed: Set<RecordID> = []
 
     init(db: Database, replica: ReplicaID) {
         self.db = db
@@ -160,10 +158,16 @@ struct Batch {
 
     mutating func load(_ id: RecordID) throws -> RecordState? {
         if let s = states[id] { return s }
+        if absent.contains(id) { return nil }
         guard
-            let blob = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT doc FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
-        else { return nil }
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid, doc FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
+        else {
+            absent.insert(id)
+            return nil
+        }
+        rowIDs[id] = row[0]
+        let blob: Data = row[1]
         do {
             let s = try RecordStateCodec.decode(blob, id: id)
             states[id] = s
@@ -206,10 +210,13 @@ struct Batch {
     mutating func rowID(for id: RecordID) throws -> Int64 {
         if let i = rowIDs[id] { return i }
         let blob = Data(id.bytes)
-        if let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [blob]) {
+        if !absent.contains(id),
+            let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [blob])
+        {
             rowIDs[id] = i
             return i
         }
+        absent.remove(id)
         try db.cachedStatement(sql: "INSERT INTO records(id, text_id, doc) VALUES (?, ?, x'')")
             .execute(arguments: [blob, id.text])
         let i = db.lastInsertedRowID
@@ -218,13 +225,19 @@ struct Batch {
         return i
     }
 
-    /// Records held in memory before `flush` writes them out, in long batches.
+    /// Records held in memory before `flushIfFull` writes them out, in long batches.
     static let flushThreshold = 1024
 
-    /// Writes the rows so far (`finish`) and drops the cached states, so a batch of any length
-    /// holds a bounded number of records in memory. Rowids stay cached.
-    mutating func flush() throws {
+    /// Distinct records this batch has touched, flushed ones included.
+    var recordCount: Int { flushed.union(touched).count }
+
+    /// Once `flushThreshold` records are held, writes their rows (`finish`) and drops the cached
+    /// states, so a batch of any length holds a bounded number of records in memory. Rowids
+    /// stay cached.
+    mutating func flushIfFull() throws {
+        guard touched.count >= Self.flushThreshold else { return }
         try finish()
+        flushed.formUnion(touched)
         states.removeAll(keepingCapacity: true)
         touched.removeAll(keepingCapacity: true)
         created.removeAll(keepingCapacity: true)

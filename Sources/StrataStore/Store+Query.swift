@@ -214,14 +214,7 @@ extension Store {
             var problems: [String] = []
             let ic = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             if ic != ["ok"] { problems.append(contentsOf: ic.map { "sqlite: \($0)" }) }
-            var model = ReplicaModel(id: replicaID, author: "")
-            model.policy = ClockPolicy(maxForwardSkewMillis: .max / 2)
-            let payloads = try Data.fetchAll(db, sql: "SELECT payload FROM changes ORDER BY hlc")
-            var changes: [Change] = []
-            for p in payloads {
-                do { changes.append(try ChangeCodec.decode(p)) } catch { problems.append("change log: \(error)") }
-            }
-            try model.apply(changes, now: 0)
+            let model = try StoreSchema.replayLog(db, replica: replicaID) { problems.append("change log: \($0)") }
             let rows = try Row.fetchAll(db, sql: "SELECT id, doc FROM records")
             var seen = 0
             for row in rows {

@@ -68,18 +68,28 @@ enum StoreSchema {
 
     /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
     static func rebuildMaterialised(_ db: Database) throws {
-        var model = ReplicaModel(id: ReplicaID(high: 0, low: 0), author: "")
-        model.policy = ClockPolicy(maxForwardSkewMillis: .max / 2)
-        var changes: [Change] = []
-        for payload in try Data.fetchAll(db, sql: "SELECT payload FROM changes ORDER BY hlc") {
-            do { changes.append(try ChangeCodec.decode(payload)) } catch {
-                throw StoreError(.corrupt, "the change log cannot be read (\(error)); the store was not migrated")
-            }
+        let model = try replayLog(db, replica: ReplicaID(high: 0, low: 0)) { error in
+            throw StoreError(.corrupt, "the change log cannot be read (\(error)); the store was not migrated")
         }
-        try model.apply(changes, now: 0)
         var batch = Batch(db: db, replica: model.id)
         batch.states = model.records
         batch.touched = Set(model.records.keys)
         try batch.finish()
+    }
+
+    /// The whole change log applied to an empty model, in timestamp order and without the
+    /// clock-skew bound (every change in the log was accepted once). `undecodable` gets the
+    /// error of each payload that cannot be read; it may throw to stop.
+    static func replayLog(
+        _ db: Database, replica: ReplicaID, undecodable: (CodecError) throws -> Void
+    ) throws -> ReplicaModel {
+        var model = ReplicaModel(id: replica, author: "")
+        model.policy = ClockPolicy(maxForwardSkewMillis: .max / 2)
+        var changes: [Change] = []
+        for payload in try Data.fetchAll(db, sql: "SELECT payload FROM changes ORDER BY hlc") {
+            do { changes.append(try ChangeCodec.decode(payload)) } catch { try undecodable(error) }
+        }
+        try model.apply(changes, now: 0)
+        return model
     }
 }

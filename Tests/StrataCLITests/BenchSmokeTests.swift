@@ -10,7 +10,7 @@ struct BenchSmokeTests {
         try #require(FileManager.default.isExecutableFile(atPath: bench), "no strata-bench next to \(strataBinary)")
         var scenarios = ["write", "merge", "first-sync", "incremental-sync", "load"]
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") { scenarios.append("cli") }
-        let r = try runProcess(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--json", "--strata", strataBinary] + scenarios)
+        let r = try runProgram(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--json", "--strata", strataBinary] + scenarios)
         #expect(r.status == 0, "\(r.stderr)")
         let rows = r.lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(rows.count == r.lines.count, "every line is a JSON result")
@@ -21,32 +21,9 @@ struct BenchSmokeTests {
             #expect(strata >= 0 && baseline >= 0, "\(row)")
             if let met = row["met"] as? Bool, row["scenario"] as? String == "load" { #expect(met, "load: errors or lost changes: \(row)") }
         }
-        let bad = try runProcess(bench, ["--size", "x"])
+        let bad = try runProgram(bench, ["--size", "x"])
         #expect(bad.status == 2 && bad.stderr.contains("--size takes a number"))
-        let unknown = try runProcess(bench, ["fly"])
+        let unknown = try runProgram(bench, ["fly"])
         #expect(unknown.status == 2 && unknown.stderr.contains("scenarios: write"))
     }
-}
-
-func runProcess(_ exe: String, _ args: [String]) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let dir = FileManager.default.temporaryDirectory
-    let out = dir.appendingPathComponent("bench-out-\(UUID().uuidString)")
-    let err = dir.appendingPathComponent("bench-err-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    FileManager.default.createFile(atPath: err.path, contents: nil)
-    defer {
-        try? FileManager.default.removeItem(at: out)
-        try? FileManager.default.removeItem(at: err)
-    }
-    p.standardOutput = try FileHandle(forWritingTo: out)
-    p.standardError = try FileHandle(forWritingTo: err)
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    return Run(
-        status: p.terminationStatus, stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
-        stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
 }

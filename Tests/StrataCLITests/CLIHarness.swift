@@ -82,41 +82,48 @@ let strataBinary: String = {
 }()
 
 func strata(_ args: [String], env: [String: String], cwd: URL, stdin: String? = nil) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: strataBinary)
-    p.arguments = args
     var environment = ProcessInfo.processInfo.environment
     environment["EDITOR"] = "false"  // never open a real editor from a test
     environment.removeValue(forKey: "VISUAL")
     for (k, v) in env { environment[k] = v }
+    return try runProgram(strataBinary, args, environment: environment, cwd: cwd, stdin: stdin)
+}
+
+/// Runs a program to completion; output goes to files, not pipes, so large outputs cannot block it.
+func runProgram(
+    _ path: String, _ args: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    cwd: URL = FileManager.default.temporaryDirectory, stdin: String? = nil
+) throws -> Run {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
     p.environment = environment
     p.currentDirectoryURL = cwd
-    // Files, not pipes: large outputs cannot block the child.
     let id = UUID().uuidString
     let outURL = cwd.appendingPathComponent(".out-\(id)")
     let errURL = cwd.appendingPathComponent(".err-\(id)")
+    let inURL = cwd.appendingPathComponent(".in-\(id)")
+    defer {
+        for url in [outURL, errURL, inURL] { try? FileManager.default.removeItem(at: url) }
+    }
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
     p.standardOutput = out
     p.standardError = err
-    let inURL = cwd.appendingPathComponent(".in-\(id)")
     if let stdin {
         try Data(stdin.utf8).write(to: inURL)
         p.standardInput = try FileHandle(forReadingFrom: inURL)
     } else {
         p.standardInput = FileHandle.nullDevice
     }
-    defer { try? FileManager.default.removeItem(at: inURL) }
     try p.run()
     p.waitUntilExit()
     try out.close()
     try err.close()
     let o = String(decoding: try Data(contentsOf: outURL), as: UTF8.self)
     let e = String(decoding: try Data(contentsOf: errURL), as: UTF8.self)
-    try? FileManager.default.removeItem(at: outURL)
-    try? FileManager.default.removeItem(at: errURL)
     return Run(status: p.terminationStatus, stdout: o, stderr: e)
 }
 

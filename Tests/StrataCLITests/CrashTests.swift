@@ -366,19 +366,10 @@ struct CrashHarness {
         if r.status != 0 || r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "ok" {
             summary.problems.append("\(what): strata check: \(r.stdout) \(r.stderr)")
         }
-        if let sqlite3 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: sqlite3)
-            p.arguments = ["-readonly", store, "PRAGMA integrity_check"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            if (try? p.run()) != nil {
-                let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
-                if out.trimmingCharacters(in: .whitespacesAndNewlines) != "ok" {
-                    summary.problems.append("\(what): PRAGMA integrity_check: \(out)")
-                }
+        if let sqlite3, let r = try? runProgram(sqlite3, ["-readonly", store, "PRAGMA integrity_check"], cwd: sandbox.dir) {
+            let out = r.stdout + r.stderr
+            if out.trimmingCharacters(in: .whitespacesAndNewlines) != "ok" {
+                summary.problems.append("\(what): PRAGMA integrity_check: \(out)")
             }
         }
     }

@@ -83,6 +83,9 @@ public struct TextDocument: Sendable {
         return v
     }
 
+    /// True when nothing has been applied or buffered.
+    var isPristine: Bool { pendingSet.isEmpty && next.allSatisfy { $0 == 0 } }
+
     /// Operations received whose dependencies are still missing.
     public var pendingOperations: [TextOperation] { pendingSet.sorted(by: TextDocument.operationOrder) }
 
