@@ -81,7 +81,9 @@ struct ByteReader {
                     bytes: what.hasSuffix("length")), at: start)
         }
         let n = Int(v)
-        if n > 0 && n > remaining / max(minBytesEach, 1) {
+        // minBytesEach 0: the count is of things not in these bytes (a pull response's remaining
+        // changes), so only the limit applies.
+        if minBytesEach > 0 && n > remaining / minBytesEach {
             throw pastEnd(at: start, needing: what)
         }
         return n

@@ -45,6 +45,10 @@ enum Vectors {
                 note: "format version 2: two replicas' text edits of one note body (inserts with and without origins, non-ASCII, deletes of another replica's characters)"),
             Valid(name: "sy-01-pull-request", kind: "pull-request", bytes: SyncCodec.encode(samplePullRequest), note: "a client with two replicas' changes asks for batches of at most 1 MiB"),
             Valid(name: "sy-02-pull-response", kind: "pull-response", bytes: SyncCodec.encode(samplePullResponse), note: "one change, four more to pull"),
+            Valid(
+                name: "sy-03-pull-response-many-remaining", kind: "pull-response",
+                bytes: SyncCodec.encode(PullResponse(replica: samplePullResponse.replica, version: samplePullResponse.version, changes: Fixtures.single, remaining: 100_000)),
+                note: "one change, 100000 more to pull: more than the bytes that follow (found by fuzz-pullresponse: decoders refused it as truncated)"),
         ]
     }
 

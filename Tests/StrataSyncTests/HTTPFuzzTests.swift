@@ -266,31 +266,40 @@ import Testing
     /// closes (every request says `Connection: close`) or `timeout` seconds pass. Nil when
     /// nothing parseable came back.
     static func exchange(port: Int, _ request: [UInt8], timeout: Int = 10) throws -> Answer? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        // Other suites' subprocesses send this process SIGCHLD: an interrupted call is retried.
+        var fd: Int32 = -1
+        for attempt in 0..<5 {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(.EMFILE) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if rc == 0 { break }
+            close(fd)
+            fd = -1
+            if errno != EINTR || attempt == 4 { throw POSIXError(.ECONNREFUSED) }
+        }
         defer { close(fd) }
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        let started = Date()
         var sentBytes = 0
-        while sentBytes < request.count {
+        while sentBytes < request.count && Date().timeIntervalSince(started) < Double(timeout) {
             let n = request[sentBytes...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }  // the server may close early (a refused body): read what it said
             sentBytes += n
         }
         var response: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 64 << 10)
-        let started = Date()
         while response.count < 4 << 20 && Date().timeIntervalSince(started) < Double(timeout) {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             response += buf[0..<n]
             if let a = parse(response), a.body.count >= (Int(a.headers["content-length"] ?? "") ?? Int.max) { break }
