@@ -124,8 +124,11 @@ struct Batch {
     var rowIDs: [RecordID: Int64] = [:]
     /// Records whose row this batch created: nothing to delete from their side tables.
     var created: Set<RecordID> = []
-    /// Records looked up and found to have no row yet (until `rowID(for:)` creates it).
+    /// Records looked up and found to have no row yet (until `finish` writes it).
     var absent: Set<RecordID> = []
+    /// (record, replica index, seq) links of the changes integrated since the last `finish`,
+    /// written once the records' rows exist.
+    var links: [(record: RecordID, replica: Int64, seq: Int64)] = []
     /// Records written by earlier flushes of this batch.
     var flushed: Set<RecordID> = []
 
@@ -199,29 +202,21 @@ struct Batch {
         }
         appliedInBatch.insert(change.id)
         replicasTouched.insert(r)
-        for rec in recordsOfChange {
-            let rowid = try rowID(for: rec)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO change_records(record, replica, seq) VALUES (?, ?, ?)")
-                .execute(arguments: [rowid, r, Int64(bitPattern: change.id.seq)])
-        }
+        for rec in recordsOfChange { links.append((rec, r, Int64(bitPattern: change.id.seq))) }
     }
 
-    /// The rowid of a record's materialised row, creating a placeholder row if needed.
-    mutating func rowID(for id: RecordID) throws -> Int64 {
+    /// The rowid of a record's materialised row; nil when it has none yet.
+    mutating func existingRowID(for id: RecordID) throws -> Int64? {
         if let i = rowIDs[id] { return i }
-        let blob = Data(id.bytes)
-        if !absent.contains(id),
-            let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [blob])
-        {
-            rowIDs[id] = i
-            return i
+        if absent.contains(id) { return nil }
+        guard
+            let i = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
+        else {
+            absent.insert(id)
+            return nil
         }
-        absent.remove(id)
-        try db.cachedStatement(sql: "INSERT INTO records(id, text_id, doc) VALUES (?, ?, x'')")
-            .execute(arguments: [blob, id.text])
-        let i = db.lastInsertedRowID
         rowIDs[id] = i
-        created.insert(id)
         return i
     }
 
@@ -248,20 +243,36 @@ struct Batch {
     mutating func finish() throws {
         for id in touched {
             guard let s = states[id] else { continue }
-            let rowid = try rowID(for: id)
             let kind = s.kind.flatMap(RecordKind.init(rawValue:))
             let title = kind.flatMap { s.text($0.titleField) }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE records SET kind = ?, title = ?, state = ?, deleted = ?, conflict = ?, created = ?,
-                    modified = ?, doc = ? WHERE rowid = ?
-                    """
-            ).execute(arguments: [
+            let columns: StatementArguments = [
                 s.kind, title, s.text("state"), s.isDeleted, s.hasConflict,
                 s.creation.map { Int64(bitPattern: $0.timestamp.rawValue) },
                 s.lastModified.map { Int64(bitPattern: $0.rawValue) },
-                Data(RecordStateCodec.encode(s)), rowid,
-            ])
+                Data(RecordStateCodec.encode(s)),
+            ]
+            let rowid: Int64
+            if let existing = try existingRowID(for: id) {
+                rowid = existing
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE records SET kind = ?, title = ?, state = ?, deleted = ?, conflict = ?, created = ?,
+                        modified = ?, doc = ? WHERE rowid = ?
+                        """
+                ).execute(arguments: columns + [rowid])
+            } else {
+                // A record new to this replica: its row is written once, complete.
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO records(kind, title, state, deleted, conflict, created, modified, doc, id, text_id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                ).execute(arguments: columns + [Data(id.bytes), id.text])
+                rowid = db.lastInsertedRowID
+                rowIDs[id] = rowid
+                absent.remove(id)
+                created.insert(id)
+            }
             let fresh = created.contains(id)
             if !fresh {
                 try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
@@ -289,6 +300,15 @@ struct Batch {
                     .execute(arguments: [rowid, title ?? "", body])
             }
         }
+        for link in links {
+            guard let rowid = rowIDs[link.record] else {
+                // Every record a change touches is written above; nothing was committed.
+                throw StoreError(.corrupt, "record \(link.record.text) of a change has no row; nothing was written")
+            }
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO change_records(record, replica, seq) VALUES (?, ?, ?)")
+                .execute(arguments: [rowid, link.replica, link.seq])
+        }
+        links.removeAll(keepingCapacity: true)
         for r in replicasTouched {
             var n = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT contiguous FROM versions WHERE replica = ?"), arguments: [r]) ?? 0

@@ -9,7 +9,11 @@ extension TextDocument {
     /// Edits the text into `newText` as `replica`; returns the operations to send, in order.
     @discardableResult
     public mutating func edit(to newText: String, replica: ReplicaID) -> [TextOperation] {
-        let old = Array(string.unicodeScalars)
+        // A text written into an empty field (a new note) is one insert: no diff to run.
+        if count == 0 {
+            return insert(newText, at: 0, replica: replica).map { [$0] } ?? []
+        }
+        let old = visibleScalars()
         let new = Array(newText.unicodeScalars)
         var ops: [TextOperation] = []
         var shift = 0
@@ -17,9 +21,10 @@ extension TextDocument {
             let pos = h.old.lowerBound + shift
             if let op = delete(range: pos..<pos + h.old.count, replica: replica) { ops.append(op) }
             if !h.new.isEmpty {
-                var s = String.UnicodeScalarView()
-                s.append(contentsOf: new[h.new])
-                if let op = insert(String(s), at: pos, replica: replica) { ops.append(op) }
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(h.new.count)
+                UTF8Sink.append(new[h.new], to: &bytes)
+                if let op = insert(String(decoding: bytes, as: UTF8.self), at: pos, replica: replica) { ops.append(op) }
             }
             shift += h.new.count - h.old.count
         }

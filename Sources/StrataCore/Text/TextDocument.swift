@@ -76,6 +76,19 @@ public struct TextDocument: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The visible scalars, in order (what `string` holds, without building a String).
+    func visibleScalars() -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(count)
+        for chunk in chunks {
+            for run in chunk.runs where !run.deleted {
+                let start = Int(run.counter)
+                out.append(contentsOf: arena[Int(run.replica)][start..<start + Int(run.length)])
+            }
+        }
+        return out
+    }
+
     /// The operations applied so far, per replica.
     public var version: TextVersion {
         var v = TextVersion()
@@ -480,11 +493,12 @@ public struct TextDocument: Sendable {
     func publicInsert(_ run: Run) -> TextOperation {
         let r = Int(run.replica)
         let s = Int(run.counter)
-        var text = String.UnicodeScalarView()
-        text.append(contentsOf: arena[r][s..<s + Int(run.length)])
+        var text: [UInt8] = []
+        text.reserveCapacity(Int(run.length))
+        UTF8Sink.append(arena[r][s..<s + Int(run.length)], to: &text)
         return .insert(
             id: TextID(replica: replicas[r], counter: UInt64(run.counter)), originLeft: publicID(run.left),
-            originRight: publicID(run.right), text: String(text))
+            originRight: publicID(run.right), text: String(decoding: text, as: UTF8.self))
     }
 
     static func operationOrder(_ a: TextOperation, _ b: TextOperation) -> Bool {
