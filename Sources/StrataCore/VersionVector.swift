@@ -23,6 +23,20 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// This vector after the changes `ids` arrive: each replica's entry advances over the
+    /// sequence numbers that continue it without a gap (ids already counted are ignored).
+    public func advanced(by ids: some Sequence<ChangeID>) -> VersionVector {
+        var seqs: [ReplicaID: [UInt64]] = [:]
+        for id in ids where id.seq > self[id.replica] { seqs[id.replica, default: []].append(id.seq) }
+        var out = self
+        for (r, list) in seqs {
+            var n = out[r]
+            for s in list.sorted() where s <= n + 1 { n = max(n, s) }
+            out[r] = n
+        }
+        return out
+    }
+
     /// True when every entry of `self` is at most the same entry of `other`.
     public func isDominated(by other: VersionVector) -> Bool {
         entries.allSatisfy { other[$0.key] >= $0.value }

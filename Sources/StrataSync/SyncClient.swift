@@ -56,26 +56,41 @@ public struct SyncClient: Sendable {
         let batchBytes = max(1, min(maxBatchBytes, info.maxBatchBytes))
         var requests = 0
 
-        // Pull until the server says nothing is missing.
+        // Pull until the server says nothing is missing. The next batch is requested while this
+        // one is applied (the server encodes and sends it meanwhile), asking from the version
+        // this replica will have once the batch is in; if applying fails, that request is
+        // cancelled and its answer dropped, so nothing unapplied is ever acknowledged.
         var serverVersion = VersionVector(text: info.version) ?? VersionVector()
         var total: Int? = nil
-        while true {
+        func pull(from version: VersionVector) throws -> Task<PullResponse, any Error> {
             requests += 1
             if requests > maxRequests { throw SyncClientError("gave up after \(maxRequests) requests; sync again") }
-            let mine = try store.versionVector()
-            let response = try await transport.pull(
-                PullRequest(replica: store.replicaID, version: mine, maxBatchBytes: batchBytes))
+            let request = PullRequest(replica: store.replicaID, version: version, maxBatchBytes: batchBytes)
+            return Task { [transport] in try await transport.pull(request) }
+        }
+        var asked = try store.versionVector()
+        var inFlight = try pull(from: asked)
+        while true {
+            let response = try await inFlight.value
             serverVersion = response.version
-            let result = try store.apply(response.changes)
+            let nextAsk = asked.advanced(by: response.changes.map(\.id))
+            let next = response.more ? try pull(from: nextAsk) : nil
+            let result: ApplyResult
+            do { result = try store.apply(response.changes) } catch {
+                next?.cancel()
+                throw error
+            }
             report.pulled += result.applied
             report.pullBatches += 1
             if total == nil { total = response.changes.count + response.remaining }
             progress(SyncProgress(phase: .pulling, done: report.pulled, total: max(total ?? 0, report.pulled + response.remaining)))
-            if !response.more { break }
-            let after = try store.versionVector()
-            if result.applied == 0 && after == mine {
+            guard let next else { break }
+            if result.applied == 0 && nextAsk == asked {
+                next.cancel()
                 throw SyncClientError("the server keeps sending changes this replica already has; sync again, or report this")
             }
+            asked = nextAsk
+            inFlight = next
         }
 
         // Push what the server lacks (only our researcher's own changes unless relaying is allowed).

@@ -196,3 +196,64 @@ final class CuttingTransport: SyncTransport, @unchecked Sendable {
         }
     }
 }
+
+/// Answers every pull with the same batch and claims more remain: a broken server.
+struct RepeatingTransport: SyncTransport {
+    let response: PullResponse
+
+    func session() async throws -> SessionInfo {
+        SessionInfo(
+            protocol: Int(SyncCodec.protocolVersion), project: "palmyra", researcher: "Maria", role: "write",
+            serverReplica: response.replica.hex, version: response.version.description, maxBatchBytes: 1 << 20,
+            maxBodyBytes: 1 << 24)
+    }
+
+    func pull(_ request: PullRequest) async throws -> PullResponse { response }
+    func push(_ changes: [Change]) async throws -> PushResult { PushResult(applied: 0, duplicates: 0, version: "") }
+    func close() async {}
+}
+
+/// The pull loop asks for the next batch while it applies one, from the version the replica
+/// will have: these check that it still stops on a server that does not move, and still
+/// finishes when the replica holds changes beyond a gap (which the server sends again).
+@Suite(.serialized) struct PullLoopTests {
+    @Test func aServerThatKeepsSendingTheSameBatchIsRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        let id = khaled.newRecordID()
+        try khaled.commit([.create(id, kind: .note), .set(id, field: "title", .text("Temple of Bel"))])
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        let batch = try khaled.changes(missingFrom: VersionVector())
+        let transport = RepeatingTransport(
+            response: PullResponse(replica: khaled.replicaID, version: try khaled.versionVector(), changes: batch, remaining: 5))
+        let error = await #expect(throws: SyncClientError.self) {
+            _ = try await SyncClient(store: maria, transport: transport).sync()
+        }
+        #expect("\(error.map { $0 } as Any)".contains("keeps sending changes this replica already has"))
+        #expect(try maria.status().changes == 1)
+    }
+
+    @Test func aReplicaHoldingChangesBeyondAGapFinishesItsPull() async throws {
+        let team = try Team(researchers: ["Khaled", "Maria"])
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        for i in 0..<20 {
+            let id = khaled.newRecordID()
+            try khaled.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Agora \(i) ", count: 30)))])
+        }
+        // Maria got Khaled's changes 5...10 from a bundle: her vector counts none of them.
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        let all = try khaled.changes(missingFrom: VersionVector())
+        try maria.apply(all.filter { (5...10).contains($0.id.seq) })
+        #expect(try maria.versionVector()[khaled.replicaID] == 0)
+        let tokens = team.tokens
+        try await withServer(team.backend) { url in
+            try await sync(khaled, url, token: tokens["Khaled"]!)
+            let report = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 700)
+            #expect(report.pulled == 14)
+            #expect(report.pullBatches > 3)
+            #expect(try maria.versionVector()[khaled.replicaID] == 20)
+            #expect(try maria.snapshot() == (try khaled.snapshot()))
+        }
+    }
+}
