@@ -45,6 +45,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import StrataCodec
 import StrataCore
 
@@ -21,8 +22,9 @@ public enum SyncHTTPServer {
         }
         router.get("/v1/projects/:project/session") { request, context in
             let project = context.parameters.get("project") ?? ""
-            return try respond {
-                let info = try service.session(token: bearer(request), project: project)
+            let authorization = request.headers[.authorization]
+            return try await offload {
+                let info = try service.session(token: bearer(authorization), project: project)
                 let data = try JSONEncoder.sorted.encode(info)
                 return Response(
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -32,8 +34,9 @@ public enum SyncHTTPServer {
             let project = context.parameters.get("project") ?? ""
             var request = request
             let body = try await collect(&request, media: SyncCodec.pullRequestMediaType, limit: service.limits.maxBodyBytes)
-            return try respond {
-                let token = try bearer(request)
+            let authorization = request.headers[.authorization]
+            return try await offload {
+                let token = try bearer(authorization)
                 let response = try service.pull(token: token, project: project, body: try body.get())
                 let bytes = SyncCodec.encode(response)
                 return Response(
@@ -45,8 +48,9 @@ public enum SyncHTTPServer {
             let project = context.parameters.get("project") ?? ""
             var request = request
             let body = try await collect(&request, media: SyncCodec.changeSetMediaType, limit: service.limits.maxBodyBytes)
-            return try respond {
-                let token = try bearer(request)
+            let authorization = request.headers[.authorization]
+            return try await offload {
+                let token = try bearer(authorization)
                 let result = try service.push(token: token, project: project, body: try body.get())
                 let data = try JSONEncoder.sorted.encode(result)
                 return Response(
@@ -96,8 +100,8 @@ public enum SyncHTTPServer {
         }
     }
 
-    static func bearer(_ request: Request) throws(SyncFailure) -> String? {
-        guard let h = request.headers[.authorization] else { return nil }
+    static func bearer(_ authorization: String?) throws(SyncFailure) -> String? {
+        guard let h = authorization else { return nil }
         let parts = h.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw SyncFailure.unauthorized("the Authorization header must be `Bearer <token>`")
@@ -107,6 +111,13 @@ public enum SyncHTTPServer {
 
     static func respond(_ body: () throws -> Response) throws -> Response {
         do { return try body() } catch let f as SyncFailure { return error(f) }
+    }
+
+    /// `respond` on NIO's pool for blocking work: the store's SQLite reads and writes (with
+    /// their fsyncs) and the change-set deflate never hold the threads that serve connections
+    /// and run Swift concurrency, so one slow push does not stall every other request.
+    static func offload(_ body: @escaping @Sendable () throws -> Response) async throws -> Response {
+        try await NIOThreadPool.singleton.runIfActive { try respond(body) }
     }
 
     static func error(_ f: SyncFailure) -> Response {
