@@ -300,18 +300,37 @@ final class CountingTransport: SyncTransport, @unchecked Sendable {
 }
 
 /// A team server on 127.0.0.1 (free port) whose project holds `notes`, for `body`.
-func withServer<T>(notes: [Note], _ body: (String, String, TeamBackend) async throws -> T) async throws -> T {
-    let dir = freshPath("server")
+/// Server directories already filled, by number of notes: (directory, admin token). Scenarios
+/// that need a server holding the same number of notes get a copy instead of recording and
+/// merging them again (at 100,000 notes that is over a minute each time).
+nonisolated(unsafe) var serverTemplates: [Int: (dir: String, token: String)] = [:]
+
+func serverTemplate(_ notes: [Note]) throws -> (dir: String, token: String) {
+    if let t = serverTemplates[notes.count] { return t }
+    let dir = freshPath("server-template")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let token: String
+    do {
+        let backend = try TeamBackend(directory: dir)
+        try backend.addProject("palmyra")
+        token = try backend.tokens.createToken(project: "palmyra", researcher: "Bench", role: .admin).token
+        if !notes.isEmpty {
+            let source = try storeWith(notes, path: freshPath("source.strata"))
+            let project = try backend.store(for: "palmyra")!
+            let all = try source.changes(missingFrom: VersionVector())
+            for chunk in stride(from: 0, to: all.count, by: 5000) { try project.apply(Array(all[chunk..<min(all.count, chunk + 5000)])) }
+        }
+    }  // the backend and its stores close here (SQLite checkpoints the WAL), so the files can be copied
+    serverTemplates[notes.count] = (dir, token)
+    return (dir, token)
+}
+
+func withServer<T>(notes: [Note], _ body: (String, String, TeamBackend) async throws -> T) async throws -> T {
+    let template = try serverTemplate(notes)
+    let dir = freshPath("server")
+    try FileManager.default.copyItem(atPath: template.dir, toPath: dir)
     let backend = try TeamBackend(directory: dir)
-    try backend.addProject("palmyra")
-    let token = try backend.tokens.createToken(project: "palmyra", researcher: "Bench", role: .admin).token
-    if !notes.isEmpty {
-        let source = try storeWith(notes, path: freshPath("source.strata"))
-        let project = try backend.store(for: "palmyra")!
-        let all = try source.changes(missingFrom: VersionVector())
-        for chunk in stride(from: 0, to: all.count, by: 5000) { try project.apply(Array(all[chunk..<min(all.count, chunk + 5000)])) }
-    }
+    let token = template.token
     var logger = Logger(label: "bench.server")
     logger.logLevel = .critical
     let app = ServerApp(host: "127.0.0.1", port: 0, service: SyncService(backend: backend), logger: logger)
