@@ -90,7 +90,8 @@ public enum RecordStateCodec {
     }
 
     static func decode(buffer: UnsafeBufferPointer<UInt8>, id: RecordID) throws(CodecError) -> RecordState {
-        let limits = CodecLimits.standard
+        // What merging made must stay readable: no cap but the bytes (see `bytesOnly`).
+        let limits = CodecLimits.bytesOnly
         var r = ByteReader(buffer, what: "record state", endIsTruncation: true, context: "record \(id.text)")
         let version = try r.u8("format version")
         guard (1...formatVersion).contains(version) else {
