@@ -5,15 +5,15 @@ import StrataCore
 enum ChangePayload {
     static func encode(_ changes: [Change], into w: inout ByteWriter) {
         var replicaSet = Set<ReplicaID>()
-        var authorSet = Set<String>()
+        var authorSet = Set<ExactName>()
         var recordSet = Set<RecordID>()
-        var fieldSet = Set<String>()
+        var fieldSet = Set<ExactName>()
         for c in changes {
             replicaSet.insert(c.id.replica)
-            authorSet.insert(c.author)
+            authorSet.insert(ExactName(c.author))
             for op in c.operations {
                 recordSet.insert(op.record)
-                fieldSet.insert(op.key.field)
+                fieldSet.insert(ExactName(op.key.field))
                 for p in op.preds { replicaSet.insert(p.replica) }
                 switch op.action {
                 case .assign(let v): v.collectReplicas(into: &replicaSet)
@@ -23,9 +23,9 @@ enum ChangePayload {
             }
         }
         let replicas = Table(replicaSet, by: TableOrder.replica)
-        let authors = Table(authorSet, by: TableOrder.string)
+        let authors = Table(authorSet, by: TableOrder.name)
         let records = Table(recordSet, by: TableOrder.record)
-        let fields = Table(fieldSet, by: TableOrder.string)
+        let fields = Table(fieldSet, by: TableOrder.name)
         w.replicaTable(replicas)
         w.stringTable(authors)
         w.recordTable(records)
@@ -38,11 +38,11 @@ enum ChangePayload {
             w.varint(c.id.seq)
             w.zigzag(Int64(bitPattern: c.timestamp.rawValue &- previous))
             previous = c.timestamp.rawValue
-            w.varint(authors[c.author])
+            w.varint(authors[ExactName(c.author)])
             w.varint(c.operations.count)
             for op in c.operations {
                 w.varint(records[op.record])
-                w.varint(fields[op.key.field])
+                w.varint(fields[ExactName(op.key.field)])
                 w.string(op.key.element)
                 switch op.action {
                 case .assign: w.u8(ActionTag.assign)

@@ -52,4 +52,13 @@ public struct CodecLimits: Sendable, Equatable {
 
     /// The defaults documented in Protocol/SPEC.md, "Limits".
     public static let standard = CodecLimits()
+
+    /// No cap but the bytes present (every count is still checked against the bytes remaining
+    /// before anything is reserved for it), for the store's record states: they are what merging
+    /// made, and merging is not capped (4,097 replicas writing one field concurrently make 4,097
+    /// live values, more than `maxPreds`), so a cap here would make such a record unreadable.
+    public static let bytesOnly = CodecLimits(
+        maxInflatedBytes: .max, maxCompressedBytes: .max, maxChanges: .max, maxOperationsPerChange: .max,
+        maxStringBytes: .max, maxPreds: .max, maxTableEntries: .max, maxVersionVectorEntries: .max,
+        maxChangeSetsPerBundle: .max, maxBundleInflatedBytes: .max)
 }

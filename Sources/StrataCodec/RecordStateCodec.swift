@@ -8,15 +8,15 @@ public enum RecordStateCodec {
 
     public static func encode(_ state: RecordState) -> [UInt8] {
         var replicaSet = Set<ReplicaID>()
-        var authorSet = Set<String>()
-        var fieldSet = Set<String>()
+        var authorSet = Set<ExactName>()
+        var fieldSet = Set<ExactName>()
         var hint = 16
         for (key, ks) in state.keys {
-            fieldSet.insert(key.field)
+            fieldSet.insert(ExactName(key.field))
             hint += 8 + key.element.utf8.count + 8 * ks.pending.count
             for lv in ks.live {
                 replicaSet.insert(lv.change.replica)
-                authorSet.insert(lv.author)
+                authorSet.insert(ExactName(lv.author))
                 lv.value.collectReplicas(into: &replicaSet)
                 hint += 24
                 if case .text(let s) = lv.value { hint += s.utf8.count }
@@ -27,18 +27,18 @@ public enum RecordStateCodec {
         var documents: [[UInt8]] = []
         for name in textNames {
             let tf = state.texts[name]!
-            fieldSet.insert(name)
+            fieldSet.insert(ExactName(name))
             for mark in tf.lastEdits.values {
                 replicaSet.insert(mark.change.replica)
-                authorSet.insert(mark.author)
+                authorSet.insert(ExactName(mark.author))
             }
             let doc = tf.document.encode()
             hint += doc.count + 24 * tf.lastEdits.count + 8
             documents.append(doc)
         }
         let replicas = Table(replicaSet, by: TableOrder.replica)
-        let authors = Table(authorSet, by: TableOrder.string)
-        let fields = Table(fieldSet, by: TableOrder.string)
+        let authors = Table(authorSet, by: TableOrder.name)
+        let fields = Table(fieldSet, by: TableOrder.name)
         var w = ByteWriter(capacity: hint + 16 * replicas.values.count)
         w.u8(formatVersion)
         w.replicaTable(replicas)
@@ -48,14 +48,14 @@ public enum RecordStateCodec {
         w.varint(keys.count)
         for key in keys {
             let ks = state.keys[key]!
-            w.varint(fields[key.field])
+            w.varint(fields[ExactName(key.field)])
             w.string(key.element)
             w.varint(ks.live.count)
             for lv in ks.live {
                 w.varint(replicas[lv.change.replica])
                 w.varint(lv.change.seq)
                 w.varint(lv.timestamp.rawValue)
-                w.varint(authors[lv.author])
+                w.varint(authors[ExactName(lv.author)])
                 w.value(lv.value, replicas: replicas)
             }
             let pending = ks.pending.sorted()
@@ -68,14 +68,14 @@ public enum RecordStateCodec {
         w.varint(textNames.count)
         for (name, doc) in zip(textNames, documents) {
             let tf = state.texts[name]!
-            w.varint(fields[name])
+            w.varint(fields[ExactName(name)])
             let marks = tf.lastEdits.values.sorted { $0.change < $1.change }
             w.varint(marks.count)
             for m in marks {
                 w.varint(replicas[m.change.replica])
                 w.varint(m.change.seq)
                 w.varint(m.timestamp.rawValue)
-                w.varint(authors[m.author])
+                w.varint(authors[ExactName(m.author)])
             }
             w.varint(doc.count)
             w.raw(doc)
@@ -90,7 +90,8 @@ public enum RecordStateCodec {
     }
 
     static func decode(buffer: UnsafeBufferPointer<UInt8>, id: RecordID) throws(CodecError) -> RecordState {
-        let limits = CodecLimits.standard
+        // What merging made must stay readable: no cap but the bytes (see `bytesOnly`).
+        let limits = CodecLimits.bytesOnly
         var r = ByteReader(buffer, what: "record state", endIsTruncation: true, context: "record \(id.text)")
         let version = try r.u8("format version")
         guard (1...formatVersion).contains(version) else {

@@ -20,7 +20,10 @@ enum TableOrder {
     static func replica(_ a: ReplicaID, _ b: ReplicaID) -> Bool { a < b }
     static func record(_ a: RecordID, _ b: RecordID) -> Bool { (a.high, a.low) < (b.high, b.low) }
     /// Bytewise comparison of the UTF-8 encodings.
-    static func string(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+    static func string(_ a: String, _ b: String) -> Bool { a.precedesBytewise(b) }
+    /// The same, for names kept apart by their bytes (a `Set<String>` would merge "é" and
+    /// "e" + U+0301, and the decoded change would carry the other spelling).
+    static func name(_ a: ExactName, _ b: ExactName) -> Bool { a < b }
 }
 
 extension ByteWriter {
@@ -34,9 +37,9 @@ extension ByteWriter {
         for r in t.values { id16(high: r.high, low: r.low) }
     }
 
-    mutating func stringTable(_ t: Table<String>) {
+    mutating func stringTable(_ t: Table<ExactName>) {
         varint(t.values.count)
-        for s in t.values { string(s) }
+        for s in t.values { string(s.string) }
     }
 }
 

@@ -42,6 +42,9 @@ public enum Action: Hashable, Sendable {
 }
 
 /// The key an operation writes: a field of a record, or one element of a set field.
+///
+/// Equal, hashed and ordered by the UTF-8 bytes of the field and the element (names are bytes,
+/// see ``ExactName``): "café" with U+00E9 and "café" with "e" + U+0301 are two keys.
 public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Field name, e.g. `title`, `state`, `tags`, `deleted`.
     public var field: String
@@ -55,7 +58,19 @@ public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public var description: String { element.isEmpty ? field : "\(field)[\(element)]" }
 
-    public static func < (a: FieldKey, b: FieldKey) -> Bool { (a.field, a.element) < (b.field, b.element) }
+    public static func == (a: FieldKey, b: FieldKey) -> Bool {
+        a.field.hasSameBytes(as: b.field) && a.element.hasSameBytes(as: b.element)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        field.hashBytes(into: &hasher)
+        element.hashBytes(into: &hasher)
+    }
+
+    /// Field, then element, bytewise.
+    public static func < (a: FieldKey, b: FieldKey) -> Bool {
+        a.field.hasSameBytes(as: b.field) ? a.element.precedesBytewise(b.element) : a.field.precedesBytewise(b.field)
+    }
 }
 
 /// One write to one key of one record.

@@ -158,15 +158,17 @@ public struct RecordState: Hashable, Sendable {
         return false
     }
 
-    /// Elements currently in a set field, sorted.
+    /// Elements currently in a set field, sorted bytewise (elements are exact bytes: two
+    /// spellings of one word that Unicode calls equivalent are two elements).
     public func elements(_ field: String) -> [String] {
-        keys.compactMap { k, v in k.field == field && !k.element.isEmpty && !v.live.isEmpty ? k.element : nil }.sorted()
+        keys.compactMap { k, v in k.field.hasSameBytes(as: field) && !k.element.isEmpty && !v.live.isEmpty ? k.element : nil }
+            .sorted { $0.precedesBytewise($1) }
     }
 
     public var tags: [String] { elements(SystemField.tags) }
 
     /// Fields with a value (register winners that are not null, long texts that are not
-    /// empty), excluding system fields, sorted by name.
+    /// empty), excluding system fields, sorted by name (bytewise).
     public var fields: [(name: String, value: FieldValue)] {
         var out = keys.compactMap { k, v -> (String, FieldValue)? in
             guard k.element.isEmpty, k.field != SystemField.kind, k.field != SystemField.deleted,
@@ -178,7 +180,7 @@ public struct RecordState: Hashable, Sendable {
             let t = tf.text
             if !t.isEmpty { out.append((name, .text(t))) }
         }
-        return out.sorted { $0.0 < $1.0 }
+        return out.sorted { $0.0.precedesBytewise($1.0) }
     }
 
     /// Register keys that hold more than one value, sorted. (Long-text fields merge, so they

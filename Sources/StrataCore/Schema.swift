@@ -73,7 +73,9 @@ public enum Schema {
     /// The long-text fields, merged character by character (``Action/editText(_:)``) instead
     /// of as registers. A field name means the same in every kind (a test checks it), so merge
     /// does not need the record's kind, which may not have arrived yet. Normative: the
-    /// change-set format (Protocol/SPEC.md, "Text edits") names the same list.
+    /// change-set format (Protocol/SPEC.md, "Text edits") names the same list. (Membership
+    /// uses `String` equality, canonical equivalence; for these lowercase ASCII names it is the
+    /// same as comparing bytes, as names compare: no other string is equivalent to them.)
     public static let textFields: Set<String> = Set(
         RecordKind.allCases.flatMap { $0.fields.filter { $0.type == .longText }.map(\.name) })
 

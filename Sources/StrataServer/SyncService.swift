@@ -146,6 +146,10 @@ public struct SyncService: Sendable {
         }
         do {
             if grant.role < .admin {
+                // Who may push is decided on the researcher, so the name compares as Swift
+                // strings do (canonical equivalence, as the client's filter does): a replica
+                // whose name was typed with "e" + U+0301 is still this token's "é" researcher.
+                // The changes keep their bytes either way.
                 let present = try store.present(changes.map(\.id))
                 if let foreign = changes.first(where: { !present.contains($0.id) && $0.author != grant.researcher }) {
                     throw SyncFailure.forbidden(

@@ -55,8 +55,17 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
 /// > when it is created, and never logged.
 public final class TokenStore: Sendable {
     let db: DatabaseQueue
+    /// The wall clock, for `created_at`, `revoked_at` and `last_used_at` (tests pass their own).
+    let now: @Sendable () -> Date
 
-    public init(path: String) throws {
+    /// `last_used_at` is written at most once per this many seconds per token: it is
+    /// bookkeeping for `strata server token list`, and writing it on every request made each
+    /// authenticated request a write transaction on this database (serialising requests of all
+    /// projects behind its write lock).
+    public static let lastUsedResolution: TimeInterval = 60
+
+    public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.now = now
         var c = Configuration()
         c.busyMode = .timeout(10)
         c.journalMode = FileManager.default.fileExists(atPath: path) ? .default : .wal
@@ -103,7 +112,7 @@ public final class TokenStore: Sendable {
         try db.write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO projects(name, created_at) VALUES (?, ?)",
-                arguments: [name, Date().timeIntervalSince1970])
+                arguments: [name, now().timeIntervalSince1970])
         }
     }
 
@@ -124,7 +133,7 @@ public final class TokenStore: Sendable {
         let id = try db.write { db in
             try db.execute(
                 sql: "INSERT INTO tokens(digest, project, researcher, role, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [Self.digest(token), project, researcher, role.rawValue, Date().timeIntervalSince1970])
+                arguments: [Self.digest(token), project, researcher, role.rawValue, now().timeIntervalSince1970])
             return db.lastInsertedRowID
         }
         return (id, token)
@@ -152,7 +161,7 @@ public final class TokenStore: Sendable {
         let n = try db.write { db in
             try db.execute(
                 sql: "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
-                arguments: [Date().timeIntervalSince1970, id])
+                arguments: [now().timeIntervalSince1970, id])
             return db.changesCount
         }
         if n == 0 { throw ServerError("no token with id \(id); see `strata server token list`") }
@@ -161,21 +170,39 @@ public final class TokenStore: Sendable {
     /// The grant of a valid, unrevoked token, or nil.
     ///
     /// The lookup is by SHA-256 digest: comparing digests, not tokens, means the time a failed
-    /// lookup takes says nothing about how close a guess was.
+    /// lookup takes says nothing about how close a guess was. It is a read; the token's
+    /// `last_used_at` is then written only when the stored one is `lastUsedResolution` or more
+    /// away from now (or absent), so most requests write nothing.
     public func authenticate(_ token: String) throws -> Grant? {
         guard token.hasPrefix("stk_"), token.count < 200 else { return nil }
         let d = Self.digest(token)
-        return try db.write { db in
+        let found = try db.read { db -> (Grant, Double?)? in
             guard
                 let r = try Row.fetchOne(
-                    db, sql: "SELECT id, project, researcher, role FROM tokens WHERE digest = ? AND revoked_at IS NULL",
+                    db,
+                    sql: "SELECT id, project, researcher, role, last_used_at FROM tokens WHERE digest = ? AND revoked_at IS NULL",
                     arguments: [d])
             else { return nil }
-            let id: Int64 = r[0]
-            try db.execute(
-                sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?", arguments: [Date().timeIntervalSince1970, id])
-            return Grant(tokenID: id, project: r[1], researcher: r[2], role: Role(rawValue: r[3]) ?? .read)
+            return (Grant(tokenID: r[0], project: r[1], researcher: r[2], role: Role(rawValue: r[3]) ?? .read), r[4])
         }
+        guard let (grant, lastUsed) = found else { return nil }
+        let t = now().timeIntervalSince1970
+        if Self.lastUsedIsStale(lastUsed, now: t) {
+            // Bookkeeping only: a request is not refused because it could not be recorded. The
+            // condition is repeated in SQL so that concurrent requests write it once.
+            _ = try? db.write { db in
+                try db.execute(
+                    sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR abs(? - last_used_at) >= ?)",
+                    arguments: [t, grant.tokenID, t, Self.lastUsedResolution])
+            }
+        }
+        return grant
+    }
+
+    /// Whether a stored last use (seconds since 1970) is worth overwriting at `now`.
+    static func lastUsedIsStale(_ stored: Double?, now: Double) -> Bool {
+        guard let stored else { return true }
+        return abs(now - stored) >= lastUsedResolution
     }
 
     static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }

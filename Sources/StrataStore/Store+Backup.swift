@@ -211,9 +211,11 @@ extension Store {
 
     // MARK: - Steps
 
-    /// Moves the local replica to a new id: the row at index 1 (the local replica, by the
-    /// store's convention) moves to a fresh index with every change, version and history row
-    /// that refers to it; the new id takes index 1 with an empty sequence.
+    /// Moves the local replica to a new id: the row at index 1 (the local replica, where
+    /// `create` and this function put it) moves to a fresh index with every change, version and
+    /// history row that refers to it; the new id takes index 1 with an empty sequence. Nothing
+    /// depends on the local replica being at index 1 (`status` looks its index up): were another
+    /// replica there, it would move instead, consistently in every table.
     static func rekey(_ db: Database, to newID: ReplicaID, previous: ReplicaID, now: UInt64) throws {
         if try Int.fetchOne(db, sql: "SELECT 1 FROM replicas WHERE id = ?", arguments: [Data(newID.bytes)]) != nil {
             throw StoreError(.invalid, "the new replica id \(newID.hex) is already in the store")

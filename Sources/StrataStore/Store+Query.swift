@@ -189,7 +189,8 @@ extension Store {
         }
     }
 
-    /// Counts for `strata status`.
+    /// Counts for `strata status`. Local changes are those of this store's replica id, looked
+    /// up in `replicas` (index 1 is where `create` and `restore` put it, not something to rely on).
     public func status() throws -> StoreStatus {
         try db.read { db in
             let row = try Row.fetchOne(
@@ -199,8 +200,8 @@ extension Store {
                            (SELECT count(*) FROM records WHERE kind IS NOT NULL AND deleted = 1),
                            (SELECT count(*) FROM records WHERE conflict = 1),
                            (SELECT count(*) FROM changes),
-                           (SELECT count(*) FROM changes WHERE replica = 1)
-                    """)!
+                           (SELECT count(*) FROM changes WHERE replica = (SELECT idx FROM replicas WHERE id = ?))
+                    """, arguments: [Data(replicaID.bytes)])!
             return StoreStatus(
                 replica: replicaID, author: try Self.meta(db, "author") ?? "", path: path, records: row[0], deleted: row[1],
                 conflicts: row[2], changes: row[3], localChanges: row[4], versionVector: try Self.versionVector(db))

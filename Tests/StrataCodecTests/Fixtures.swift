@@ -106,6 +106,23 @@ enum Fixtures {
             ]),
     ]
 
+    /// Names that Unicode calls canonically equivalent but that differ in bytes: two authors
+    /// José, two fields café and two tags café, each spelled with U+00E9 and with "e" + U+0301.
+    /// Names are bytes (Protocol/SPEC.md, "Notation"): each pair is two names.
+    static let equivalentNames: [Change] = [
+        Change(
+            id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "Jos\u{E9}",
+            operations: [
+                FieldOperation(record: note, key: FieldKey("caf\u{E9}"), action: .assign(.text("caf\u{E9}")), preds: []),
+                FieldOperation(record: note, key: FieldKey("cafe\u{301}"), action: .assign(.text("cafe\u{301}")), preds: []),
+                FieldOperation(record: note, key: FieldKey("tags", element: "caf\u{E9}"), action: .assign(.bool(true)), preds: []),
+                FieldOperation(record: note, key: FieldKey("tags", element: "cafe\u{301}"), action: .assign(.bool(true)), preds: []),
+            ]),
+        Change(
+            id: ChangeID(replica: bob, seq: 1), timestamp: ts(1000), author: "Jose\u{301}",
+            operations: [FieldOperation(record: site, key: FieldKey("title"), action: .assign(.text("Agora")), preds: [])]),
+    ]
+
     static let single: [Change] = [
         Change(
             id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "alice",

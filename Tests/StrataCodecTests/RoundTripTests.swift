@@ -242,3 +242,27 @@ func frameSizes(_ bundle: [UInt8]) throws -> [Int] {
         return sizes
     }
 }
+
+@Suite struct RecordStateLimitTests {
+    /// Merging is not capped: 4,097 replicas writing one field concurrently (one push of 4,097
+    /// changes with made-up replica ids does it) leave 4,097 live values, more than the change
+    /// set's `maxPreds` (4,096). The record state used to be refused on reading ("live value
+    /// count 4097 exceeds the 4096 limit"), so the record could never be loaded again; it reads
+    /// under no cap but its bytes now.
+    @Test func aRecordMergedBeyondTheChangeSetCapsStaysReadable() throws {
+        var state = RecordState(id: Fixtures.note)
+        for i in 0..<4097 {
+            let c = Change(
+                id: ChangeID(replica: ReplicaID(high: UInt64(i + 1), low: 7), seq: 1), timestamp: Fixtures.ts, author: "x",
+                operations: [FieldOperation(record: Fixtures.note, key: FieldKey("title"), action: .assign(.text("t\(i)")), preds: [])])
+            state.apply(c.operations[0], of: c, isApplied: { _ in false })
+        }
+        #expect(state["title"]?.live.count == 4097)
+        let blob = RecordStateCodec.encode(state)
+        let back = try RecordStateCodec.decode(blob, id: Fixtures.note)
+        #expect(back == state)
+        #expect(RecordStateCodec.encode(back) == blob)
+        // Counts are still checked against the bytes: the same blob cut short is refused.
+        #expect(throws: CodecError.self) { try RecordStateCodec.decode(blob.dropLast(100), id: Fixtures.note) }
+    }
+}

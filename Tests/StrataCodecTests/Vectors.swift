@@ -43,6 +43,9 @@ enum Vectors {
             Valid(
                 name: "cs-05-text-edits", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.textEdits),
                 note: "format version 2: two replicas' text edits of one note body (inserts with and without origins, non-ASCII, deletes of another replica's characters)"),
+            Valid(
+                name: "cs-06-equivalent-names", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.equivalentNames),
+                note: "authors, field names and tags spelled with U+00E9 and with e + U+0301 (canonically equivalent, different bytes): two names each, kept byte for byte (an encoder keying its tables on Swift strings merged them)"),
             Valid(name: "sy-01-pull-request", kind: "pull-request", bytes: SyncCodec.encode(samplePullRequest), note: "a client with two replicas' changes asks for batches of at most 1 MiB"),
             Valid(name: "sy-02-pull-response", kind: "pull-response", bytes: SyncCodec.encode(samplePullResponse), note: "one change, four more to pull"),
             Valid(
@@ -288,7 +291,8 @@ enum Vectors {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             default:
-                if u.value < 0x20 {
+                // Control characters, and combining marks so that a reader sees "e\u0301".
+                if u.value < 0x20 || (0x300...0x36F).contains(u.value) {
                     let h = String(u.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else {

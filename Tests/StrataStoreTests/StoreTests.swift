@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PropertyBased
 import StrataCodec
 import StrataTestSupport
@@ -149,6 +150,43 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
         try sim.run(&replicas, steps: 60)
         #expect(try replicas[0].check() == [])
         #expect(try replicas[1].check() == [])
+    }
+
+    /// `status` counts the changes of the store's own replica id, wherever that id sits in the
+    /// `replicas` table. Index 1 is only a convention of `create` and `restore`; here the
+    /// local replica is moved to index 2 and a colleague's to index 1, as raw SQL (or any
+    /// future path that renumbers the table) could leave a store.
+    @Test func statusCountsLocalChangesWhereverTheLocalReplicaIsIndexed() throws {
+        let dir = try TemporaryDirectory()
+        let khaled = try makeStore(dir, "a", seed: 1)
+        let maria = try makeStore(dir, "b", author: "Maria", seed: 2)
+        let note = khaled.newRecordID()
+        try khaled.commit([.create(note, kind: .note), .set(note, field: "title", .text("Temple of Bel"))])
+        try khaled.commit([.set(note, field: "title", .text("Temple of Bel, cella"))])
+        let site = maria.newRecordID()
+        for i in 0..<3 {
+            try maria.commit(i == 0 ? [.create(site, kind: .site)] : [.set(site, field: "title", .text("Site \(i)"))])
+        }
+        try khaled.apply(try maria.changes(missingFrom: VersionVector()))
+        #expect(try khaled.status().localChanges == 2)
+
+        try khaled.db.write { db in
+            try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
+            for (from, to) in [(1, -1), (2, 1), (-1, 2)] as [(Int64, Int64)] {
+                for table in ["changes", "change_records", "versions"] {
+                    try db.execute(sql: "UPDATE \(table) SET replica = ? WHERE replica = ?", arguments: [to, from])
+                }
+                try db.execute(sql: "UPDATE replicas SET idx = ? WHERE idx = ?", arguments: [to, from])
+            }
+        }
+        let localIndex = try khaled.db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT idx FROM replicas WHERE id = ?", arguments: [Data(khaled.replicaID.bytes)])
+        }
+        #expect(localIndex == 2)
+        let st = try khaled.status()
+        #expect(st.changes == 5)
+        #expect(st.localChanges == 2)
+        #expect(try khaled.check() == [])
     }
 }
 

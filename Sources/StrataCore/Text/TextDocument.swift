@@ -35,8 +35,8 @@ public struct TextDocument: Sendable {
     var replicaIndex: [ReplicaID: UInt32] = [:]
     /// Per replica index: counters applied (the version).
     var next: [UInt32] = []
-    /// Per replica index: scalar of each counter (delete counters hold U+0000).
-    var arena: [[Unicode.Scalar]] = []
+    /// Per replica index: its characters by counter (delete counters take no storage).
+    var arena: [TextArena] = []
     /// Per replica index: delete log, sorted by counter (one entry per target range).
     var deletes: [[DeleteEntry]] = []
     /// The runs, in document order.
@@ -167,7 +167,7 @@ public struct TextDocument: Sendable {
             chunks[c].runs.insert(Run(replica: r, counter: ctr, length: n, left: left, right: right), at: i)
         }
         adjustVisible(chunk: c, by: Int(n))
-        arena[Int(r)].append(contentsOf: scalars)
+        arena[Int(r)].append(scalars, at: ctr)
         noteInserted(replica: r, counter: ctr, chunk: c)
         next[Int(r)] = ctr + n
         splitChunkIfNeeded(c)
@@ -221,7 +221,6 @@ public struct TextDocument: Sendable {
             deletes[Int(r)].append(DeleteEntry(counter: counter, replica: t.0, start: t.1, length: t.2))
             counter += t.2
         }
-        arena[Int(r)].append(contentsOf: repeatElement(Unicode.Scalar(0), count: range.count))
         next[Int(r)] = counter
         splitChunkIfNeeded(c)
         if c != firstChunk { splitChunkIfNeeded(firstChunk) }
@@ -476,7 +475,7 @@ public struct TextDocument: Sendable {
         replicas.append(replica)
         replicaIndex[replica] = i
         next.append(0)
-        arena.append([])
+        arena.append(TextArena())
         deletes.append([])
         idIndex.append([])
         return i
@@ -792,7 +791,6 @@ public struct TextDocument: Sendable {
                     left -= take
                 }
             }
-            arena[Int(r)].append(contentsOf: repeatElement(Unicode.Scalar(0), count: Int(counter - c)))
             next[Int(r)] = counter
             return .applied(r)
         }
@@ -884,7 +882,7 @@ public struct TextDocument: Sendable {
             chunks[c].runs.insert(newRun, at: i)
         }
         adjustVisible(chunk: c, by: Int(n))
-        arena[Int(r)].append(contentsOf: scalars)
+        arena[Int(r)].append(scalars, at: ctr)
         noteInserted(replica: r, counter: ctr, chunk: c)
         next[Int(r)] = ctr + n
         // Splits at the origins may have grown other chunks too.

@@ -46,7 +46,10 @@
 /// no run covers are its deletes' counters; the entries fill them in ascending order, one counter
 /// per character named. The decoder checks: ids in range, runs not overlapping, deletes filling
 /// exactly the gaps, deleted flags matching the delete entries, origins naming characters, UTF-8
-/// length matching the runs, `TextLimits` before allocating, nothing after the end.
+/// length matching the runs, the `TextLimits` it is given, nothing after the end. Its memory is
+/// bounded by the input's size: it reserves nothing for the counters the header claims (they are
+/// checked as ranges, and a delete's counters take no storage, see `TextArena`), only for runs,
+/// replicas and characters whose bytes are present.
 ///
 /// ## Operation list (`TextOperation.encode(_:)`), format version 1
 /// ```
@@ -213,8 +216,19 @@ extension TextDocument {
         return w.bytes
     }
 
+    /// What a decode reserved, for tests: elements of storage sized by counts the input claims
+    /// (rather than grown as its bytes are read).
+    struct DecodeStats {
+        var reservedElements = 0
+    }
+
     /// Loads a document from `encode()`'s bytes, checking them (see the layout above).
-    public init(decoding bytes: [UInt8], limits: TextLimits = .default) throws(TextError) {
+    public init(decoding bytes: [UInt8], limits: TextLimits = .decoding) throws(TextError) {
+        var stats = DecodeStats()
+        try self.init(decoding: bytes, limits: limits, stats: &stats)
+    }
+
+    init(decoding bytes: [UInt8], limits: TextLimits, stats: inout DecodeStats) throws(TextError) {
         self.init()
         var rd = ByteSource(bytes)
         guard bytes.count >= 5 else { throw .truncated(expected: "header", offset: bytes.count) }
@@ -224,6 +238,7 @@ extension TextDocument {
         let rCount = try rd.count("replica count", limit: limits.maxReplicas, unit: 16)
         var ids: [ReplicaID] = []
         ids.reserveCapacity(rCount)
+        stats.reservedElements += rCount
         for _ in 0..<rCount {
             let at = rd.offset
             let b = try rd.take(16, "replica id")
@@ -254,11 +269,14 @@ extension TextDocument {
         let contentAt = rd.offset
         let contentBytes = try rd.column("content")
 
-        // Per replica, per counter: 1 = character, 2 = deleted character, 4 = named by a delete.
-        var marks = nexts.map { [UInt8](repeating: 0, count: Int($0)) }
+        // Nothing below is sized by the counts the header claims (the counters per replica):
+        // storage grows with the runs, characters and delete entries actually read, and the
+        // checks work on ranges of counters, never counter by counter.
         var runs: [Run] = []
-        runs.reserveCapacity(runCount)
+        runs.reserveCapacity(runCount)  // one flag byte each, already present
+        stats.reservedElements += runCount
         var lastEnd = [UInt32](repeating: 0, count: rCount)
+        stats.reservedElements += rCount
         var pendingRight: [(Int, Int)] = []
         func readOrigin(_ src: inout ByteSource, _ replica: UInt32, _ counter: UInt32) throws(TextError) -> OriginID {
             let at = src.absolute
@@ -275,6 +293,7 @@ extension TextDocument {
             guard c >= 0 && c < Int64(nexts[Int(r)]) else { throw .malformed("origin counter \(c) beyond version", offset: at) }
             return OriginID(UInt32(r), UInt32(c))
         }
+        let flagsAt = flagsR.absolute
         var replica: UInt32 = TextDocument.none
         for k in 0..<runCount {
             let at = flagsR.absolute
@@ -339,51 +358,98 @@ extension TextDocument {
                     pendingRight.append((k, k + 1 + Int(dist)))
                 }
             }
-            let deleted = f & 0x01 != 0
-            for j in Int(c32)..<Int(c32 + l32) {
-                guard marks[ri][j] == 0 else { throw .malformed("character \(ids[ri].short)@\(j) appears twice", offset: lat) }
-                marks[ri][j] = deleted ? 3 : 1
-            }
-            runs.append(Run(replica: replica, counter: c32, length: l32, left: left, right: right, deleted: deleted))
+            runs.append(Run(replica: replica, counter: c32, length: l32, left: left, right: right, deleted: f & 0x01 != 0))
         }
         for (k, j) in pendingRight { runs[k].right = OriginID(runs[j].replica, runs[j].counter) }
         for src in [repR, ctrR, lenR, leftR, rightR] where !src.atEnd {
             throw .malformed("trailing bytes in a run column", offset: src.absolute)
         }
+
+        // The characters: runs sorted by (replica, counter), replica r's at byReplica[first[r]..<first[r + 1]].
+        let byReplica = runs.indices.sorted { (runs[$0].replica, runs[$0].counter) < (runs[$1].replica, runs[$1].counter) }
+        var first = [Int](repeating: runs.count, count: rCount + 1)
+        stats.reservedElements += rCount + 1
+        for j in byReplica.indices.reversed() { first[Int(runs[byReplica[j]].replica)] = j }
+        for r in stride(from: rCount - 1, through: 0, by: -1) where first[r] > first[r + 1] { first[r] = first[r + 1] }
+        // Runs must not overlap; stretchEnd[j]: where the stretch of consecutive characters
+        // holding byReplica[j] ends.
+        var stretchEnd = [UInt32](repeating: 0, count: runs.count)
+        for r in 0..<rCount where first[r] < first[r + 1] {
+            for j in first[r] + 1..<first[r + 1] {
+                let p = runs[byReplica[j - 1]]
+                let run = runs[byReplica[j]]
+                guard run.counter >= p.counter + p.length else {
+                    throw .malformed("character \(ids[r].short)@\(run.counter) appears twice", offset: flagsAt + byReplica[j])
+                }
+            }
+            var end: UInt32 = 0
+            for j in stride(from: first[r + 1] - 1, through: first[r], by: -1) {
+                let run = runs[byReplica[j]]
+                if j == first[r + 1] - 1 || run.counter + run.length != runs[byReplica[j + 1]].counter { end = run.counter + run.length }
+                stretchEnd[j] = end
+            }
+        }
+        /// The position in `byReplica` of the run holding character (r, c), or nil for a delete's counter.
+        func characterRun(_ r: Int, _ c: UInt32) -> Int? {
+            var lo = first[r]
+            var hi = first[r + 1]
+            while lo < hi {  // first run starting after c
+                let mid = (lo + hi) / 2
+                if runs[byReplica[mid]].counter <= c { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo > first[r] else { return nil }
+            let run = runs[byReplica[lo - 1]]
+            return c - run.counter < run.length ? lo - 1 : nil
+        }
         // Origins must name characters.
         for run in runs {
             for o in [run.left, run.right] where !o.isNone {
-                guard marks[Int(o.replica)][Int(o.counter)] & 1 != 0 else {
+                guard characterRun(Int(o.replica), o.counter) != nil else {
                     throw .malformed("an origin names a delete's counter", offset: contentAt)
                 }
             }
         }
         // Content.
-        let scalars = Array(String(decoding: contentBytes, as: UTF8.self).unicodeScalars)
-        guard String(decoding: contentBytes, as: UTF8.self).utf8.elementsEqual(contentBytes) else {
-            throw .malformed("content is not valid UTF-8", offset: contentAt)
-        }
-        var arenas = nexts.map { [Unicode.Scalar](repeating: Unicode.Scalar(0), count: Int($0)) }
+        let text = String(decoding: contentBytes, as: UTF8.self)
+        guard text.utf8.elementsEqual(contentBytes) else { throw .malformed("content is not valid UTF-8", offset: contentAt) }
+        let scalars = Array(text.unicodeScalars)
+        var contentStart: [Int] = []
+        contentStart.reserveCapacity(runs.count)
         var pos = 0
         for run in runs {
-            let n = Int(run.length)
-            guard pos + n <= scalars.count else { throw .malformed("content shorter than the runs", offset: contentAt) }
-            let s = Int(run.counter)
-            arenas[Int(run.replica)].replaceSubrange(s..<s + n, with: scalars[pos..<pos + n])
-            pos += n
+            contentStart.append(pos)
+            pos += Int(run.length)
+            guard pos <= scalars.count else { throw .malformed("content shorter than the runs", offset: contentAt) }
         }
         guard pos == scalars.count else { throw .malformed("content longer than the runs", offset: contentAt) }
+        var arenas = [TextArena](repeating: TextArena(), count: rCount)
+        stats.reservedElements += rCount
+        for r in 0..<rCount {
+            for j in first[r]..<first[r + 1] {
+                let k = byReplica[j]
+                arenas[r].append(scalars[contentStart[k]..<contentStart[k] + Int(runs[k].length)], at: runs[k].counter)
+            }
+        }
         arena = arenas
 
-        // Deletes.
+        // Deletes. A replica's counters that no run holds are its deletes' counters: its entries
+        // fill them in ascending order, each within one stretch of them.
         var entryCounts: [Int] = []
         for _ in 0..<rCount { entryCounts.append(try rd.count("delete entry count", limit: limits.maxCounters, unit: 0)) }
         var tR = try rd.sub("delete target replicas")
         var tsR = try rd.sub("delete target starts")
         var tlR = try rd.sub("delete target lengths")
         var lastStart: Int64 = 0
+        var named: [DeleteEntry] = []  // every target range (counter unused)
         for r in 0..<rCount {
-            var gap = 0  // next counter to examine for a gap
+            var j = first[r]  // the next run of r, by counter
+            var gap: UInt32 = 0  // the next counter of r to fill
+            func skipCharacters() {
+                while j < first[r + 1] && runs[byReplica[j]].counter == gap {
+                    gap += runs[byReplica[j]].length
+                    j += 1
+                }
+            }
             var log: [DeleteEntry] = []
             for _ in 0..<entryCounts[r] {
                 let at = tR.absolute
@@ -396,29 +462,58 @@ extension TextDocument {
                     start <= Int64(nexts[Int(tr)]), start + Int64(len) <= Int64(nexts[Int(tr)]) else {
                     throw .malformed("delete target out of range", offset: at)
                 }
-                while gap < Int(nexts[r]) && marks[r][gap] & 1 != 0 { gap += 1 }
-                guard gap + Int(len) <= Int(nexts[r]) else { throw .malformed("more deletes than counters", offset: at) }
-                for j in gap..<gap + Int(len) where marks[r][j] & 1 != 0 {
-                    throw .malformed("a delete entry overlaps characters", offset: at)
+                skipCharacters()
+                guard UInt64(gap) + len <= UInt64(nexts[r]) else { throw .malformed("more deletes than counters", offset: at) }
+                let gapEnd = j < first[r + 1] ? runs[byReplica[j]].counter : nexts[r]
+                guard gap + UInt32(len) <= gapEnd else { throw .malformed("a delete entry overlaps characters", offset: at) }
+                guard let t = characterRun(Int(tr), UInt32(start)), Int64(stretchEnd[t]) >= start + Int64(len) else {
+                    throw .malformed("a delete names a delete's counter", offset: at)
                 }
-                for j in Int(start)..<Int(start + Int64(len)) {
-                    guard marks[Int(tr)][j] & 1 != 0 else { throw .malformed("a delete names a delete's counter", offset: at) }
-                    marks[Int(tr)][j] |= 4
-                }
-                log.append(DeleteEntry(counter: UInt32(gap), replica: UInt32(tr), start: UInt32(start), length: UInt32(len)))
-                gap += Int(len)
+                let entry = DeleteEntry(counter: gap, replica: UInt32(tr), start: UInt32(start), length: UInt32(len))
+                log.append(entry)
+                named.append(entry)
+                gap += UInt32(len)
             }
-            while gap < Int(nexts[r]) && marks[r][gap] & 1 != 0 { gap += 1 }
-            guard gap == Int(nexts[r]) else { throw .malformed("counters of replica \(r) neither characters nor deletes", offset: tR.absolute) }
+            skipCharacters()
+            guard gap == nexts[r] else { throw .malformed("counters of replica \(r) neither characters nor deletes", offset: tR.absolute) }
             deletes[r] = log
         }
         for src in [tR, tsR, tlR] where !src.atEnd {
             throw .malformed("trailing bytes in delete targets", offset: src.absolute)
         }
+        // A character is flagged deleted exactly when a delete names it: walk each replica's runs
+        // and the union of the ranges named in it, both by counter.
+        named.sort { ($0.replica, $0.start) < ($1.replica, $1.start) }
+        var n = 0
         for r in 0..<rCount {
-            for j in 0..<Int(nexts[r]) where marks[r][j] & 1 != 0 {
-                if (marks[r][j] & 2 != 0) != (marks[r][j] & 4 != 0) {
-                    throw .malformed("deleted flag of \(ids[r].short)@\(j) disagrees with the deletes", offset: contentAt)
+            var union: [(start: UInt32, end: UInt32)] = []
+            while n < named.count && named[n].replica == UInt32(r) {
+                let s = named[n].start
+                let e = s + named[n].length
+                if let last = union.last, s <= last.end {
+                    union[union.count - 1].end = max(last.end, e)
+                } else {
+                    union.append((s, e))
+                }
+                n += 1
+            }
+            var u = 0
+            for j in first[r]..<first[r + 1] {
+                let run = runs[byReplica[j]]
+                let end = run.counter + run.length
+                while u < union.count && union[u].end <= run.counter { u += 1 }
+                let bad: UInt32?
+                if run.deleted {
+                    if u == union.count || union[u].start > run.counter {
+                        bad = run.counter
+                    } else {
+                        bad = union[u].end < end ? union[u].end : nil
+                    }
+                } else {
+                    bad = u < union.count && union[u].start < end ? max(run.counter, union[u].start) : nil
+                }
+                if let bad {
+                    throw .malformed("deleted flag of \(ids[r].short)@\(bad) disagrees with the deletes", offset: contentAt)
                 }
             }
         }

@@ -137,7 +137,10 @@ public enum TextError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Caps the decoder enforces before allocating.
+/// Caps on what a text may hold: `default` is the editing cap (``EditPlanner`` refuses local
+/// edits past it); a decoder enforces the caps it is given, by default `decoding`, none. A
+/// decoder's memory does not depend on them: it is bounded by its input's size whatever the
+/// counts say (see `TextDocument(decoding:)`).
 public struct TextLimits: Sendable, Hashable {
     /// Total counters (characters inserted + characters deleted, over all replicas).
     public var maxCounters: Int
@@ -150,4 +153,10 @@ public struct TextLimits: Sendable, Hashable {
     }
 
     public static let `default` = TextLimits()
+
+    /// What `TextDocument(decoding:)` takes by default: no cap but the bytes. Merging other
+    /// replicas' operations is not capped (a cap that depended on which operations arrived
+    /// first would make replicas disagree), so a stored document may exceed `default`, and it
+    /// must stay readable; the decoder's memory is bounded by its input's size instead.
+    public static let decoding = TextLimits(maxCounters: .max, maxReplicas: .max)
 }
