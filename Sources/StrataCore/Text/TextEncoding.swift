@@ -366,11 +366,19 @@ extension TextDocument {
         }
 
         // The characters: runs sorted by (replica, counter), replica r's at byReplica[first[r]..<first[r + 1]].
-        let byReplica = runs.indices.sorted { (runs[$0].replica, runs[$0].counter) < (runs[$1].replica, runs[$1].counter) }
-        var first = [Int](repeating: runs.count, count: rCount + 1)
+        // Sorted on one packed key (replica, counter), and the counters and lengths kept in
+        // that order, so the searches below read contiguous memory.
+        var order = runs.indices.map { (UInt64(runs[$0].replica) << 32 | UInt64(runs[$0].counter), $0) }
+        order.sort { $0.0 < $1.0 }
+        let byReplica = order.map(\.1)
+        let sortedCounter = order.map { UInt32(truncatingIfNeeded: $0.0) }
+        let sortedLength = byReplica.map { runs[$0].length }
+        order = []
+        var firstOf = [Int](repeating: runs.count, count: rCount + 1)
         stats.reservedElements += rCount + 1
-        for j in byReplica.indices.reversed() { first[Int(runs[byReplica[j]].replica)] = j }
-        for r in stride(from: rCount - 1, through: 0, by: -1) where first[r] > first[r + 1] { first[r] = first[r + 1] }
+        for j in byReplica.indices.reversed() { firstOf[Int(runs[byReplica[j]].replica)] = j }
+        for r in stride(from: rCount - 1, through: 0, by: -1) where firstOf[r] > firstOf[r + 1] { firstOf[r] = firstOf[r + 1] }
+        let first = firstOf  // a constant from here on (no exclusivity checks in the searches)
         // Runs must not overlap; stretchEnd[j]: where the stretch of consecutive characters
         // holding byReplica[j] ends.
         var stretchEnd = [UInt32](repeating: 0, count: runs.count)
@@ -395,20 +403,31 @@ extension TextDocument {
             var hi = first[r + 1]
             while lo < hi {  // first run starting after c
                 let mid = (lo + hi) / 2
-                if runs[byReplica[mid]].counter <= c { lo = mid + 1 } else { hi = mid }
+                if sortedCounter[mid] <= c { lo = mid + 1 } else { hi = mid }
             }
             guard lo > first[r] else { return nil }
-            let run = runs[byReplica[lo - 1]]
-            return c - run.counter < run.length ? lo - 1 : nil
+            return c - sortedCounter[lo - 1] < sortedLength[lo - 1] ? lo - 1 : nil
         }
         // Origins must name characters.
+        // Origins must name characters: sorted, they are checked in one sweep along the sorted runs.
+        var origins: [UInt64] = []
+        origins.reserveCapacity(2 * runs.count)
         for run in runs {
-            for o in [run.left, run.right] where !o.isNone {
-                guard characterRun(Int(o.replica), o.counter) != nil else {
-                    throw .malformed("an origin names a delete's counter", offset: contentAt)
-                }
+            if !run.left.isNone { origins.append(UInt64(run.left.replica) << 32 | UInt64(run.left.counter)) }
+            if !run.right.isNone { origins.append(UInt64(run.right.replica) << 32 | UInt64(run.right.counter)) }
+        }
+        origins.sort()
+        var at = 0  // index into the runs sorted by (replica, counter)
+        for key in origins {
+            let r = Int(key >> 32)
+            let c = UInt32(truncatingIfNeeded: key)
+            if at < first[r] { at = first[r] }
+            while at < first[r + 1] && sortedCounter[at] + sortedLength[at] <= c { at += 1 }
+            guard at < first[r + 1] && sortedCounter[at] <= c else {
+                throw .malformed("an origin names a delete's counter", offset: contentAt)
             }
         }
+        origins = []
         // Content.
         let text = String(decoding: contentBytes, as: UTF8.self)
         guard text.utf8.elementsEqual(contentBytes) else { throw .malformed("content is not valid UTF-8", offset: contentAt) }
@@ -483,7 +502,7 @@ extension TextDocument {
         }
         // A character is flagged deleted exactly when a delete names it: walk each replica's runs
         // and the union of the ranges named in it, both by counter.
-        named.sort { ($0.replica, $0.start) < ($1.replica, $1.start) }
+        named.sort { ($0.replica != $1.replica) ? $0.replica < $1.replica : $0.start < $1.start }
         var n = 0
         for r in 0..<rCount {
             var union: [(start: UInt32, end: UInt32)] = []
