@@ -48,7 +48,19 @@ struct ImportCommand: ParsableCommand {
                 throw CLIError("record \(i + 1) of \(items.count)\(plan.lastID.map { " (\($0))" } ?? ""): \(error)")
             }
         }
-        if !plan.edits.isEmpty { try store.commit(plan.edits) }
+        // One change per record, all in one transaction: the import is still all or nothing,
+        // history shows each record's own change, and no change outgrows what a change holds.
+        var groups: [[Edit]] = []
+        var groupOf: [RecordID: Int] = [:]
+        for edit in plan.edits {
+            if let g = groupOf[edit.record] {
+                groups[g].append(edit)
+            } else {
+                groupOf[edit.record] = groups.count
+                groups.append([edit])
+            }
+        }
+        if !groups.isEmpty { try store.commit(each: groups) }
         print("imported \(items.count) record\(items.count == 1 ? "" : "s"): \(plan.created) created, \(plan.updated) updated, \(plan.unchanged) unchanged")
     }
 }

@@ -1,3 +1,5 @@
+import StrataCore
+
 /// Caps that bound what a decoder allocates, whatever the input says.
 ///
 /// > Invariant: a decoder never allocates more than these limits allow, and checks every
@@ -61,4 +63,47 @@ public struct CodecLimits: Sendable, Equatable {
         maxInflatedBytes: .max, maxCompressedBytes: .max, maxChanges: .max, maxOperationsPerChange: .max,
         maxStringBytes: .max, maxPreds: .max, maxTableEntries: .max, maxVersionVectorEntries: .max,
         maxChangeSetsPerBundle: .max, maxBundleInflatedBytes: .max)
+}
+
+extension CodecLimits {
+    /// What in `change` its readers would refuse under these limits (the replica's own log when
+    /// read back, every peer, `strata check`), said for the person who made it; nil when the
+    /// change fits. Local changes are checked with this before they are recorded, so a change
+    /// that no reader accepts is never made.
+    public func violation(in change: Change) -> String? {
+        func tooLong(_ s: String) -> Bool { s.utf8.count > maxStringBytes }
+        let mib = "\(maxStringBytes >> 20) MiB"
+        if tooLong(change.author) { return "the author name is longer than \(mib)" }
+        if change.operations.count > maxOperationsPerChange {
+            return "one change would hold \(change.operations.count) field writes; a change holds at most \(maxOperationsPerChange)"
+        }
+        for op in change.operations {
+            let record = op.record.text
+            if tooLong(op.key.field) || tooLong(op.key.element) { return "a field name or element of \(record) is longer than \(mib)" }
+            if op.preds.count > maxPreds {
+                return "\(op.key.field) of \(record) holds \(op.preds.count) concurrent values; a change may replace at most \(maxPreds) at once"
+            }
+            switch op.action {
+            case .assign(.text(let s)) where tooLong(s):
+                return "the value of \(op.key.field) of \(record) is longer than \(mib)"
+            case .assign(.deletion(let seen)) where seen.entries.count > maxVersionVectorEntries:
+                return "deleting \(record) would record \(seen.entries.count) replicas seen; a change holds at most \(maxVersionVectorEntries)"
+            case .editText(let edits):
+                if edits.count > maxOperationsPerChange {
+                    return "the edit of \(op.key.field) of \(record) has \(edits.count) parts; a change holds at most \(maxOperationsPerChange)"
+                }
+                for e in edits {
+                    switch e {
+                    case .insert(_, _, _, let text) where tooLong(text):
+                        return "the text inserted into \(op.key.field) of \(record) is longer than \(mib)"
+                    case .delete(_, let ranges) where ranges.count > maxOperationsPerChange:
+                        return "the edit of \(op.key.field) of \(record) deletes \(ranges.count) separate stretches; a change holds at most \(maxOperationsPerChange)"
+                    default: break
+                    }
+                }
+            default: break
+            }
+        }
+        return nil
+    }
 }

@@ -36,6 +36,9 @@ extension Store {
                 let change = Change(
                     id: ChangeID(replica: replicaID, seq: seq), timestamp: clock.tick(now: now), author: author,
                     operations: ops)
+                if let problem = Self.changeLimits.violation(in: change) {
+                    throw StoreError(.invalid, "\(problem); nothing was recorded")
+                }
                 try batch.integrate(change, receivedAt: now)
                 if deletes { seen[replicaID] = seq }
                 seq += 1
@@ -89,6 +92,9 @@ extension Store {
             return result
         }
     }
+
+    /// What every reader of a change accepts: a local change must fit, or it is not recorded.
+    static let changeLimits = CodecLimits()
 
     static func meta(_ db: Database, _ key: String) throws -> String? {
         try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key])
@@ -195,6 +201,9 @@ struct Batch {
         }
         for op in change.operations {
             var s = try load(op.record) ?? RecordState(id: op.record)
+            // The batch's copy is dropped first, so `apply` mutates the only copy in place
+            // instead of copying the whole state (its text documents included) for each write.
+            states[op.record] = nil
             s.apply(op, of: change, isApplied: { appliedPreds.contains($0) })
             states[op.record] = s
             touched.insert(op.record)

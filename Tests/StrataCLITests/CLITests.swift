@@ -331,6 +331,9 @@ struct CLITests {
         try s.initStore(author: "Lina", store: fresh)
         let out = try s.ok("import", file, store: fresh)
         #expect(out.contains("3 created"))
+        // One change per record (in one transaction), so no change outgrows what a change holds.
+        let status = try #require(try s.run("status", "--json", store: fresh).json() as? [String: Any])
+        #expect(status["local_changes"] as? Int == 3)
         func records(_ store: String) throws -> [[String: Any]] {
             try #require(try s.run("export", "--all", store: store).json() as? [[String: Any]])
         }

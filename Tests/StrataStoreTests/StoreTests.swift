@@ -42,6 +42,28 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
         #expect(try store.versionVector() == VersionVector([store.replicaID: 1]))
     }
 
+    /// A local change that its readers would refuse (here: more field writes than a change
+    /// holds) is not recorded: the store says why and stays as it was, readable and in sync.
+    @Test func aChangeNoReaderAcceptsIsNotRecorded() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = store.newRecordID()
+        try store.commit([.create(id, kind: .site), .set(id, field: "title", .text("Palmyra"))])
+        let limit = CodecLimits().maxOperationsPerChange
+        let tags = (0...limit).map { Edit.add(id, field: SystemField.tags, element: "t\($0)") }
+        #expect(throws: StoreError.self) { try store.commit(tags) }
+        do { try store.commit(tags) } catch {
+            #expect("\(error)".contains("\(limit + 1) field writes; a change holds at most \(limit)"))
+            #expect("\(error)".contains("nothing was recorded"))
+        }
+        #expect(try store.status().changes == 1)
+        #expect(try store.record(id)?.tags == [])
+        // Tags in changes that fit are recorded, and every change reads back.
+        try store.commit(each: [Array(tags[0..<1000]), Array(tags[1000..<2000])])
+        #expect(try store.record(id)?.tags.count == 2000)
+        #expect(try store.changes(missingFrom: VersionVector()).count == 3)
+    }
+
     @Test func storesReopenWithTheirReplicaIdAndData() throws {
         let dir = try TemporaryDirectory()
         let id: RecordID

@@ -57,9 +57,23 @@ struct Patch { let pos: Int; let del: Int; let text: String }
 var args = Array(CommandLine.arguments.dropFirst())
 var dir = "../../Tests/StrataTextTests/Traces"
 var json = false
-if let i = args.firstIndex(of: "--traces") { dir = args[i + 1]; args.removeSubrange(i...i + 1) }
+func usage(_ problem: String? = nil) -> Never {
+    if let problem { FileHandle.standardError.write(Data("text-bench: \(problem)\n".utf8)) }
+    print("usage: text-bench [--traces DIR] [--json] [trace ...]   (traces: names of DIR/NAME.json.gz)")
+    exit(problem == nil ? 0 : 2)
+}
+if args.contains("--help") || args.contains("-h") { usage() }
+if let i = args.firstIndex(of: "--traces") {
+    guard i + 1 < args.count else { usage("--traces takes a directory, e.g. --traces Tests/StrataTextTests/Traces") }
+    dir = args[i + 1]
+    args.removeSubrange(i...i + 1)
+}
 if let i = args.firstIndex(of: "--json") { json = true; args.remove(at: i) }
+if let bad = args.first(where: { $0.hasPrefix("-") }) { usage("unknown option \(bad)") }
 let names = args.isEmpty ? ["automerge-paper", "rustcode", "sveltecomponent", "friendsforever_flat"] : args
+for name in names where !FileManager.default.fileExists(atPath: "\(dir)/\(name).json.gz") {
+    usage("no trace \(dir)/\(name).json.gz")
+}
 let me = ReplicaID(high: 0x1234, low: 0x5678)
 
 for name in names {
