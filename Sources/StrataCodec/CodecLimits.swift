@@ -71,14 +71,15 @@ extension CodecLimits {
     /// change fits. Local changes are checked with this before they are recorded, so a change
     /// that no reader accepts is never made.
     public func violation(in change: Change) -> String? {
+        // Runs on every local commit: the messages' parts are built only when one is needed.
         func tooLong(_ s: String) -> Bool { s.utf8.count > maxStringBytes }
-        let mib = "\(maxStringBytes >> 20) MiB"
+        var mib: String { "\(maxStringBytes >> 20) MiB" }
         if tooLong(change.author) { return "the author name is longer than \(mib)" }
         if change.operations.count > maxOperationsPerChange {
             return "one change would hold \(change.operations.count) field writes; a change holds at most \(maxOperationsPerChange)"
         }
         for op in change.operations {
-            let record = op.record.text
+            var record: String { op.record.text }
             if tooLong(op.key.field) || tooLong(op.key.element) { return "a field name or element of \(record) is longer than \(mib)" }
             if op.preds.count > maxPreds {
                 return "\(op.key.field) of \(record) holds \(op.preds.count) concurrent values; a change may replace at most \(maxPreds) at once"
