@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "strata-bench",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "CZlib",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,6 +84,15 @@ let package = Package(
         ),
         // Helpers shared by the test targets: seeded RNG, random edit schedules, temp stores.
         .target(name: "StrataTestSupport", dependencies: ["StrataCore", "StrataCodec", "StrataStore"]),
+        // Sync test helpers: the in-process transport (the server's service behind a function
+        // call), counting and cutting transports, servers on loopback, teams of tokens.
+        .target(
+            name: "StrataSyncTesting",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "StrataCoreTests",
             dependencies: [
@@ -105,6 +114,7 @@ let package = Package(
             name: "StrataSyncTests",
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                "StrataSyncTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import StrataCodec
 import StrataServer
 import StrataStore
 
@@ -18,8 +19,8 @@ struct ServerDataOptions: ParsableArguments {
         return base + "/strata/server"
     }
 
-    func open() throws -> TeamBackend {
-        do { return try TeamBackend(directory: path) } catch let e as ServerError { throw CLIError(e.description) }
+    func open() throws -> TeamStorage {
+        do { return try TeamStorage(directory: path) } catch let e as ServerError { throw CLIError(e.description) }
     }
 }
 
@@ -69,12 +70,12 @@ struct ServeCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "strata.server")
-        let backend: any SyncBackend
+        let backend: any ServerStorage
         var banner: [String] = []
         if peer {
             let store = try options.open()
-            let token = PeerBackend.newToken()
-            backend = try PeerBackend(replica: store, token: token)
+            let token = PeerStorage.newToken()
+            backend = try PeerStorage(replica: store, token: token)
             let author = try store.author()
             banner = [
                 "serving \(author)'s replica \(store.replicaID.short) as project 'peer'.",
@@ -93,7 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         var limits = ServerLimits()
         limits.requestTimeoutSeconds = requestTimeout
         limits.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil
-        let app = ServerApp(host: host, port: port, service: SyncService(backend: backend, limits: limits), logger: logger)
+        let app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
         let lines = banner
         try await app.run { bound in
             for line in lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
@@ -147,7 +148,7 @@ struct ServerToken: ParsableCommand {
         @Option(help: "read (pull), write (push own changes), admin (push anyone's: relaying).") var role = "write"
 
         func run() throws {
-            guard let r = StrataServer.Role(rawValue: role.lowercased()) else {
+            guard let r = Role(rawValue: role.lowercased()) else {
                 throw CLIError("'\(role)' is not a role; roles: read, write, admin")
             }
             let team = try server.open()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrataCodec
 import StrataCore
 import StrataStore
 import StrataSync
@@ -37,7 +38,7 @@ struct SyncCommand: AsyncParsableCommand {
         } catch {
             await transport.close()
             bar.finish()
-            throw CLIError("sync with \(r.name) stopped: \(error)")
+            throw CLIError("sync with \(r.name) stopped: \(error)\(Self.advice(for: error))")
         }
         bar.finish()
         try r.recordSync(version: report.serverVersion, in: store)
@@ -48,14 +49,14 @@ struct SyncCommand: AsyncParsableCommand {
                     "remote": .string(r.name), "pulled": .int(Int64(report.pulled)), "pushed": .int(Int64(report.pushed)),
                     "pull_batches": .int(Int64(report.pullBatches)), "push_batches": .int(Int64(report.pushBatches)),
                     "not_relayed": .int(Int64(report.notRelayed)), "conflicts": .int(Int64(conflicts)),
-                    "researcher": .string(report.researcher), "role": .string(report.role),
+                    "researcher": .string(report.researcher), "role": .string(report.role.rawValue),
                 ]))
             return
         }
         func n(_ k: Int) -> String { "\(k) change\(k == 1 ? "" : "s")" }
         print("synced with \(r.name) as \(report.researcher) (\(report.role)): pulled \(n(report.pulled)), pushed \(n(report.pushed))")
         if report.notRelayed > 0 {
-            if report.role == "read" {
+            if report.role == .read {
                 print("\(n(report.notRelayed)) \(report.notRelayed == 1 ? "stays" : "stay") here: a read token only pulls")
             } else {
                 print(
@@ -64,6 +65,17 @@ struct SyncCommand: AsyncParsableCommand {
         }
         if conflicts > 0 {
             print("\(conflicts) record\(conflicts == 1 ? " has" : "s have") conflicts to review: strata conflicts")
+        }
+    }
+}
+
+extension SyncCommand {
+    /// What to do about a failed sync, for the failures whose remedy is a flag of this command.
+    static func advice(for error: any Error) -> String {
+        guard let e = error as? SyncClientError else { return "" }
+        switch e.code {
+        case .requestTimeout?: return "; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
+        default: return ""
         }
     }
 }

@@ -164,7 +164,7 @@ public enum SyncCodec {
 /// What `GET /v1/projects/{p}/session` answers.
 public struct SessionInfo: Sendable, Codable, Equatable {
     public init(
-        protocol: Int, project: String, researcher: String, role: String, serverReplica: String, version: String,
+        protocol: Int, project: String, researcher: String, role: Role, serverReplica: String, version: String,
         maxBatchBytes: Int, maxBodyBytes: Int
     ) {
         self.protocol = `protocol`
@@ -180,7 +180,7 @@ public struct SessionInfo: Sendable, Codable, Equatable {
     public var `protocol`: Int
     public var project: String
     public var researcher: String
-    public var role: String
+    public var role: Role
     public var serverReplica: String
     public var version: String
     public var maxBatchBytes: Int

@@ -62,13 +62,9 @@ public enum SyncHTTPServer {
             router.on("/**", method: HTTPRequest.Method(method)!) { request, _ in
                 let path = request.uri.path
                 if path.hasPrefix("/v"), !path.hasPrefix("/v1/") {
-                    return error(
-                        SyncFailure(
-                            status: 404, code: "unsupported-protocol",
-                            "this server speaks Strata sync protocol 1 (/v1/); upgrade the server or use a matching strata"
-                        ))
+                    return error(SyncFailure(.unsupportedProtocol))
                 }
-                return error(SyncFailure(status: 404, code: "not-found", "no such endpoint: \(request.method) \(path)"))
+                return error(SyncFailure(.noSuchEndpoint(method: "\(request.method)", path: path)))
             }
         }
         return router
@@ -81,22 +77,19 @@ public enum SyncHTTPServer {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
         guard type == media else {
-            return .failure(
-                SyncFailure(
-                    status: 415, code: "unsupported-media-type",
-                    "expected Content-Type \(media), got \(type ?? "none")"))
+            return .failure(SyncFailure(.unsupportedMediaType(expected: media, got: type)))
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            return .failure(.tooLarge("the body is \(declared) bytes; this server accepts at most \(limit)"))
+            return .failure(SyncFailure(.bodyTooLarge(declared: declared, limit: limit)))
         }
         do {
             let buffer = try await request.collectBody(upTo: limit)
             return .success(Array(buffer.readableBytesView))
         } catch let e as HTTPError where e.status == .contentTooLarge {
-            return .failure(.tooLarge("the body is larger than the \(limit) bytes this server accepts"))
+            return .failure(SyncFailure(.bodyTooLarge(declared: nil, limit: limit)))
         } catch let e as RequestDeadlineExceeded {
             // The deadline handler has answered 408 and is closing the connection.
-            return .failure(.requestTimeout(e.seconds))
+            return .failure(SyncFailure(.requestTimeout(seconds: e.seconds)))
         }
     }
 
@@ -104,7 +97,7 @@ public enum SyncHTTPServer {
         guard let h = authorization else { return nil }
         let parts = h.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw SyncFailure.unauthorized("the Authorization header must be `Bearer <token>`")
+            throw SyncFailure(.malformedAuthorization)
         }
         return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
@@ -120,17 +113,35 @@ public enum SyncHTTPServer {
         try await NIOThreadPool.singleton.runIfActive { try respond(body) }
     }
 
+    /// The HTTP status of a failure (SPEC §10.4): the one place kinds become statuses.
+    public static func status(of f: SyncFailure) -> Int {
+        switch f.kind {
+        case .noToken, .malformedAuthorization, .unknownToken: 401
+        case .wrongProject, .roleTooLow, .foreignAuthor: 403
+        case .noSuchProject, .noSuchEndpoint, .unsupportedProtocol: 404
+        case .unsupportedMediaType: 415
+        case .bodyTooLarge: 413
+        case .requestTimeout: 408
+        case .rateLimited: 429
+        case .undecodable(let e, _): e.code == SyncErrorCode.tooLarge.rawValue ? 413 : 400
+        case .invalidChange: 400
+        case .clockSkew: 422
+        case .badRequest(let status): status
+        case .storage: 500
+        }
+    }
+
     static func error(_ f: SyncFailure) -> Response {
         var headers: HTTPFields = [.contentType: jsonMediaType]
         if let wait = f.retryAfter { headers[.retryAfter] = String(wait) }
-        if f.status == 408 { headers[.connection] = "close" }
+        if case .requestTimeout = f.kind { headers[.connection] = "close" }
         return Response(
-            status: .init(code: f.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
+            status: .init(code: status(of: f)), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
     }
 
     /// The JSON error body: `{"error":{"code":…,"message":…}}`.
     static func errorBody(_ f: SyncFailure) -> [UInt8] {
-        Array((try? JSONEncoder.sorted.encode(["error": ["code": f.code, "message": f.message]])) ?? Data("{}".utf8))
+        Array((try? JSONEncoder.sorted.encode(["error": ["code": f.code.rawValue, "message": f.message]])) ?? Data("{}".utf8))
     }
 
     static func json(_ status: Int, _ object: [String: any Sendable]) -> Response {
@@ -161,14 +172,13 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             let status = Int(e.status.code)
             switch status {
             case 404:
-                return SyncHTTPServer.error(
-                    SyncFailure(status: 404, code: "not-found", "no such endpoint: \(request.method) \(request.uri.path)"))
+                return SyncHTTPServer.error(SyncFailure(.noSuchEndpoint(method: "\(request.method)", path: request.uri.path)))
             case 413:
-                return SyncHTTPServer.error(.tooLarge("the body is larger than this server accepts"))
+                return SyncHTTPServer.error(SyncFailure(.bodyTooLarge(declared: nil, limit: nil)))
             case 400..<500:
-                return SyncHTTPServer.error(SyncFailure(status: status, code: "bad-request", "the request could not be read"))
+                return SyncHTTPServer.error(SyncFailure(.badRequest(status: status)))
             default:
-                return SyncHTTPServer.error(SyncFailure(status: status, code: "internal", "the server could not answer; see its log"))
+                return SyncHTTPServer.error(SyncFailure(.storage(what: "answer")))
             }
         }
     }

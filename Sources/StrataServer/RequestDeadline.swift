@@ -114,7 +114,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             state = .timedOut
             // The handler waiting for the body learns that it will not come.
             context.fireErrorCaught(RequestDeadlineExceeded(seconds: seconds))
-            let body = SyncHTTPServer.errorBody(.requestTimeout(seconds))
+            let body = SyncHTTPServer.errorBody(SyncFailure(.requestTimeout(seconds: seconds)))
             var head = HTTPResponse(status: .init(code: 408))
             head.headerFields[.contentType] = SyncHTTPServer.jsonMediaType
             head.headerFields[.contentLength] = String(body.count)

@@ -1,27 +1,8 @@
 import Crypto
 import Foundation
 import GRDB
+import StrataCodec
 import StrataCore
-
-/// What a token lets its holder do in one project.
-public enum Role: String, Sendable, CaseIterable, Comparable {
-    /// Pull only.
-    case read
-    /// Pull, and push changes the holder authored.
-    case write
-    /// Pull, and push changes by anyone (relaying a colleague's work, e.g. from a bundle).
-    case admin
-
-    var rank: Int {
-        switch self {
-        case .read: 0
-        case .write: 1
-        case .admin: 2
-        }
-    }
-
-    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
-}
 
 /// The identity and rights a valid token carries.
 public struct Grant: Sendable, Equatable {

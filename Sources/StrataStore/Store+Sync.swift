@@ -72,3 +72,44 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// What a replica at `vv` lacks of this log, in (replica id, seq) order, as ids, authors
+    /// and stored sizes: enough to decide what to push and to cut it into batches, without
+    /// decoding a change.
+    public func pushCandidates(missingFrom vv: VersionVector) throws -> [PushCandidate] {
+        try db.read { db in
+            var out: [PushCandidate] = []
+            let replicas = try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id")
+            for r in replicas {
+                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
+                let rows = try Row.fetchCursor(
+                    db.cachedStatement(
+                        sql: "SELECT seq, author, length(payload) FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
+                    arguments: [r[0] as Int64, Int64(bitPattern: vv[rid])])
+                while let row = try rows.next() {
+                    out.append(PushCandidate(id: ChangeID(replica: rid, seq: UInt64(row[0] as Int64)), author: row[1], bytes: row[2]))
+                }
+            }
+            return out
+        }
+    }
+
+    /// The logged changes with these ids, in the order given, each decoded once. Throws when
+    /// one is not in the log.
+    public func changes(_ ids: [ChangeID]) throws -> [Change] {
+        try db.read { db in
+            var index: [ReplicaID: Int64] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas") {
+                if let rid = ReplicaID(bytes: r[1] as Data) { index[rid] = r[0] }
+            }
+            let statement = try db.cachedStatement(sql: "SELECT payload FROM changes WHERE replica = ? AND seq = ?")
+            return try ids.map { id in
+                guard let idx = index[id.replica],
+                    let payload = try Data.fetchOne(statement, arguments: [idx, Int64(bitPattern: id.seq)])
+                else { throw StoreError(.notFound, "change \(id) is not in the log") }
+                return try ChangeCodec.decode(payload)
+            }
+        }
+    }
+}

@@ -100,7 +100,7 @@ public final class HTTPTransport: SyncTransport {
                 let err = obj["error"] as? [String: Any], let message = err["message"] as? String
             {
                 throw SyncClientError(
-                    status: Int(response.status.code), code: err["code"] as? String, retryAfter: retryAfter,
+                    status: Int(response.status.code), code: (err["code"] as? String).map(SyncErrorCode.init(rawValue:)), retryAfter: retryAfter,
                     "the server refused: \(message)")
             }
             throw SyncClientError(
@@ -125,7 +125,7 @@ public final class HTTPTransport: SyncTransport {
         do {
             return try SyncCodec.decodePullResponse(data)
         } catch {
-            throw SyncClientError(code: error.code, "the server's pull answer was refused: \(error)")
+            throw SyncClientError(code: SyncErrorCode(error), "the server's pull answer was refused: \(error)")
         }
     }
 

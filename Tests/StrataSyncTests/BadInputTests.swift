@@ -7,6 +7,7 @@ import StrataCore
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import StrataCodec
 import StrataCore
 import StrataServer
 import StrataStore
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 

@@ -7,6 +7,7 @@ import StrataCodec
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 
@@ -294,8 +295,8 @@ final class Notices: @unchecked Sendable {
         // A peer token is compared in constant time on its digest; near misses are refused.
         let peerDir = try TemporaryDirectory()
         let replica = try Store.create(at: peerDir.file("p.strata"), author: "Maria")
-        let peerToken = PeerBackend.newToken()
-        let peer = try PeerBackend(replica: replica, token: peerToken)
+        let peerToken = PeerStorage.newToken()
+        let peer = try PeerStorage(replica: replica, token: peerToken)
         #expect(try peer.authenticate(peerToken) != nil)
         var nearMiss = Array(peerToken)
         nearMiss[nearMiss.count - 1] = nearMiss.last == "a" ? "b" : "a"

@@ -3,43 +3,11 @@ import StrataCodec
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 
 @testable import StrataCore
-
-/// Counts the requests a sync makes, failed ones included.
-final class CountingTransport: SyncTransport, @unchecked Sendable {
-    let inner: any SyncTransport
-    private let lock = NSLock()
-    private var n = 0
-    private var sent = 0
-    private var received = 0
-    var requests: Int { lock.withLock { n } }
-    /// Changes in push requests begun, cut ones included.
-    var changesSent: Int { lock.withLock { sent } }
-    /// Changes in pull responses received whole.
-    var changesReceived: Int { lock.withLock { received } }
-
-    init(_ inner: any SyncTransport) { self.inner = inner }
-    func count() { lock.withLock { n += 1 } }
-    func session() async throws -> SessionInfo {
-        count()
-        return try await inner.session()
-    }
-    func pull(_ request: PullRequest) async throws -> PullResponse {
-        count()
-        let r = try await inner.pull(request)
-        lock.withLock { received += r.changes.count }
-        return r
-    }
-    func push(_ changes: [Change]) async throws -> PushResult {
-        count()
-        lock.withLock { sent += changes.count }
-        return try await inner.push(changes)
-    }
-    func close() async { await inner.close() }
-}
 
 /// What syncing until success took. `pulled` and `pushed` are those of the attempt that
 /// completed: batches an interrupted attempt had moved are not counted again.

@@ -3,6 +3,7 @@ import StrataCodec
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 

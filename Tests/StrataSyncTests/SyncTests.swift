@@ -4,14 +4,16 @@ import StrataCodec
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 
 @testable import StrataCore
 
-/// Three researchers edit offline and sync through a server over real HTTP, in a seeded
-/// random order, until quiescent: every replica and the server end identical.
-func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
+/// Three researchers edit offline and sync through a server, in a seeded random order, until
+/// quiescent: every replica and the server end identical. The server's service is reached in
+/// process (the same codec both ways, no socket), unless `overHTTP`.
+func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) async throws {
     let names = ["Khaled", "Maria", "Omar"]
     let team = try Team(researchers: names)
     let dir = try TemporaryDirectory()
@@ -20,7 +22,7 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
         try Store.create(at: dir.file("\(names[i]).strata"), author: names[i], replicaID: ids[i])
     }
     let tokens = team.tokens
-    try await withServer(team.backend) { url in
+    try await withEndpoint(team.backend, inProcess: !overHTTP) { url in
         var stores = created
         var sim = Simulation(seed: seed, replicas: 3)
         var rng = SeededRandom(seed: seed ^ 0x5151)
@@ -50,7 +52,7 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
     }
 }
 
-@Suite(.serialized) struct SyncOverHTTPTests {
+@Suite struct SyncConvergenceTests {
     @Test func threeResearchersConvergeThroughAServer() async {
         let runs = ProcessEnvironment.int("STRATA_SYNC_PROPERTY_RUNS", default: 16)
         await propertyCheck(count: runs, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
@@ -60,6 +62,13 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
 
     @Test(arguments: [3, 1999] as [UInt64])
     func regressionSeeds(seed: UInt64) async throws { try await randomSyncSchedule(seed: seed, steps: 80) }
+}
+
+@Suite(.serialized) struct SyncOverHTTPTests {
+    /// The same schedule over real HTTP on loopback: the edge carries what the service says.
+    @Test func threeResearchersConvergeOverHTTP() async throws {
+        try await randomSyncSchedule(seed: 0x7AD_0A, steps: 40, overHTTP: true)
+    }
 
     @Test func twoLaptopsSyncPeerToPeer() async throws {
         let dir = try TemporaryDirectory()
@@ -69,8 +78,8 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
         try khaled.commit([.create(bust, kind: .artefact), .set(bust, field: "title", .text("Bust"))])
         let note = maria.newRecordID()
         try maria.commit([.create(note, kind: .note), .set(note, field: "title", .text("Theatre"))])
-        let token = PeerBackend.newToken()
-        let backend = try PeerBackend(replica: khaled, token: token)
+        let token = PeerStorage.newToken()
+        let backend = try PeerStorage(replica: khaled, token: token)
         try await withServer(backend) { url in
             let r = try await sync(maria, url, project: "peer", token: token)
             #expect(r.pulled == 1 && r.pushed == 1)
@@ -81,6 +90,9 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
         }
     }
 
+}
+
+@Suite struct ResumeTests {
     @Test func aCutSyncResumesWithoutResendingAcknowledgedBatches() async throws {
         let team = try Team(researchers: ["Khaled", "Maria"])
         let dir = try TemporaryDirectory()
@@ -91,10 +103,10 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
             try khaled.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Tadmor \(i) ", count: 40)))])
         }
         let tokens = team.tokens
-        try await withServer(team.backend) { url in
+        try await withEndpoint(team.backend, inProcess: true) { endpoint in
             // Push cut after 3 batches.
             let cut = CuttingTransport(
-                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Khaled"]!), allowed: 4)
+                inner: endpoint.transport(token: tokens["Khaled"]!), allowed: 4)
             var client = SyncClient(store: khaled, transport: cut)
             client.maxBatchBytes = 2000
             await #expect(throws: SyncClientError.self) { _ = try await client.sync() }
@@ -103,62 +115,26 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40) async throws {
             let afterCut = try server.status().changes
             #expect(afterCut > 0 && afterCut < 60)
             // Resume: only what the server lacks is sent, nothing twice.
-            let resumed = try await sync(khaled, url, token: tokens["Khaled"]!, batchBytes: 2000)
+            let resumed = try await sync(khaled, endpoint, token: tokens["Khaled"]!, batchBytes: 2000)
             #expect(resumed.pushed == 60 - afterCut)
             #expect(try server.status().changes == 60)
             // Pull cut after 2 batches, then resumed: Maria receives each change once.
             let pullCut = CuttingTransport(
-                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Maria"]!), allowed: 3)
+                inner: endpoint.transport(token: tokens["Maria"]!), allowed: 3)
             var mc = SyncClient(store: maria, transport: pullCut)
             mc.maxBatchBytes = 2000
             await #expect(throws: SyncClientError.self) { _ = try await mc.sync() }
             await pullCut.close()
             let got = try maria.status().changes
             #expect(got > 0 && got < 60)
-            let rest = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 2000)
+            let rest = try await sync(maria, endpoint, token: tokens["Maria"]!, batchBytes: 2000)
             #expect(rest.pulled == 60 - got)
             #expect(try maria.snapshot() == (try khaled.snapshot()))
         }
     }
 }
 
-/// Lets `allowed` requests through, then fails as if the link dropped.
-final class CuttingTransport: SyncTransport, @unchecked Sendable {
-    let inner: any SyncTransport
-    let lock = NSLock()
-    var left: Int
-
-    init(inner: any SyncTransport, allowed: Int) {
-        self.inner = inner
-        left = allowed
-    }
-
-    func take() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        left -= 1
-        if left < 0 { throw SyncClientError("link cut (test)") }
-    }
-
-    func session() async throws -> SessionInfo {
-        try take()
-        return try await inner.session()
-    }
-
-    func pull(_ request: PullRequest) async throws -> PullResponse {
-        try take()
-        return try await inner.pull(request)
-    }
-
-    func push(_ changes: [Change]) async throws -> PushResult {
-        try take()
-        return try await inner.push(changes)
-    }
-
-    func close() async { await inner.close() }
-}
-
-@Suite(.serialized) struct CutPointTests {
+@Suite struct CutPointTests {
     /// The link drops after k requests, for every k of a sync, both ways; the next sync
     /// moves exactly what is still missing and both ends agree.
     @Test(arguments: Array(2...9))
@@ -174,10 +150,10 @@ final class CuttingTransport: SyncTransport, @unchecked Sendable {
             }
         }
         let tokens = team.tokens
-        try await withServer(team.backend) { url in
-            try await sync(khaled, url, token: tokens["Khaled"]!, batchBytes: 1500)
+        try await withEndpoint(team.backend, inProcess: true) { endpoint in
+            try await sync(khaled, endpoint, token: tokens["Khaled"]!, batchBytes: 1500)
             let cut = CuttingTransport(
-                inner: HTTPTransport(baseURL: url, project: "palmyra", token: tokens["Maria"]!), allowed: k)
+                inner: endpoint.transport(token: tokens["Maria"]!), allowed: k)
             var client = SyncClient(store: maria, transport: cut)
             client.maxBatchBytes = 1500
             let cutReport = try? await client.sync()
@@ -185,12 +161,12 @@ final class CuttingTransport: SyncTransport, @unchecked Sendable {
             let server = try #require(try team.backend.store(for: "palmyra"))
             let pulledBefore = try maria.status().changes - 9
             let pushedBefore = try server.status().changes - 12
-            let rest = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 1500)
+            let rest = try await sync(maria, endpoint, token: tokens["Maria"]!, batchBytes: 1500)
             if cutReport == nil {
                 #expect(rest.pulled == 12 - pulledBefore, "cut after \(k)")
                 #expect(rest.pushed == 9 - pushedBefore, "cut after \(k)")
             }
-            try await sync(khaled, url, token: tokens["Khaled"]!)
+            try await sync(khaled, endpoint, token: tokens["Khaled"]!)
             #expect(try maria.snapshot() == (try khaled.snapshot()), "cut after \(k)")
             #expect(try server.snapshot() == (try khaled.snapshot()), "cut after \(k)")
         }
@@ -203,7 +179,7 @@ struct RepeatingTransport: SyncTransport {
 
     func session() async throws -> SessionInfo {
         SessionInfo(
-            protocol: Int(SyncCodec.protocolVersion), project: "palmyra", researcher: "Maria", role: "write",
+            protocol: Int(SyncCodec.protocolVersion), project: "palmyra", researcher: "Maria", role: .write,
             serverReplica: response.replica.hex, version: response.version.description, maxBatchBytes: 1 << 20,
             maxBodyBytes: 1 << 24)
     }
@@ -216,7 +192,7 @@ struct RepeatingTransport: SyncTransport {
 /// The pull loop asks for the next batch while it applies one, from the version the replica
 /// will have: these check that it still stops on a server that does not move, and still
 /// finishes when the replica holds changes beyond a gap (which the server sends again).
-@Suite(.serialized) struct PullLoopTests {
+@Suite struct PullLoopTests {
     @Test func aServerThatKeepsSendingTheSameBatchIsRefused() async throws {
         let dir = try TemporaryDirectory()
         let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
@@ -247,9 +223,9 @@ struct RepeatingTransport: SyncTransport {
         try maria.apply(all.filter { (5...10).contains($0.id.seq) })
         #expect(try maria.versionVector()[khaled.replicaID] == 0)
         let tokens = team.tokens
-        try await withServer(team.backend) { url in
-            try await sync(khaled, url, token: tokens["Khaled"]!)
-            let report = try await sync(maria, url, token: tokens["Maria"]!, batchBytes: 700)
+        try await withEndpoint(team.backend, inProcess: true) { endpoint in
+            try await sync(khaled, endpoint, token: tokens["Khaled"]!)
+            let report = try await sync(maria, endpoint, token: tokens["Maria"]!, batchBytes: 700)
             #expect(report.pulled == 14)
             #expect(report.pullBatches > 3)
             #expect(try maria.versionVector()[khaled.replicaID] == 20)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StrataSyncTesting
 import StrataTestSupport
 import Testing
 

@@ -16,6 +16,7 @@ import StrataCore
 import StrataServer
 import StrataStore
 import StrataSync
+import StrataSyncTesting
 
 // MARK: options
 
@@ -278,27 +279,6 @@ func jsonExport(_ notes: [Note]) -> [UInt8] {
 
 // MARK: sync plumbing
 
-/// Counts the bytes of every request and response body (HTTP headers excluded).
-final class CountingTransport: SyncTransport, @unchecked Sendable {
-    let inner: HTTPTransport
-    private let lock = NSLock()
-    private var _bytes = 0
-    var bytes: Int { lock.withLock { _bytes } }
-    init(_ inner: HTTPTransport) { self.inner = inner }
-    func add(_ n: Int) { lock.withLock { _bytes += n } }
-    func session() async throws -> SessionInfo { try await inner.session() }
-    func pull(_ request: PullRequest) async throws -> PullResponse {
-        let r = try await inner.pull(request)
-        add(SyncCodec.encode(request).count + SyncCodec.encode(r).count)
-        return r
-    }
-    func push(_ changes: [Change]) async throws -> PushResult {
-        add(ChangeSetCodec.encode(changes).count)
-        return try await inner.push(changes)
-    }
-    func close() async { await inner.close() }
-}
-
 /// A team server on 127.0.0.1 (free port) whose project holds `notes`, for `body`.
 /// Server directories already filled, by number of notes: (directory, admin token). Scenarios
 /// that need a server holding the same number of notes get a copy instead of recording and
@@ -311,7 +291,7 @@ func serverTemplate(_ notes: [Note]) throws -> (dir: String, token: String) {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let token: String
     do {
-        let backend = try TeamBackend(directory: dir)
+        let backend = try TeamStorage(directory: dir)
         try backend.addProject("palmyra")
         token = try backend.tokens.createToken(project: "palmyra", researcher: "Bench", role: .admin).token
         if !notes.isEmpty {
@@ -325,15 +305,15 @@ func serverTemplate(_ notes: [Note]) throws -> (dir: String, token: String) {
     return (dir, token)
 }
 
-func withServer<T>(notes: [Note], _ body: (String, String, TeamBackend) async throws -> T) async throws -> T {
+func withServer<T>(notes: [Note], _ body: (String, String, TeamStorage) async throws -> T) async throws -> T {
     let template = try serverTemplate(notes)
     let dir = freshPath("server")
     try FileManager.default.copyItem(atPath: template.dir, toPath: dir)
-    let backend = try TeamBackend(directory: dir)
+    let backend = try TeamStorage(directory: dir)
     let token = template.token
     var logger = Logger(label: "bench.server")
     logger.logLevel = .critical
-    let app = ServerApp(host: "127.0.0.1", port: 0, service: SyncService(backend: backend), logger: logger)
+    let app = ServerApp(host: "127.0.0.1", port: 0, service: SyncService(storage: backend), logger: logger)
     let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
     let server = Task { try await app.runUntilCancelled { port in continuation.yield(port) } }
     var port = 0

@@ -3,9 +3,11 @@ import Foundation
 import StrataCore
 import StrataStore
 
-/// A team server: `server.sqlite` (projects, hashed tokens) and one replica per project in
-/// `projects/NAME.strata`, under one data directory.
-public final class TeamBackend: SyncBackend, @unchecked Sendable {
+/// A team server on SQLite: `server.sqlite` (projects, hashed tokens) and one replica per
+/// project in `projects/NAME.strata`, under one data directory. Each project is a whole
+/// `Store`, so it materialises records (see ARCHITECTURE.md, "Does a server materialise
+/// records?"); the sync service reaches it only through `ProjectStorage`.
+public final class TeamStorage: ServerStorage, @unchecked Sendable {
     public let directory: String
     public let tokens: TokenStore
     private let lock = NSLock()
@@ -20,6 +22,9 @@ public final class TeamBackend: SyncBackend, @unchecked Sendable {
 
     public func authenticate(_ token: String) throws -> Grant? { try tokens.authenticate(token) }
 
+    public func project(_ name: String) throws -> (any ProjectStorage)? { try store(for: name).map(StoreProjectStorage.init) }
+
+    /// The replica of a project, or nil when there is no such project (administration, tests).
     public func store(for project: String) throws -> Store? {
         lock.lock()
         defer { lock.unlock() }
@@ -44,7 +49,7 @@ public final class TeamBackend: SyncBackend, @unchecked Sendable {
 
 /// Peer-to-peer: a researcher serves their own replica to a colleague, as project `peer`,
 /// with one token made when the server starts (admin: the colleague may relay others' work).
-public final class PeerBackend: SyncBackend, Sendable {
+public final class PeerStorage: ServerStorage, Sendable {
     public static let project = "peer"
     public let replica: Store
     let digest: Data
@@ -68,5 +73,26 @@ public final class PeerBackend: SyncBackend, Sendable {
         return diff == 0 ? Grant(tokenID: 0, project: Self.project, researcher: researcher, role: .admin) : nil
     }
 
-    public func store(for project: String) throws -> Store? { project == Self.project ? replica : nil }
+    public func project(_ name: String) throws -> (any ProjectStorage)? {
+        name == Self.project ? StoreProjectStorage(replica) : nil
+    }
+}
+
+/// A replica's change log as a project's storage: pulls read primary-key ranges of its log,
+/// pushes are applied (merged and materialised) in one transaction.
+public struct StoreProjectStorage: ProjectStorage {
+    public let store: Store
+    public init(_ store: Store) { self.store = store }
+
+    public var replicaID: ReplicaID { store.replicaID }
+    public func versionVector() throws -> VersionVector { try store.versionVector() }
+    public func changes(missingFrom version: VersionVector, maxBytes: Int) throws -> MissingChanges {
+        let batch = try store.changes(missingFrom: version, maxBytes: maxBytes)
+        return MissingChanges(changes: batch.changes, remaining: batch.remaining)
+    }
+    public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> { try store.present(ids) }
+    public func append(_ changes: [Change], now: UInt64) throws -> AppendResult {
+        let r = try store.apply(changes, now: now)
+        return AppendResult(applied: r.applied, duplicates: r.duplicates)
+    }
 }

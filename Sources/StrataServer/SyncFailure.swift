@@ -1,0 +1,102 @@
+import StrataCodec
+import StrataCore
+
+/// Why a sync request failed, as a kind with its facts. The service returns these; only the
+/// HTTP edge (`SyncHTTPServer`) maps them to statuses. `code` goes into the JSON error body
+/// and `message` states the facts (SPEC §10.4); clients add their own advice.
+public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// No `Authorization` header.
+        case noToken
+        /// An `Authorization` header that is not `Bearer <token>`.
+        case malformedAuthorization
+        /// A token the server does not know, or one that was revoked.
+        case unknownToken
+        /// The token is for another project.
+        case wrongProject(token: String, asked: String)
+        /// The token's role does not allow the request.
+        case roleTooLow(has: Role, needs: Role)
+        /// A write token pushing a change another researcher authored.
+        case foreignAuthor(change: ChangeID, researcher: String, role: Role)
+        case noSuchProject(String)
+        case noSuchEndpoint(method: String, path: String)
+        /// A path under another protocol version.
+        case unsupportedProtocol
+        case unsupportedMediaType(expected: String, got: String?)
+        /// A body over the server's cap (`declared` when Content-Length said so).
+        case bodyTooLarge(declared: Int?, limit: Int?)
+        /// The body did not arrive within the request deadline.
+        case requestTimeout(seconds: Int)
+        case rateLimited(retryAfter: Int)
+        /// A body that does not decode (`what` says which).
+        case undecodable(CodecError, what: String)
+        /// A change that breaks the structural rules.
+        case invalidChange(ChangeValidationError)
+        /// A change stamped beyond the accepted forward skew.
+        case clockSkew(ClockSkewError)
+        /// A request the HTTP layer could not read.
+        case badRequest(status: Int)
+        /// The server could not read or write its data (`what` it was doing; details in its log).
+        case storage(what: String)
+    }
+
+    public let kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+
+    /// The protocol's error code.
+    public var code: SyncErrorCode {
+        switch kind {
+        case .noToken, .malformedAuthorization, .unknownToken: .unauthorized
+        case .wrongProject, .roleTooLow, .foreignAuthor: .forbidden
+        case .noSuchProject, .noSuchEndpoint: .notFound
+        case .unsupportedProtocol: .unsupportedProtocol
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .bodyTooLarge: .tooLarge
+        case .requestTimeout: .requestTimeout
+        case .rateLimited: .rateLimited
+        case .undecodable(let e, _): SyncErrorCode(e)
+        case .invalidChange: .invalidChange
+        case .clockSkew: .clockSkew
+        case .badRequest: .badRequest
+        case .storage: .internal
+        }
+    }
+
+    /// Seconds the client should wait before trying again (sent as `Retry-After`).
+    public var retryAfter: Int? {
+        if case .rateLimited(let s) = kind { return s }
+        return nil
+    }
+
+    /// One sentence of facts, free of tokens and record content.
+    public var message: String {
+        switch kind {
+        case .noToken: "no token: send `Authorization: Bearer <token>`"
+        case .malformedAuthorization: "the Authorization header must be `Bearer <token>`"
+        case .unknownToken: "the token is not valid (unknown or revoked); ask the project admin for a new one"
+        case .wrongProject(let token, let asked): "this token is for project '\(token)', not '\(asked)'"
+        case .roleTooLow(let has, let needs):
+            "this token can only \(has == .read ? "pull" : "push its own changes"); pushing needs a \(needs.rawValue) token"
+        case .foreignAuthor(let change, let researcher, let role):
+            "change \(change) is by another researcher; a \(role.rawValue) token pushes only changes authored by '\(researcher)' (relaying needs an admin token)"
+        case .noSuchProject(let p): "no project '\(p)' on this server"
+        case .noSuchEndpoint(let method, let path): "no such endpoint: \(method) \(path)"
+        case .unsupportedProtocol:
+            "this server speaks Strata sync protocol \(SyncCodec.protocolVersion) (/v\(SyncCodec.protocolVersion)/); upgrade the server or use a matching strata"
+        case .unsupportedMediaType(let expected, let got): "expected Content-Type \(expected), got \(got ?? "none")"
+        case .bodyTooLarge(let declared?, let limit?): "the body is \(declared) bytes; this server accepts at most \(limit)"
+        case .bodyTooLarge(nil, let limit?): "the body is larger than the \(limit) bytes this server accepts"
+        case .bodyTooLarge: "the body is larger than this server accepts"
+        case .requestTimeout(let s): "the request did not arrive within \(s) s"
+        case .rateLimited(let s): "too many requests with this token; wait \(s) s, then sync again (your changes are safe)"
+        case .undecodable(let e, let what): "\(what): \(e.description)"
+        case .invalidChange(let e): "the pushed change set was refused: \(e)"
+        case .clockSkew(let e):
+            "change \(e.change) is stamped \(e.aheadMillis / 1000) s ahead of the server's clock (at most \(e.limitMillis / 1000) s accepted); fix the clock of the machine that made it, then sync again"
+        case .badRequest: "the request could not be read"
+        case .storage(let what): "the server could not \(what); see its log"
+        }
+    }
+
+    public var description: String { message }
+}
