@@ -122,7 +122,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "StrataCLITests", dependencies: ["strata", "strata-bench", "StrataCLI", "StrataTestSupport"]),
+        .testTarget(name: "StrataCLITests", dependencies: ["strata", "strata-bench", "StrataCLI", "StrataCodec", "StrataTestSupport"]),
         .testTarget(
             name: "StrataTextTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import StrataCodec
 
 /// The `strata` terminal client: field notes, artefacts, sites and article links, kept in a
 /// local replica that syncs with colleagues without losing anyone's edits.
@@ -12,7 +13,7 @@ public struct StrataCommand: AsyncParsableCommand {
             else $XDG_DATA_HOME/strata/replica.strata.
             Shell completion: strata --generate-completion-script bash|zsh|fish
             """,
-        version: "0.1.0",
+        version: StrataRelease.version,
         subcommands: StrataCommand.subcommands
     )
 

@@ -74,7 +74,7 @@ public final class HTTPTransport: SyncTransport {
         var request = HTTPClientRequest(url: projectURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "User-Agent", value: "strata/0.2")
+        request.headers.add(name: "User-Agent", value: StrataRelease.userAgent)
         if let body {
             request.headers.add(name: "Content-Type", value: mediaType ?? "application/octet-stream")
             request.body = .bytes(ByteBuffer(bytes: body))

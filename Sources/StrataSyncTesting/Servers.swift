@@ -29,32 +29,61 @@ public func quietLogger(_ label: String = "test.server") -> Logger {
     return l
 }
 
+/// A sync server on 127.0.0.1 with a free port, until `stop()`.
+public final class RunningServer: Sendable {
+    public let url: String
+    let task: Task<Void, any Error>
+
+    init(url: String, task: Task<Void, any Error>) {
+        self.url = url
+        self.task = task
+    }
+
+    /// Starts a server on `storage` and returns once it listens.
+    public static func start(
+        _ storage: any ServerStorage, limits: ServerLimits = ServerLimits(), logger: Logger? = nil
+    ) async throws -> RunningServer {
+        let app = ServerApp(
+            host: "127.0.0.1", port: 0, service: SyncService(storage: storage, limits: limits),
+            logger: logger ?? quietLogger())
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task {
+            defer { continuation.finish() }
+            try await app.runUntilCancelled { port in continuation.yield(port) }
+        }
+        var port: Int? = nil
+        for await p in stream {
+            port = p
+            break
+        }
+        guard let port else {
+            // The server stopped before listening: report why.
+            try await task.value
+            throw SyncClientError("the test server stopped before listening")
+        }
+        return RunningServer(url: "http://127.0.0.1:\(port)", task: task)
+    }
+
+    /// Stops the server and waits until it has closed.
+    public func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+}
+
 /// A sync server on 127.0.0.1 with a free port, for the duration of `body`, which gets its URL.
 public func withServer<T: Sendable>(
     _ storage: any ServerStorage, limits: ServerLimits = ServerLimits(), logger: Logger? = nil,
     _ body: @Sendable (String) async throws -> T
 ) async throws -> T {
-    let app = ServerApp(
-        host: "127.0.0.1", port: 0, service: SyncService(storage: storage, limits: limits), logger: logger ?? quietLogger())
-    let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await app.runUntilCancelled { port in continuation.yield(port) }
-            return nil
-        }
-        var port = 0
-        for await p in stream {
-            port = p
-            break
-        }
-        let result: T
-        do { result = try await body("http://127.0.0.1:\(port)") } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-        while let r = try await group.next() { if let r { return r } }
+    let server = try await RunningServer.start(storage, limits: limits, logger: logger)
+    do {
+        let result = try await body(server.url)
+        await server.stop()
         return result
+    } catch {
+        await server.stop()
+        throw error
     }
 }
 

@@ -1,8 +1,15 @@
 import Foundation
+import StrataCodec
 import Testing
 
 @Suite("strata, run as a user runs it")
 struct CLITests {
+    @Test func versionIsTheReleaseTheHTTPClientNames() throws {
+        let s = try Sandbox()
+        #expect(try s.ok("--version") == StrataRelease.version)
+        #expect(StrataRelease.userAgent == "strata/\(StrataRelease.version)")
+    }
+
     @Test func initCreatesAStoreOnceAndStatusReportsIt() throws {
         let s = try Sandbox()
         let out = try s.ok("init", "--author", "Khaled")

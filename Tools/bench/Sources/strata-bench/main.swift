@@ -310,19 +310,15 @@ func withServer<T>(notes: [Note], _ body: (String, String, TeamStorage) async th
     let dir = freshPath("server")
     try FileManager.default.copyItem(atPath: template.dir, toPath: dir)
     let backend = try TeamStorage(directory: dir)
-    let token = template.token
-    var logger = Logger(label: "bench.server")
-    logger.logLevel = .critical
-    let app = ServerApp(host: "127.0.0.1", port: 0, service: SyncService(storage: backend), logger: logger)
-    let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-    let server = Task { try await app.runUntilCancelled { port in continuation.yield(port) } }
-    var port = 0
-    for await p in stream {
-        port = p
-        break
+    let server = try await RunningServer.start(backend, logger: quietLogger("bench.server"))
+    do {
+        let result = try await body(server.url, template.token, backend)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
     }
-    defer { server.cancel() }
-    return try await body("http://127.0.0.1:\(port)", token, backend)
 }
 
 func sync(_ store: Store, _ url: String, _ token: String) async throws -> (seconds: Double, bytes: Int, pulled: Int) {
