@@ -7,6 +7,12 @@ public struct SyncProgress: Sendable, Equatable {
     public var phase: Phase
     public var done: Int
     public var total: Int
+
+    public init(phase: Phase, done: Int, total: Int) {
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
 }
 
 /// What a sync did.

@@ -233,3 +233,48 @@ struct RepeatingTransport: SyncTransport {
         }
     }
 }
+
+/// The in-process transport stands in for HTTP only if a client cannot tell them apart: the
+/// same refusals come back with the same status, code and words either way.
+@Suite(.serialized) struct InProcessTransportTests {
+    @Test func refusalsReadTheSameInProcessAndOverHTTP() async throws {
+        let team = try Team(researchers: ["Khaled"])
+        let reader = try team.backend.tokens.createToken(project: "palmyra", researcher: "Omar", role: .read).token
+        try team.backend.addProject("aleppo")
+        let dir = try TemporaryDirectory()
+        let store = try Store.create(at: dir.file("o.strata"), author: "Omar")
+        let id = store.newRecordID()
+        try store.commit([.create(id, kind: .note), .set(id, field: "title", .text("Theatre"))])
+        let tokens = team.tokens
+        let cases: [(project: String, token: String)] = [
+            ("palmyra", "stk_unknown"), ("aleppo", tokens["Khaled"]!), ("nowhere", tokens["Khaled"]!),
+        ]  // (headers are the edge's: a malformed Authorization header is tested over HTTP only)
+        @Sendable func failure(_ transport: any SyncTransport) async -> SyncClientError? {
+            do {
+                var client = SyncClient(store: store, transport: transport)
+                client.maxBatchBytes = 1 << 20
+                _ = try await client.sync()
+                await transport.close()
+                return nil
+            } catch {
+                await transport.close()
+                return error as? SyncClientError
+            }
+        }
+        try await withServer(team.backend) { url in
+            for c in cases {
+                let viaHTTP = await failure(HTTPTransport(baseURL: url, project: c.project, token: c.token))
+                let inProcess = await failure(
+                    InProcessTransport(service: SyncService(storage: team.backend), project: c.project, token: c.token))
+                #expect(viaHTTP != nil, "\(c)")
+                #expect(viaHTTP?.status == inProcess?.status, "\(c)")
+                #expect(viaHTTP?.code == inProcess?.code, "\(c)")
+                #expect(viaHTTP?.description == inProcess?.description, "\(c)")
+            }
+            // A read token syncs (pulls) either way and pushes nothing.
+            let a = try await sync(store, url, token: reader)
+            let b = try await sync(store, team.endpoint(), token: reader)
+            #expect(a.pushed == 0 && b.pushed == 0 && a.notRelayed == 1 && b.notRelayed == 1)
+        }
+    }
+}
