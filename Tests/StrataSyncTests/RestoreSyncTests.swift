@@ -20,7 +20,7 @@ func changeLog(_ store: Store) throws -> [ChangeID: [UInt8]] {
     return out
 }
 
-@Suite(.serialized) struct RestoreSyncTests {
+@Suite struct RestoreSyncTests {
     /// Khaled backs up, keeps working and syncs, loses his laptop's store, restores the old
     /// backup, writes again and syncs: nothing is lost, no change id means two things.
     @Test func aReplicaRestoredFromAnOlderBackupLosesNothingAndConflatesNothing() async throws {
@@ -29,7 +29,7 @@ func changeLog(_ store: Store) throws -> [ChangeID: [UInt8]] {
         let path = dir.file("khaled.strata")
         let maria = try Store.create(at: dir.file("maria.strata"), author: "Maria")
         let tokens = team.tokens
-        try await withServer(team.backend) { url in
+        try await withEndpoint(team.backend, inProcess: true) { url in
             var oldID: ReplicaID? = nil
             var logBeforeLoss: [ChangeID: [UInt8]] = [:]
             do {
@@ -91,7 +91,7 @@ func changeLog(_ store: Store) throws -> [ChangeID: [UInt8]] {
         let team = try Team(researchers: ["Khaled"])
         let dir = try TemporaryDirectory()
         let tokens = team.tokens
-        try await withServer(team.backend) { url in
+        try await withEndpoint(team.backend, inProcess: true) { url in
             let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
             try addNotes(khaled, 1)
             // A plain file copy: what `restore` does not do.
