@@ -29,6 +29,19 @@ import Testing
         PullResponse(replica: server, version: version, changes: changes, remaining: remaining)
     }
 
+    /// A session whose pull found nothing, now listing what the server lacks.
+    func readyToPush(role: Role = .write, maxBatchBytes: Int = 1 << 20, serverVersion: VersionVector = VersionVector())
+        -> SyncSession
+    {
+        var limits = SyncSession.Limits()
+        limits.maxBatchBytes = maxBatchBytes
+        var s = SyncSession(replica: me, localVersion: VersionVector(), info: info(role: role, version: serverVersion), limits: limits)
+        _ = s.start()
+        _ = s.received(pullResponse([], remaining: 0, version: serverVersion))
+        _ = s.applied(0)
+        return s
+    }
+
     @Test func aSessionStartsByPullingFromTheReplicasVersion() {
         let local = VersionVector([khaled: 4])
         var s = SyncSession(replica: me, localVersion: local, info: info())
@@ -86,12 +99,7 @@ import Testing
     }
 
     @Test func pushBatchesAreCutByStoredSizesAndAWriteTokenPushesOnlyItsOwn() {
-        var limits = SyncSession.Limits()
-        limits.maxBatchBytes = 100
-        var s = SyncSession(replica: me, localVersion: VersionVector(), info: info(), limits: limits)
-        _ = s.start()
-        _ = s.received(pullResponse([], remaining: 0))
-        _ = s.applied(0)
+        var s = readyToPush(maxBatchBytes: 100)
         let mine = (1...5).map { PushCandidate(id: ChangeID(replica: me, seq: UInt64($0)), author: "Maria", bytes: 40) }
         let relayed = PushCandidate(id: ChangeID(replica: khaled, seq: 1), author: "Khaled", bytes: 10)
         let first = s.found(mine + [relayed])
@@ -107,22 +115,14 @@ import Testing
     }
 
     @Test func oneChangeLargerThanTheBoundIsPushedAlone() {
-        var limits = SyncSession.Limits()
-        limits.maxBatchBytes = 10
-        var s = SyncSession(replica: me, localVersion: VersionVector(), info: info(), limits: limits)
-        _ = s.start()
-        _ = s.received(pullResponse([], remaining: 0))
-        _ = s.applied(0)
+        var s = readyToPush(maxBatchBytes: 10)
         let big = PushCandidate(id: ChangeID(replica: me, seq: 1), author: "Maria", bytes: 500)
         #expect(s.found([big]) == [.push([big.id])])
     }
 
     @Test func aReadTokenPushesNothingAndAnAdminRelaysEverything() {
         for (role, pushes) in [(Role.read, 0), (.admin, 2)] {
-            var s = SyncSession(replica: me, localVersion: VersionVector(), info: info(role: role))
-            _ = s.start()
-            _ = s.received(pullResponse([], remaining: 0))
-            _ = s.applied(0)
+            var s = readyToPush(role: role)
             let actions = s.found([
                 PushCandidate(id: ChangeID(replica: me, seq: 1), author: "Maria", bytes: 1),
                 PushCandidate(id: ChangeID(replica: khaled, seq: 1), author: "Khaled", bytes: 1),
@@ -138,10 +138,7 @@ import Testing
     }
 
     @Test func pushAnswersAdvanceTheServerVersionInTheReport() {
-        var s = SyncSession(replica: me, localVersion: VersionVector(), info: info(version: VersionVector([khaled: 3])))
-        _ = s.start()
-        _ = s.received(pullResponse([], remaining: 0, version: VersionVector([khaled: 3])))
-        _ = s.applied(0)
+        var s = readyToPush(serverVersion: VersionVector([khaled: 3]))
         _ = s.found([PushCandidate(id: ChangeID(replica: me, seq: 1), author: "Maria", bytes: 1)])
         guard case .finish(let r)? = s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 1]).description)).first
         else { return #expect(Bool(false)) }
