@@ -37,7 +37,7 @@ struct SyncCommand: AsyncParsableCommand {
         } catch {
             await transport.close()
             bar.finish()
-            throw CLIError("sync with \(r.name) stopped: \(error)")
+            throw CLIError("sync with \(r.name) stopped: \(Advice.message(for: error))")
         }
         bar.finish()
         try r.recordSync(version: report.serverVersion, in: store)

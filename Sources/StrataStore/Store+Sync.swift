@@ -65,7 +65,7 @@ extension Store {
     /// The subset of `ids` this replica already holds.
     public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> {
         try db.read { db in
-            var b = Batch(db: db, replica: replicaID)
+            var b = MergeTransaction(db: db, replica: replicaID)
             var out = Set<ChangeID>()
             for id in ids where try b.has(id) { out.insert(id) }
             return out
