@@ -74,7 +74,7 @@ struct AddCommand: ParsableCommand {
                 try store.commit(edits)
             } catch {
                 let path = Editor.saveRecovery(edited, storePath: store.path, name: "new-\(kind.rawValue)")
-                throw CLIError("\(error); your text is kept in \(path)")
+                throw CLIError("\(Advice.message(for: error)); your text is kept in \(path)")
             }
         } else {
             edits += try EditorText.edits(from: Draft(), to: draft, id: id, kind: kind, store: store)

@@ -48,7 +48,7 @@ struct EditCommand: ParsableCommand {
             print("updated \(s)")
         } catch {
             let path = Editor.saveRecovery(edited, storePath: store.path, name: s)
-            throw CLIError("\(error); nothing was written, your text is kept in \(path) (continue with `strata edit \(s) --from \(path)`)")
+            throw CLIError("\(Advice.message(for: error)); nothing was written, your text is kept in \(path) (continue with `strata edit \(s) --from \(path)`)")
         }
     }
 }

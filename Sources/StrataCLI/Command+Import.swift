@@ -45,7 +45,7 @@ struct ImportCommand: ParsableCommand {
             do {
                 try plan.add(item)
             } catch {
-                throw CLIError("record \(i + 1) of \(items.count)\(plan.lastID.map { " (\($0))" } ?? ""): \(error)")
+                throw CLIError("record \(i + 1) of \(items.count)\(plan.lastID.map { " (\($0))" } ?? ""): \(Advice.message(for: error))")
             }
         }
         // One change per record, all in one transaction: the import is still all or nothing,

@@ -20,7 +20,7 @@ struct ServerDataOptions: ParsableArguments {
     }
 
     func open() throws -> TeamStorage {
-        do { return try TeamStorage(directory: path) } catch let e as ServerError { throw CLIError(e.description) }
+        do { return try TeamStorage(directory: path) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
     }
 }
 
@@ -120,7 +120,7 @@ struct ServerProject: ParsableCommand {
 
         func run() throws {
             let team = try server.open()
-            do { try team.addProject(name) } catch let e as ServerError { throw CLIError(e.description) }
+            do { try team.addProject(name) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
             print("project \(name) ready in \(server.path); give each researcher a token: strata server token create --project \(name) --researcher NAME")
         }
     }
@@ -156,7 +156,7 @@ struct ServerToken: ParsableCommand {
                 let (id, token) = try team.tokens.createToken(project: project, researcher: researcher, role: r)
                 print(token)
                 printError("token \(id) for \(researcher) (\(r.rawValue)) in \(project): copy it now, it is not stored and cannot be shown again")
-            } catch let e as ServerError { throw CLIError(e.description) }
+            } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
         }
     }
 
@@ -197,7 +197,7 @@ struct ServerToken: ParsableCommand {
         @Argument(help: "The token id.") var id: Int64
 
         func run() throws {
-            do { try server.open().tokens.revoke(id: id) } catch let e as ServerError { throw CLIError(e.description) }
+            do { try server.open().tokens.revoke(id: id) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
             print("token \(id) revoked")
         }
     }

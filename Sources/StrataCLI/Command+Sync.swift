@@ -38,7 +38,7 @@ struct SyncCommand: AsyncParsableCommand {
         } catch {
             await transport.close()
             bar.finish()
-            throw CLIError("sync with \(r.name) stopped: \(error)\(Self.advice(for: error))")
+            throw CLIError("sync with \(r.name) stopped: \(Advice.message(for: error))")
         }
         bar.finish()
         try r.recordSync(version: report.serverVersion, in: store)
@@ -65,17 +65,6 @@ struct SyncCommand: AsyncParsableCommand {
         }
         if conflicts > 0 {
             print("\(conflicts) record\(conflicts == 1 ? " has" : "s have") conflicts to review: strata conflicts")
-        }
-    }
-}
-
-extension SyncCommand {
-    /// What to do about a failed sync, for the failures whose remedy is a flag of this command.
-    static func advice(for error: any Error) -> String {
-        guard let e = error as? SyncClientError else { return "" }
-        switch e.code {
-        case .requestTimeout?: return "; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
-        default: return ""
         }
     }
 }

@@ -51,8 +51,18 @@ public struct StrataCommand: AsyncParsableCommand {
 
 extension StrataCommand {
     /// Runs the command line asynchronously (the subcommands that talk to the network are async).
+    /// What argument-parser's `main()` does, except that a failure gets the CLI's advice
+    /// (``Advice``) before it is printed.
     public static func runAsync() async {
-        let command: any AsyncParsableCommand.Type = StrataCommand.self
-        await command.main()
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: Advice.adding(to: error))
+        }
     }
 }

@@ -24,10 +24,39 @@ public struct TokenInfo: Sendable {
     public var lastUsedAt: Date?
 }
 
-/// Errors of the server's administration commands.
-public struct ServerError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    init(_ message: String) { description = message }
+/// An error of the server's administration (projects and tokens): what happened, with its
+/// facts. The description names no `strata` command: the terminal client adds that advice.
+public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What happened. New cases may be added; the terminal client decides its advice for each.
+    public enum Kind: Sendable, Equatable {
+        /// A project name outside 1-64 lowercase letters, digits, - and _.
+        case invalidProjectName(String)
+        /// A researcher name that is empty or spans several lines.
+        case invalidResearcherName
+        /// No project of that name on this server.
+        case noProject(String)
+        /// No token with that id.
+        case noToken(id: Int64)
+    }
+
+    /// What happened, with its facts.
+    public let kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    /// The facts in a sentence, without advice that names a command.
+    public var description: String {
+        switch kind {
+        case .invalidProjectName(let name):
+            return "'\(name)' is not a project name; use 1-64 lowercase letters, digits, - and _, e.g. palmyra-2026"
+        case .invalidResearcherName:
+            return "the researcher name must be one non-empty line: the author name their replica uses"
+        case .noProject(let name):
+            return "no project '\(name)' on this server"
+        case .noToken(let id):
+            return "no token with id \(id)"
+        }
+    }
 }
 
 /// Tokens and projects of a server, in `server.sqlite` of the data directory.
@@ -79,8 +108,7 @@ public final class TokenStore: Sendable {
                 (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "-" || c == "_"
             } && name.first != "-" && name.first != "_"
         if !ok {
-            throw ServerError(
-                "'\(name)' is not a project name; use 1-64 lowercase letters, digits, - and _, e.g. palmyra-2026")
+            throw ServerError(.invalidProjectName(name))
         }
     }
 
@@ -105,10 +133,10 @@ public final class TokenStore: Sendable {
     public func createToken(project: String, researcher: String, role: Role) throws -> (id: Int64, token: String) {
         let researcher = researcher.trimmed
         guard !researcher.isEmpty, !researcher.contains(where: \.isNewline) else {
-            throw ServerError("the researcher name must be one non-empty line: the author name their replica uses")
+            throw ServerError(.invalidResearcherName)
         }
         guard try hasProject(project) else {
-            throw ServerError("no project '\(project)' on this server; create it with `strata server project add \(project)`")
+            throw ServerError(.noProject(project))
         }
         let token = Self.newToken()
         let id = try db.write { db in
@@ -145,7 +173,7 @@ public final class TokenStore: Sendable {
                 arguments: [now().timeIntervalSince1970, id])
             return db.changesCount
         }
-        if n == 0 { throw ServerError("no token with id \(id); see `strata server token list`") }
+        if n == 0 { throw ServerError(.noToken(id: id)) }
     }
 
     /// The grant of a valid, unrevoked token, or nil.

@@ -7,7 +7,7 @@ extension Store {
     /// The record with this id, or nil.
     public func record(_ id: RecordID) throws -> RecordState? {
         try db.read { db in
-            var b = Batch(db: db, replica: replicaID)
+            var b = MergeTransaction(db: db, replica: replicaID)
             return try b.load(id)
         }
     }
@@ -16,30 +16,27 @@ extension Store {
     public func resolve(prefix input: String) throws -> RecordID {
         let raw = input.trimmed
         guard let p = Base32.normalise(raw), !p.isEmpty else {
-            throw StoreError(.notFound, "'\(raw)' is not a record id; ids use the letters 0-9 a-z (try `strata list`)")
+            throw StoreError(.notARecordID(text: raw))
         }
         if p.count == 26, let id = RecordID(text: p) {
             if try record(id)?.kind != nil { return id }
-            throw StoreError(.notFound, "no record \(p) on this replica")
+            throw StoreError(.noRecord(id: p))
         }
         guard p.count >= 4 else {
-            throw StoreError(.notFound, "id prefix '\(raw)' is too short; give at least 4 characters")
+            throw StoreError(.prefixTooShort(prefix: raw))
         }
         let rows = try db.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, kind, title FROM records WHERE text_id >= ? AND text_id < ? AND kind IS NOT NULL LIMIT 11",
                 arguments: [p, p + "~"])
         }
-        if rows.isEmpty { throw StoreError(.notFound, "no record matches '\(raw)' (try `strata list` or `strata search`)") }
+        if rows.isEmpty { throw StoreError(.noMatch(prefix: raw)) }
         if rows.count > 1 {
             let shown = rows.prefix(10).map { row -> String in
                 let id = RecordID(bytes: row[0] as Data)!
                 return "\(id.text.prefix(p.count + 3)) \(row[1] as String? ?? "?") \(row[2] as String? ?? "")"
             }
-            throw StoreError(
-                .ambiguous,
-                "id prefix '\(raw)' matches \(rows.count > 10 ? "more than 10" : String(rows.count)) records: "
-                    + shown.joined(separator: "; ") + "; give more characters")
+            throw StoreError(.ambiguous(prefix: raw, candidates: shown, more: rows.count > 10))
         }
         return RecordID(bytes: rows[0][0] as Data)!
     }
@@ -102,7 +99,7 @@ extension Store {
                     return try RecordStateCodec.decode(row[1] as Data, id: id)
                 }
             } catch let e as DatabaseError where e.message?.contains("fts5") == true {
-                throw StoreError(.invalid, "cannot search for '\(filter.text ?? "")': \(e.message ?? "syntax error")")
+                throw StoreError(.invalidSearch(query: filter.text ?? "", reason: e.message ?? "syntax error"))
             }
         }
     }
@@ -123,7 +120,7 @@ extension Store {
                     try RecordStateCodec.decode(row[1] as Data, id: RecordID(bytes: row[0] as Data)!)
                 }
             } catch let e as DatabaseError {
-                throw StoreError(.invalid, "cannot search for '\(query)': \(e.message ?? "syntax error")")
+                throw StoreError(.invalidSearch(query: query, reason: e.message ?? "syntax error"))
             }
         }
     }

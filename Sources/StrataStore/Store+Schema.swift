@@ -69,9 +69,9 @@ enum StoreSchema {
     /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
     static func rebuildMaterialised(_ db: Database) throws {
         let model = try replayLog(db, replica: ReplicaID(high: 0, low: 0)) { error in
-            throw StoreError(.corrupt, "the change log cannot be read (\(error)); the store was not migrated")
+            throw StoreError(.unreadableLog(detail: "\(error)"))
         }
-        var batch = Batch(db: db, replica: model.id)
+        var batch = MergeTransaction(db: db, replica: model.id)
         batch.states = model.records
         batch.touched = Set(model.records.keys)
         try batch.finish()

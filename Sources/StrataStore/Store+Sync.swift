@@ -65,7 +65,7 @@ extension Store {
     /// The subset of `ids` this replica already holds.
     public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> {
         try db.read { db in
-            var b = Batch(db: db, replica: replicaID)
+            var b = MergeTransaction(db: db, replica: replicaID)
             var out = Set<ChangeID>()
             for id in ids where try b.has(id) { out.insert(id) }
             return out
@@ -107,7 +107,7 @@ extension Store {
             return try ids.map { id in
                 guard let idx = index[id.replica],
                     let payload = try Data.fetchOne(statement, arguments: [idx, Int64(bitPattern: id.seq)])
-                else { throw StoreError(.notFound, "change \(id) is not in the log") }
+                else { throw StoreError(.changeNotInLog(id: "\(id)")) }
                 return try ChangeCodec.decode(payload)
             }
         }

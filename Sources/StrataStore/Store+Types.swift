@@ -1,22 +1,5 @@
 import StrataCore
 
-/// An error of the store, with a message for the person at the terminal.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    enum Kind: Sendable {
-        case notFound, ambiguous, noStore, alreadyExists, invalid, corrupt, newerSchema
-    }
-    let kind: Kind
-    public let description: String
-
-    init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.description = message
-    }
-
-    public var isNotFound: Bool { kind == .notFound }
-    public var isAmbiguous: Bool { kind == .ambiguous }
-}
-
 /// Which records `list` returns.
 public struct RecordFilter: Sendable {
     public var kind: RecordKind?
@@ -85,4 +68,16 @@ public struct StoreStatus: Sendable {
     public var changes: Int
     public var localChanges: Int
     public var versionVector: VersionVector
+}
+
+/// The element text of a relation: `type:target-id`.
+public enum RelationElement {
+    public static func make(_ type: String, _ target: RecordID) -> String { "\(type):\(target.text)" }
+
+    public static func parse(_ element: String) -> (type: String, target: RecordID)? {
+        guard let colon = element.lastIndex(of: ":"),
+            let id = RecordID(text: String(element[element.index(after: colon)...]))
+        else { return nil }
+        return (String(element[..<colon]), id)
+    }
 }

@@ -47,10 +47,10 @@ public final class Store: Sendable {
     ) throws -> Store {
         let author = author.trimmed
         guard !author.isEmpty, !author.contains(where: \.isNewline) else {
-            throw StoreError(.invalid, "the author name must be one non-empty line, e.g. --author \"Khaled\"")
+            throw StoreError(.invalidAuthorName)
         }
         if FileManager.default.fileExists(atPath: path) {
-            throw StoreError(.alreadyExists, "a store already exists at \(path); use it, or pass another --store path")
+            throw StoreError(.storeExists(path: path))
         }
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty {
@@ -61,7 +61,7 @@ public final class Store: Sendable {
         // The replica holds unpublished field notes and remote tokens: owner-only. SQLite
         // creates the -wal and -shm files with the database file's permissions.
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw StoreError(.invalid, "cannot create \(path): check that the directory is writable")
+            throw StoreError(.cannotCreate(path: path))
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration(creating: true))
         try StoreSchema.migrator.migrate(queue)
@@ -77,7 +77,7 @@ public final class Store: Sendable {
     /// Opens an existing replica, migrating it to the current schema.
     public static func open(at path: String, policy: ClockPolicy = .standard) throws -> Store {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError(.noStore, "no Strata store at \(path); run `strata init --author NAME` first, or pass --store PATH")
+            throw StoreError(.noStore(path: path))
         }
         let queue: DatabaseQueue
         do {
@@ -90,28 +90,26 @@ public final class Store: Sendable {
             }
             // Another program's database: never add Strata's tables to it.
             if foreign {
-                throw StoreError(.corrupt, "\(path) is an SQLite database but not a Strata store; pass the path of a store")
+                throw StoreError(.notAStrataStore(path: path, .store))
             }
             if newer {
-                throw StoreError(.newerSchema, "the store at \(path) was written by a newer Strata; upgrade strata to open it")
+                throw StoreError(.newerSchema(path: path, .store))
             }
             // Migrate only when needed: a read-only command must not write to the file.
             if !current { try migrator.migrate(queue) }
         } catch let e as StoreError {
             throw e
         } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB {
-            throw StoreError(.corrupt, "\(path) is not a Strata store (not an SQLite database)")
+            throw StoreError(.notADatabase(path: path, .store))
         }
         let hex = try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replica'") }
         guard let hex, let id = ReplicaID(hex: hex) else {
-            throw StoreError(.corrupt, "\(path) is an SQLite file but not a Strata store (no replica id)")
+            throw StoreError(.noReplicaID(path: path))
         }
         // A backup keeps the replica id of the store it was taken from; writing to it would
         // reuse that replica's change ids (see Store+Backup.swift).
         if try queue.read({ db in try Self.meta(db, Self.backupOfKey) }) != nil {
-            throw StoreError(
-                .invalid,
-                "\(path) is a backup made by `strata backup`; bring it back with `strata backup restore \(path)` (it then gets a new replica id) rather than using it as a store")
+            throw StoreError(.isBackup(path: path))
         }
         return Store(path: path, db: queue, replicaID: id, policy: policy)
     }
@@ -145,7 +143,7 @@ public final class Store: Sendable {
     public func setAuthor(_ name: String) throws {
         let name = name.trimmed
         guard !name.isEmpty, !name.contains(where: \.isNewline) else {
-            throw StoreError(.invalid, "the author name must be one non-empty line")
+            throw StoreError(.invalidAuthorName)
         }
         try db.write { db in try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'author'", arguments: [name]) }
     }
@@ -177,5 +175,27 @@ extension Store {
                 arguments: ["x." + prefix, "x." + prefix + "\u{10FFFF}"]
             ).map { (String(($0[0] as String).dropFirst(2)), $0[1] as String) }
         }
+    }
+}
+
+/// Rows of `meta` and the version vector, read and written inside a transaction.
+extension Store {
+    static func meta(_ db: Database, _ key: String) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key])
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: String) throws {
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = ?").execute(arguments: [value, key])
+    }
+
+    static func versionVector(_ db: Database) throws -> VersionVector {
+        var vv = VersionVector()
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT r.id, v.contiguous FROM versions v JOIN replicas r ON r.idx = v.replica"))
+        for row in rows {
+            let bytes: Data = row[0]
+            if let id = ReplicaID(bytes: bytes) { vv[id] = UInt64(row[1] as Int64) }
+        }
+        return vv
     }
 }

@@ -1,0 +1,97 @@
+import StrataServer
+import StrataStore
+import StrataSync
+
+/// What the person at the terminal can do about an error.
+///
+/// > Invariant: the store and the server say what happened (a kind with its facts); only
+/// > the terminal client knows its commands and flags, so only it names them, here.
+///
+/// Each switch lists every kind, so a new kind of error does not build until someone has
+/// decided whether it needs advice.
+enum Advice {
+    /// The line to print for `error`: its facts, and the advice when the CLI has some.
+    static func message(for error: any Error) -> String {
+        switch error {
+        case let e as StoreError: message(for: e)
+        case let e as ServerError: message(for: e)
+        case let e as SyncClientError: message(for: e)
+        default: "\(error)"
+        }
+    }
+
+    /// A failed sync: the server's or the transport's facts, and the flag that helps when the
+    /// server gave up waiting for a request body.
+    static func message(for e: SyncClientError) -> String {
+        switch e.code {
+        case .requestTimeout?:
+            e.description + "; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
+        default: e.description
+        }
+    }
+
+    /// `error` with the advice added: a ``CLIError`` for the store's and the server's errors,
+    /// any other error as it is (argument-parser's own errors keep their exit codes).
+    static func adding(to error: any Error) -> any Error {
+        switch error {
+        case is StoreError, is ServerError: CLIError(message(for: error))
+        default: error
+        }
+    }
+
+    static func message(for e: StoreError) -> String {
+        let facts = e.description
+        switch e.kind {
+        case .invalidAuthorName:
+            return facts + ", e.g. --author \"Khaled\""
+        case .storeExists:
+            return facts + "; use it, or pass another --store path"
+        case .noStore:
+            return facts + "; run `strata init --author NAME` first, or pass --store PATH"
+        case .notAStrataStore(_, .backup):
+            return facts + "; give a file made by `strata backup`"
+        case .newerSchema(_, .store):
+            return facts + "; upgrade strata to open it"
+        case .newerSchema(_, .backup):
+            return facts + "; upgrade strata to restore it"
+        case .isBackup(let path):
+            return "\(path) is a backup made by `strata backup`; bring it back with `strata backup restore \(path)` "
+                + "(it then gets a new replica id) rather than using it as a store"
+        case .notARecordID:
+            return facts + " (try `strata list`)"
+        case .noMatch:
+            return facts + " (try `strata list` or `strata search`)"
+        case .corruptRecord:
+            return facts + "; run `strata check`"
+        case .fileExists:
+            return facts + ", or pass --force to replace it"
+        case .noBackupFile:
+            return facts + "; give the path of a backup made by `strata backup FILE`"
+        case .restoreFromStore:
+            return facts + "; restore from a backup file made by `strata backup`"
+        case .storeInUse(let path):
+            return "the store \(path) is open in another strata process (serve? sync?); stop it, then restore again; "
+                + "nothing was changed"
+        case .notAStrataStore(_, .store), .cannotCreate, .notADatabase, .noReplicaID, .noRecord, .prefixTooShort,
+            .ambiguous, .invalidSearch, .changeTooLarge, .recordWithoutRow, .unreadableLog, .changeNotInLog,
+            .backupOntoStore,
+            .backupTargetIsDirectory, .noDirectory, .backupFailed, .cannotWrite, .backupIsDirectory, .cannotRead,
+            .cannotReadCopy, .cannotCopy, .cannotWriteCopy, .cannotCreateTemporaryFile, .cannotOpenToFlush, .cannotFlush,
+            .backupUnopenable, .backupUnreadable, .backupCheckFailed, .backupInconsistent, .cannotPrepareRestore,
+            .replicaIDTaken, .cannotKeepCurrentStore, .cannotSwapIn, .cannotPlaceRestored:
+            return facts
+        }
+    }
+
+    static func message(for e: ServerError) -> String {
+        let facts = e.description
+        switch e.kind {
+        case .noProject(let name):
+            return facts + "; create it with `strata server project add \(name)`"
+        case .noToken:
+            return facts + "; see `strata server token list`"
+        case .invalidProjectName, .invalidResearcherName:
+            return facts
+        }
+    }
+}

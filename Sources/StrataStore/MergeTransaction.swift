@@ -1,0 +1,229 @@
+import Foundation
+import GRDB
+import StrataCodec
+import StrataCore
+
+/// The materialiser: one write transaction's worth of merging changes into record states.
+/// Caches record states and replica indices, writes the materialised rows (`records`,
+/// `record_tags`, `relations`, `records_fts`, `change_records`) and the version vector once
+/// at the end. A local commit, a remote apply and a migration's rebuild each run one.
+///
+/// Not to be confused with ``ChangeBatch``, the bounded slice of the log that sync sends.
+struct MergeTransaction {
+    let db: Database
+    let replica: ReplicaID
+    var replicaIndex: [ReplicaID: Int64] = [:]
+    var states: [RecordID: RecordState] = [:]
+    var touched: Set<RecordID> = []
+    var appliedHere: Set<ChangeID> = []
+    var replicasTouched: Set<Int64> = []
+    /// Rowids of materialised rows looked up or created in this transaction.
+    var rowIDs: [RecordID: Int64] = [:]
+    /// Records whose row this transaction created: nothing to delete from their side tables.
+    var created: Set<RecordID> = []
+    /// Records looked up and found to have no row yet (until `finish` writes it).
+    var absent: Set<RecordID> = []
+    /// (record, replica index, seq) links of the changes integrated since the last `finish`,
+    /// written once the records' rows exist.
+    var links: [(record: RecordID, replica: Int64, seq: Int64)] = []
+    /// Records written by earlier flushes of this transaction.
+    var flushed: Set<RecordID> = []
+
+    init(db: Database, replica: ReplicaID) {
+        self.db = db
+        self.replica = replica
+    }
+
+    mutating func index(of r: ReplicaID, create: Bool) throws -> Int64? {
+        if let i = replicaIndex[r] { return i }
+        let blob = Data(r.bytes)
+        if let i = try Int64.fetchOne(db.cachedStatement(sql: "SELECT idx FROM replicas WHERE id = ?"), arguments: [blob]) {
+            replicaIndex[r] = i
+            return i
+        }
+        guard create else { return nil }
+        try db.cachedStatement(sql: "INSERT INTO replicas(id) VALUES (?)").execute(arguments: [blob])
+        let i = db.lastInsertedRowID
+        replicaIndex[r] = i
+        return i
+    }
+
+    mutating func has(_ id: ChangeID) throws -> Bool {
+        if appliedHere.contains(id) { return true }
+        guard let r = try index(of: id.replica, create: false) else { return false }
+        return try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM changes WHERE replica = ? AND seq = ?"),
+            arguments: [r, Int64(bitPattern: id.seq)]) ?? false
+    }
+
+    mutating func load(_ id: RecordID) throws -> RecordState? {
+        if let s = states[id] { return s }
+        if absent.contains(id) { return nil }
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid, doc FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
+        else {
+            absent.insert(id)
+            return nil
+        }
+        rowIDs[id] = row[0]
+        let blob: Data = row[1]
+        do {
+            let s = try RecordStateCodec.decode(blob, id: id)
+            states[id] = s
+            return s
+        } catch {
+            throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
+        }
+    }
+
+    mutating func integrate(_ change: Change, receivedAt: UInt64) throws {
+        let r = try index(of: change.id.replica, create: true)!
+        try db.cachedStatement(
+            sql: "INSERT INTO changes(replica, seq, hlc, author, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            r, Int64(bitPattern: change.id.seq), Int64(bitPattern: change.timestamp.rawValue), change.author,
+            Data(ChangeCodec.encode(change)), Int64(bitPattern: receivedAt),
+        ])
+        var recordsOfChange = Set<RecordID>()
+        var appliedPreds = Set<ChangeID>()
+        for op in change.operations {
+            for p in op.preds { if try has(p) { appliedPreds.insert(p) } }
+        }
+        for op in change.operations {
+            var s = try load(op.record) ?? RecordState(id: op.record)
+            // The transaction's copy is dropped first, so `apply` mutates the only copy in place
+            // instead of copying the whole state (its text documents included) for each write.
+            states[op.record] = nil
+            s.apply(op, of: change, isApplied: { appliedPreds.contains($0) })
+            states[op.record] = s
+            touched.insert(op.record)
+            recordsOfChange.insert(op.record)
+        }
+        appliedHere.insert(change.id)
+        replicasTouched.insert(r)
+        for rec in recordsOfChange { links.append((rec, r, Int64(bitPattern: change.id.seq))) }
+    }
+
+    /// The rowid of a record's materialised row; nil when it has none yet.
+    mutating func existingRowID(for id: RecordID) throws -> Int64? {
+        if let i = rowIDs[id] { return i }
+        if absent.contains(id) { return nil }
+        guard
+            let i = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid FROM records WHERE id = ?"), arguments: [Data(id.bytes)])
+        else {
+            absent.insert(id)
+            return nil
+        }
+        rowIDs[id] = i
+        return i
+    }
+
+    /// Records held in memory before `flushIfFull` writes them out, in long transactions.
+    static let flushThreshold = 1024
+
+    /// Distinct records this transaction has touched, flushed ones included.
+    var recordCount: Int { flushed.union(touched).count }
+
+    /// Once `flushThreshold` records are held, writes their rows (`finish`) and drops the cached
+    /// states, so a transaction of any length holds a bounded number of records in memory. Rowids
+    /// stay cached.
+    mutating func flushIfFull() throws {
+        guard touched.count >= Self.flushThreshold else { return }
+        try finish()
+        flushed.formUnion(touched)
+        states.removeAll(keepingCapacity: true)
+        touched.removeAll(keepingCapacity: true)
+        created.removeAll(keepingCapacity: true)
+        replicasTouched.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the materialised rows of touched records and advances the version vector.
+    mutating func finish() throws {
+        for id in touched {
+            guard let s = states[id] else { continue }
+            let kind = s.kind.flatMap(RecordKind.init(rawValue:))
+            let title = kind.flatMap { s.text($0.titleField) }
+            let columns: StatementArguments = [
+                s.kind, title, s.text("state"), s.isDeleted, s.hasConflict,
+                s.creation.map { Int64(bitPattern: $0.timestamp.rawValue) },
+                s.lastModified.map { Int64(bitPattern: $0.rawValue) },
+                Data(RecordStateCodec.encode(s)),
+            ]
+            let rowid: Int64
+            if let existing = try existingRowID(for: id) {
+                rowid = existing
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE records SET kind = ?, title = ?, state = ?, deleted = ?, conflict = ?, created = ?,
+                        modified = ?, doc = ? WHERE rowid = ?
+                        """
+                ).execute(arguments: columns + [rowid])
+            } else {
+                // A record new to this replica: its row is written once, complete.
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO records(kind, title, state, deleted, conflict, created, modified, doc, id, text_id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                ).execute(arguments: columns + [Data(id.bytes), id.text])
+                rowid = db.lastInsertedRowID
+                rowIDs[id] = rowid
+                absent.remove(id)
+                created.insert(id)
+            }
+            let fresh = created.contains(id)
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
+            }
+            for t in s.tags {
+                try db.cachedStatement(sql: "INSERT INTO record_tags(tag, record) VALUES (?, ?)").execute(arguments: [t, rowid])
+            }
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
+            }
+            for rel in s.elements(SystemField.relations) {
+                guard let (type, target) = RelationElement.parse(rel) else { continue }
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
+                    .execute(arguments: [Data(target.bytes), type, rowid])
+            }
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+            }
+            if kind != nil {
+                let body = s.fields.compactMap { f -> String? in
+                    guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
+                    return t
+                }.joined(separator: "\n")
+                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
+                    .execute(arguments: [rowid, title ?? "", body])
+            }
+        }
+        for link in links {
+            guard let rowid = rowIDs[link.record] else {
+                // Every record a change touches is written above; nothing was committed.
+                throw StoreError(.recordWithoutRow(id: link.record.text))
+            }
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO change_records(record, replica, seq) VALUES (?, ?, ?)")
+                .execute(arguments: [rowid, link.replica, link.seq])
+        }
+        links.removeAll(keepingCapacity: true)
+        for r in replicasTouched {
+            var n = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT contiguous FROM versions WHERE replica = ?"), arguments: [r]) ?? 0
+            let seqs = try Int64.fetchCursor(
+                db.cachedStatement(sql: "SELECT seq FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
+                arguments: [r, n])
+            while let s = try seqs.next(), s == n + 1 { n = s }
+            try db.cachedStatement(
+                sql: "INSERT INTO versions(replica, contiguous) VALUES (?, ?) ON CONFLICT(replica) DO UPDATE SET contiguous = excluded.contiguous"
+            ).execute(arguments: [r, n])
+        }
+    }
+}
+
+/// The materialiser's former name, kept only so code written against it still builds while
+/// branches merge; use ``MergeTransaction``.
+@available(*, deprecated, renamed: "MergeTransaction")
+typealias Batch = MergeTransaction

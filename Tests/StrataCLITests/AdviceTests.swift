@@ -1,0 +1,274 @@
+import ArgumentParser
+import Foundation
+import StrataServer
+import StrataStore
+import Testing
+
+@testable import StrataCLI
+
+/// Errors carry a kind and facts; the CLI adds the advice (issue 11, item 6).
+@Suite struct AdviceTests {
+    static let p = "/data/replica.strata"
+    static let b = "/data/monday.strata"
+
+    /// Every kind of store error with sample facts, and the line a person read for it before
+    /// the advice moved to the CLI (the store's own messages of release 0.1, word for word).
+    static let storeErrors: [(StoreError.Kind, String)] = [
+        (.invalidAuthorName, "the author name must be one non-empty line, e.g. --author \"Khaled\""),
+        (.storeExists(path: p), "a store already exists at \(p); use it, or pass another --store path"),
+        (.cannotCreate(path: p), "cannot create \(p): check that the directory is writable"),
+        (.noStore(path: p), "no Strata store at \(p); run `strata init --author NAME` first, or pass --store PATH"),
+        (.notAStrataStore(path: p, .store), "\(p) is an SQLite database but not a Strata store; pass the path of a store"),
+        (.notAStrataStore(path: b, .backup), "\(b) is an SQLite database but not a Strata store; give a file made by `strata backup`"),
+        (.notADatabase(path: p, .store), "\(p) is not a Strata store (not an SQLite database)"),
+        (.notADatabase(path: b, .backup), "\(b) is not a Strata backup (not an SQLite database)"),
+        (.noReplicaID(path: p), "\(p) is an SQLite file but not a Strata store (no replica id)"),
+        (.newerSchema(path: p, .store), "the store at \(p) was written by a newer Strata; upgrade strata to open it"),
+        (.newerSchema(path: b, .backup), "\(b) was written by a newer Strata; upgrade strata to restore it"),
+        (
+            .isBackup(path: b),
+            "\(b) is a backup made by `strata backup`; bring it back with `strata backup restore \(b)` (it then gets a new replica id) rather than using it as a store"
+        ),
+        (.notARecordID(text: "u!"), "'u!' is not a record id; ids use the letters 0-9 a-z (try `strata list`)"),
+        (.noRecord(id: "0123456789abcdefghjkmnpqrs"), "no record 0123456789abcdefghjkmnpqrs on this replica"),
+        (.prefixTooShort(prefix: "zz"), "id prefix 'zz' is too short; give at least 4 characters"),
+        (.noMatch(prefix: "zzzz"), "no record matches 'zzzz' (try `strata list` or `strata search`)"),
+        (
+            .ambiguous(prefix: "0a1b", candidates: ["0a1b2c3 note Wall", "0a1b9x8 site Gate"], more: false),
+            "id prefix '0a1b' matches 2 records: 0a1b2c3 note Wall; 0a1b9x8 site Gate; give more characters"
+        ),
+        (
+            .ambiguous(prefix: "0a", candidates: ["0a1b2 note Wall"], more: true),
+            "id prefix '0a' matches more than 10 records: 0a1b2 note Wall; give more characters"
+        ),
+        (.invalidSearch(query: "\"wall", reason: "syntax error"), "cannot search for '\"wall': syntax error"),
+        (
+            .changeTooLarge(problem: "the change makes 65537 field writes; a change holds at most 65536"),
+            "the change makes 65537 field writes; a change holds at most 65536; nothing was recorded"
+        ),
+        (.corruptRecord(id: "0a1b2c3", detail: "truncated"), "record 0a1b2c3 cannot be read (truncated); run `strata check`"),
+        (.recordWithoutRow(id: "0a1b2c3"), "record 0a1b2c3 of a change has no row; nothing was written"),
+        (.unreadableLog(detail: "truncated"), "the change log cannot be read (truncated); the store was not migrated"),
+        (.changeNotInLog(id: "0a1b2c3/4"), "change 0a1b2c3/4 is not in the log"),
+        (.backupOntoStore(path: p), "the backup must be another file than the store itself (\(p))"),
+        (.backupTargetIsDirectory(path: "/data"), "/data is a directory; give a file name, e.g. /data/replica-backup.strata"),
+        (.fileExists(path: b), "\(b) exists; choose another name, or pass --force to replace it"),
+        (.noDirectory(path: "/nowhere"), "the directory /nowhere does not exist; create it first"),
+        (.backupFailed(path: b, detail: "disk full"), "the backup to \(b) failed (disk full); the store is unchanged"),
+        (.cannotWrite(path: b, reason: "Permission denied"), "cannot write \(b): Permission denied"),
+        (.noBackupFile(path: b), "no file \(b); give the path of a backup made by `strata backup FILE`"),
+        (.backupIsDirectory(path: "/data"), "/data is a directory; give the backup file inside it"),
+        (.cannotRead(path: b + "-wal"), "cannot read \(b)-wal; check its permissions"),
+        (.cannotReadCopy(path: b), "cannot read \(b)"),
+        (.cannotCopy(path: b + "-wal"), "cannot copy \(b)-wal"),
+        (.cannotWriteCopy(path: b), "cannot copy \(b): the temporary copy cannot be written"),
+        (
+            .cannotCreateTemporaryFile(directory: "/data", reason: "Permission denied"),
+            "cannot create a file in /data (Permission denied); check that the directory is writable"
+        ),
+        (.cannotOpenToFlush(path: b, reason: "No such file"), "cannot open \(b) to flush it: No such file"),
+        (.cannotFlush(path: b, reason: "I/O error"), "cannot flush \(b) to disk: I/O error"),
+        (
+            .backupUnopenable(file: b, detail: "SQLite error 14"),
+            "\(b) is damaged: SQLite cannot open it (SQLite error 14); it is not a usable Strata backup"
+        ),
+        (
+            .backupUnreadable(file: b, detail: "SQLite error 11"),
+            "\(b) is damaged: it cannot be read (SQLite error 11); it is not a usable Strata backup"
+        ),
+        (.backupCheckFailed(file: b, detail: "SQLite error 11"), "\(b) is damaged (SQLite error 11); it is not a usable Strata backup"),
+        (.backupInconsistent(file: b, problems: ["a"], count: 1), "\(b) is damaged (1 problem: a); it is not a usable backup"),
+        (
+            .backupInconsistent(file: b, problems: ["a", "b", "c"], count: 7),
+            "\(b) is damaged (7 problems: a; b; c); it is not a usable backup"
+        ),
+        (.restoreFromStore(path: p), "\(p) is the store itself; restore from a backup file made by `strata backup`"),
+        (
+            .cannotPrepareRestore(detail: "its log was not written back"),
+            "cannot prepare the restored store (its log was not written back); the current store is unchanged"
+        ),
+        (.replicaIDTaken(hex: "00ff"), "the new replica id 00ff is already in the store"),
+        (
+            .storeInUse(path: p),
+            "the store \(p) is open in another strata process (serve? sync?); stop it, then restore again; nothing was changed"
+        ),
+        (
+            .cannotKeepCurrentStore(keptAs: p + ".before-restore", reason: "Permission denied"),
+            "cannot keep the current store as \(p).before-restore: Permission denied; nothing was changed"
+        ),
+        (
+            .cannotSwapIn(reason: "Permission denied", previous: p + ".before-restore"),
+            "cannot put the restored store in place: Permission denied; the previous store is at \(p).before-restore"
+        ),
+        (.cannotPlaceRestored(path: p, reason: "Permission denied"), "cannot put the restored store at \(p): Permission denied"),
+    ]
+
+    static let serverErrors: [(ServerError.Kind, String)] = [
+        (
+            .invalidProjectName("Palmyra!"),
+            "'Palmyra!' is not a project name; use 1-64 lowercase letters, digits, - and _, e.g. palmyra-2026"
+        ),
+        (.invalidResearcherName, "the researcher name must be one non-empty line: the author name their replica uses"),
+        (.noProject("palmyra"), "no project 'palmyra' on this server; create it with `strata server project add palmyra`"),
+        (.noToken(id: 7), "no token with id 7; see `strata server token list`"),
+    ]
+
+    /// The case name of a store error kind. The switch lists every case, so a new kind does
+    /// not build until it is named here, and the count below makes it need a sample above.
+    static func name(_ k: StoreError.Kind) -> String {
+        switch k {
+        case .invalidAuthorName: "invalidAuthorName"
+        case .storeExists: "storeExists"
+        case .cannotCreate: "cannotCreate"
+        case .noStore: "noStore"
+        case .notAStrataStore: "notAStrataStore"
+        case .notADatabase: "notADatabase"
+        case .noReplicaID: "noReplicaID"
+        case .newerSchema: "newerSchema"
+        case .isBackup: "isBackup"
+        case .notARecordID: "notARecordID"
+        case .noRecord: "noRecord"
+        case .prefixTooShort: "prefixTooShort"
+        case .noMatch: "noMatch"
+        case .ambiguous: "ambiguous"
+        case .invalidSearch: "invalidSearch"
+        case .changeTooLarge: "changeTooLarge"
+        case .corruptRecord: "corruptRecord"
+        case .recordWithoutRow: "recordWithoutRow"
+        case .unreadableLog: "unreadableLog"
+        case .changeNotInLog: "changeNotInLog"
+        case .backupOntoStore: "backupOntoStore"
+        case .backupTargetIsDirectory: "backupTargetIsDirectory"
+        case .fileExists: "fileExists"
+        case .noDirectory: "noDirectory"
+        case .backupFailed: "backupFailed"
+        case .cannotWrite: "cannotWrite"
+        case .noBackupFile: "noBackupFile"
+        case .backupIsDirectory: "backupIsDirectory"
+        case .cannotRead: "cannotRead"
+        case .cannotReadCopy: "cannotReadCopy"
+        case .cannotCopy: "cannotCopy"
+        case .cannotWriteCopy: "cannotWriteCopy"
+        case .cannotCreateTemporaryFile: "cannotCreateTemporaryFile"
+        case .cannotOpenToFlush: "cannotOpenToFlush"
+        case .cannotFlush: "cannotFlush"
+        case .backupUnopenable: "backupUnopenable"
+        case .backupUnreadable: "backupUnreadable"
+        case .backupCheckFailed: "backupCheckFailed"
+        case .backupInconsistent: "backupInconsistent"
+        case .restoreFromStore: "restoreFromStore"
+        case .cannotPrepareRestore: "cannotPrepareRestore"
+        case .replicaIDTaken: "replicaIDTaken"
+        case .storeInUse: "storeInUse"
+        case .cannotKeepCurrentStore: "cannotKeepCurrentStore"
+        case .cannotSwapIn: "cannotSwapIn"
+        case .cannotPlaceRestored: "cannotPlaceRestored"
+        }
+    }
+
+    static func name(_ k: ServerError.Kind) -> String {
+        switch k {
+        case .invalidProjectName: "invalidProjectName"
+        case .invalidResearcherName: "invalidResearcherName"
+        case .noProject: "noProject"
+        case .noToken: "noToken"
+        }
+    }
+
+    /// Every command word of `strata`, subcommands of subcommands included.
+    static let commandWords: Set<String> = {
+        var words: Set<String> = []
+        func visit(_ command: any ParsableCommand.Type) {
+            for sub in command.configuration.subcommands {
+                words.insert(sub._commandName)
+                visit(sub)
+            }
+        }
+        visit(StrataCommand.self)
+        return words
+    }()
+
+    /// The advice a message below the CLI must not give: `strata` and a command word, or a flag.
+    static func namesACommandOrFlag(_ text: String) -> String? {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "`" || $0 == "(" || $0 == "," || $0 == ";" })
+        for (i, w) in words.enumerated() {
+            if w.hasPrefix("--") && w.count > 2 { return String(w) }
+            // The program, not the product: "a Strata backup" names no command.
+            if w == "strata", i + 1 < words.count, commandWords.contains(String(words[i + 1])) {
+                return "strata \(words[i + 1])"
+            }
+        }
+        return nil
+    }
+
+    @Test func theCommandWordsAreKnown() {
+        #expect(Self.commandWords.isSuperset(of: ["init", "list", "search", "check", "backup", "restore", "server", "token"]))
+        #expect(Self.namesACommandOrFlag("run `strata init --author NAME` first") != nil)
+        #expect(Self.namesACommandOrFlag("pass --force to replace it") != nil)
+        #expect(Self.namesACommandOrFlag("open in another strata process; upgrade strata to open it") == nil)
+        #expect(Self.namesACommandOrFlag("it is not a usable Strata backup") == nil)
+    }
+
+    @Test func everyKindOfErrorHasASample() {
+        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 46)
+        #expect(Set(Self.serverErrors.map { Self.name($0.0) }).count == 4)
+    }
+
+    @Test func noErrorBelowTheCLINamesACommandOrAFlag() {
+        for (kind, _) in Self.storeErrors {
+            let d = StoreError(kind).description
+            #expect(Self.namesACommandOrFlag(d) == nil, "\(Self.name(kind)): \(d)")
+        }
+        for (kind, _) in Self.serverErrors {
+            let d = ServerError(kind).description
+            #expect(Self.namesACommandOrFlag(d) == nil, "\(Self.name(kind)): \(d)")
+        }
+    }
+
+    @Test func theCLIPrintsTheSameWordsAsBefore() {
+        for (kind, before) in Self.storeErrors {
+            #expect(Advice.message(for: StoreError(kind)) == before, "\(Self.name(kind))")
+        }
+        for (kind, before) in Self.serverErrors {
+            #expect(Advice.message(for: ServerError(kind)) == before, "\(Self.name(kind))")
+        }
+    }
+
+    @Test func theStoreStatesTheFactsTheAdviceBuildsOn() {
+        for (kind, before) in Self.storeErrors where kind != .storeInUse(path: Self.p) {
+            let facts = StoreError(kind).description
+            if case .isBackup = kind {
+                #expect(facts == "\(Self.b) is a backup, not a store")
+            } else {
+                #expect(before.hasPrefix(facts), "\(Self.name(kind)): \(facts)")
+            }
+        }
+        #expect(StoreError(.storeInUse(path: Self.p)).description == "the store \(Self.p) is open in another strata process; nothing was changed")
+    }
+
+    @Test func otherErrorsPassThroughUnchanged() {
+        struct Other: Error, CustomStringConvertible { var description: String { "something else" } }
+        #expect(Advice.message(for: Other()) == "something else")
+        #expect(Advice.adding(to: Other()) is Other)
+        #expect("\(Advice.adding(to: StoreError(.noStore(path: Self.p))))".contains("strata init --author NAME"))
+    }
+
+    /// Moved from the store's tests: the advice is the CLI's now, the store says what happened.
+    @Test func theStoresErrorsGetTheirAdviceInTheCLI() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-advice-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let none = dir.appendingPathComponent("none.strata").path
+        let e = #expect(throws: StoreError.self) { try Store.open(at: none) }
+        #expect(e?.kind == .noStore(path: none))
+        #expect(e.map { Advice.message(for: $0) }?.contains("strata init") == true)
+
+        let store = try Store.create(at: dir.appendingPathComponent("r.strata").path, author: "Khaled")
+        let file = dir.appendingPathComponent("b.strata").path
+        try store.backup(to: file)
+        let exists = #expect(throws: StoreError.self) { try store.backup(to: file) }
+        #expect(exists.map { Advice.message(for: $0) }?.contains("--force") == true)
+        let backup = #expect(throws: StoreError.self) { try Store.open(at: file) }
+        #expect(backup.map { Advice.message(for: $0) }?.contains("strata backup restore") == true)
+    }
+}
