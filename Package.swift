@@ -122,7 +122,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "StrataCLITests", dependencies: ["strata", "strata-bench", "StrataCLI", "StrataCodec", "StrataTestSupport"]),
+        .testTarget(
+            name: "StrataCLITests",
+            dependencies: [
+                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
+                "StrataTestSupport",
+            ]
+        ),
         .testTarget(
             name: "StrataTextTests",
             dependencies: [

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import StrataCodec
+import StrataCore
 import StrataServer
 import StrataStore
+import StrataSync
 import Testing
 
 @testable import StrataCLI
@@ -223,6 +226,48 @@ import Testing
             let d = ServerError(kind).description
             #expect(Self.namesACommandOrFlag(d) == nil, "\(Self.name(kind)): \(d)")
         }
+    }
+
+    /// The sync service's failures and the sync session's own, with sample facts: their
+    /// messages travel to clients that are not this CLI, so they name no command or flag.
+    static let syncFailures: [SyncFailure.Kind] = [
+        .noToken, .malformedAuthorization, .unknownToken, .wrongProject(token: "aleppo", asked: "palmyra"),
+        .roleTooLow(has: .read, needs: .write), .roleTooLow(has: .write, needs: .admin),
+        .foreignAuthor(change: ChangeID(replica: ReplicaID(high: 1, low: 2), seq: 3), researcher: "Maria", role: .write),
+        .noSuchProject("palmyra"), .noSuchEndpoint(method: "GET", path: "/v1/x"), .unsupportedProtocol,
+        .unsupportedMediaType(expected: "application/vnd.strata.changeset", got: nil),
+        .bodyTooLarge(declared: 10, limit: 5), .bodyTooLarge(declared: nil, limit: 5), .bodyTooLarge(declared: nil, limit: nil),
+        .requestTimeout(seconds: 120), .rateLimited(retryAfter: 3),
+        .undecodable(Self.truncated, what: "the pushed change set was refused"),
+        .invalidChange(ChangeValidationError("change x has no operations")), .badRequest(status: 400), .storage(what: "read the project"),
+    ]
+
+    /// The codec's error for a change set cut after its magic.
+    static var truncated: CodecError {
+        do {
+            _ = try ChangeSetCodec.decode(Array("SCHG".utf8))
+            preconditionFailure("a 4-byte change set decoded")
+        } catch { return error }
+    }
+
+    @Test func noSyncFailureNamesACommandOrAFlag() {
+        for kind in Self.syncFailures {
+            let d = SyncFailure(kind).message
+            #expect(Self.namesACommandOrFlag(d) == nil, "\(kind): \(d)")
+        }
+        for kind in [SyncSessionFailure.Kind.protocolMismatch(server: 2, client: 1), .serverDoesNotAdvance, .tooManyRequests(9)] {
+            let d = SyncSessionFailure(kind).description
+            #expect(Self.namesACommandOrFlag(d) == nil, "\(kind): \(d)")
+        }
+    }
+
+    @Test func aSyncTheServerGaveUpOnSuggestsSmallerBatches() {
+        let timeout = SyncFailure(.requestTimeout(seconds: 120))
+        let e = SyncClientError(status: 408, code: timeout.code, "the server refused: \(timeout.message)")
+        #expect(
+            Advice.message(for: e)
+                == "the server refused: the request did not arrive within 120 s; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
+        )
     }
 
     @Test func theCLIPrintsTheSameWordsAsBefore() {
