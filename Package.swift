@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "StrataTextTests",
             dependencies: [
-                "StrataCore", "StrataTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+                "StrataCore", "StrataCodec", "StrataTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Traces"]
         ),

@@ -32,7 +32,7 @@ public enum RecordStateCodec {
                 replicaSet.insert(mark.change.replica)
                 authorSet.insert(ExactName(mark.author))
             }
-            let doc = tf.document.encode()
+            let doc = TextDocumentCodec.encode(tf.document)
             hint += doc.count + 24 * tf.lastEdits.count + 8
             documents.append(doc)
         }
@@ -157,13 +157,15 @@ public enum RecordStateCodec {
                     marks[replica] = TextEditMark(
                         change: ChangeID(replica: replica, seq: seq), timestamp: HybridTimestamp(rawValue: ts), author: author)
                 }
-                let docAt = r.position
                 let length = try r.count("text document length", limit: limits.maxInflatedBytes)
-                let bytes = Array(try r.slice(length, "text document"))
-                let document: TextDocument
-                do { document = try TextDocument(decoding: bytes) } catch {
-                    throw r.error(.malformed("a text field's document: \(error)"), at: docAt)  // names are not quoted
-                }
+                let docAt = r.position
+                let bytes = try r.slice(length, "text document")
+                // Its length was given, so running out inside it is malformed (§4.3, "Embedding");
+                // the context names the record and where the document starts, not the field.
+                var reserved = 0
+                let document = try TextDocumentCodec.decode(
+                    buffer: bytes, limits: .decoding, endIsTruncation: false,
+                    context: (r.context.map { "\($0), " } ?? "") + "text document at byte \(docAt)", reserved: &reserved)
                 guard texts.updateValue(TextFieldState(document: document, lastEdits: marks), forKey: name) == nil else {
                     throw r.error(.malformed("a text field is stored twice"), at: at)
                 }

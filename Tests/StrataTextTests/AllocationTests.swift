@@ -1,5 +1,6 @@
 import Testing
 
+@_spi(Stats) import StrataCodec
 @testable import StrataCore
 
 /// Memory of `STXT` decoding and of merging is bounded by the bytes present, not by the counts
@@ -12,10 +13,11 @@ import Testing
     static let b = ReplicaID(high: 0xB, low: 2)
 
     /// Every element the decoder reserves for `bytes`, refused or not.
-    static func reserved(_ bytes: [UInt8], limits: TextLimits = .decoding) -> (Int, Result<TextDocument, TextError>) {
-        var stats = TextDocument.DecodeStats()
-        let result = Result { () throws(TextError) in try TextDocument(decoding: bytes, limits: limits, stats: &stats) }
-        return (stats.reservedElements, result)
+    /// (`TextDocumentCodec` reading the bytes, then `TextDocument(validating:)` the snapshot.)
+    static func reserved(_ bytes: [UInt8], limits: TextLimits = .decoding) -> (Int, Result<TextDocument, CodecError>) {
+        var reserved = 0
+        let result = Result { () throws(CodecError) in try TextDocumentCodec.decode(bytes, limits: limits, reserved: &reserved) }
+        return (reserved, result)
     }
 
     /// Scalars kept by the document's storage, all replicas.
@@ -28,7 +30,7 @@ import Testing
         let doc = DecodeRegressionTests.document(version: (1 << 24) - 1, counter: [0], length: [1])
         #expect(doc.count < 64)
         let (reserved, result) = Self.reserved(doc, limits: .default)
-        #expect(throws: TextError.self) { try result.get() }
+        #expect(throws: CodecError.self) { try result.get() }
         #expect(reserved <= doc.count, "reserved \(reserved) elements for \(doc.count) bytes")
     }
 
@@ -45,7 +47,7 @@ import Testing
         #expect(doc.string.isEmpty)
         #expect(Self.storedScalars(doc) == 1000)
 
-        let bytes = doc.encode()
+        let bytes = TextDocumentCodec.encode(doc)
         #expect(bytes.count < 12_000)
         let (reserved, result) = Self.reserved(bytes)
         let back = try result.get()
@@ -67,8 +69,8 @@ import Testing
             try doc.apply(.delete(id: TextID(replica: Self.b, counter: UInt64(k) * 1000), ranges: [TextIDRange(replica: Self.a, start: 0, count: 1000)]))
         }
         #expect(doc.version.counters.values.reduce(0, +) > UInt64(TextLimits.default.maxCounters))
-        let bytes = doc.encode()
-        let back = try TextDocument(decoding: bytes)
+        let bytes = TextDocumentCodec.encode(doc)
+        let back = try TextDocumentCodec.decode(bytes)
         #expect(back == doc)
     }
 }

@@ -1,7 +1,8 @@
+import StrataCodec
 import StrataCore
 import Testing
 
-/// Hostile `STXT` documents that once trapped `TextDocument(decoding:)`: counters and lengths
+/// Hostile `STXT` documents that once trapped the document decoder (now `TextDocumentCodec`): counters and lengths
 /// near 2^64 overflowed its range checks (found in review while writing the Tools/fuzz targets,
 /// which now run over this decoder). Each must be refused as malformed.
 @Suite struct DecodeRegressionTests {
@@ -41,16 +42,15 @@ import Testing
 
     static func isMalformed(_ bytes: [UInt8]) -> Bool {
         do {
-            _ = try TextDocument(decoding: bytes)
+            _ = try TextDocumentCodec.decode(bytes)
             return false
         } catch {
-            if case .malformed = error { return true }
-            return false
+            return error.code == "malformed"
         }
     }
 
     @Test func theWellFormedBaseDecodes() throws {
-        let d = try TextDocument(decoding: Self.document(counter: [0], length: [1]))
+        let d = try TextDocumentCodec.decode(Self.document(counter: [0], length: [1]))
         #expect(d.string == "x")
     }
 

@@ -1,4 +1,5 @@
 import PropertyBased
+import StrataCodec
 import StrataTestSupport
 import Testing
 
@@ -50,7 +51,7 @@ func checkSingleWriter(seed: UInt64, steps: Int = 150) throws {
     }
     #expect(doc.expandedItems() == naive.items, "seed \(seed): structure differs from naive")
     #expect(doc.checkInvariants() == nil, "seed \(seed): \(doc.checkInvariants() ?? "")")
-    let loaded = try TextDocument(decoding: doc.encode())
+    let loaded = try TextDocumentCodec.decode(TextDocumentCodec.encode(doc))
     #expect(loaded == doc, "seed \(seed): round trip")
 }
 
@@ -125,7 +126,7 @@ func checkConvergence(seed: UInt64, replicas n: Int = 3, steps: Int = 80) throws
     var whole = TextDocument()
     try whole.apply(ref.operations())
     #expect(whole == ref, "seed \(seed): operations() differs")
-    let loaded = try TextDocument(decoding: ref.encode())
+    let loaded = try TextDocumentCodec.decode(TextDocumentCodec.encode(ref))
     #expect(loaded == ref, "seed \(seed): round trip")
     #expect(loaded.string == ref.string)
 }
@@ -306,28 +307,28 @@ func checkConvergence(seed: UInt64, replicas n: Int = 3, steps: Int = 80) throws
 
     @Test func roundTrip() throws {
         let d = sample()
-        let bytes = d.encode()
-        let loaded = try TextDocument(decoding: bytes)
+        let bytes = TextDocumentCodec.encode(d)
+        let loaded = try TextDocumentCodec.decode(bytes)
         #expect(loaded == d)
         #expect(loaded.string == d.string)
         #expect(loaded.pendingOperations == d.pendingOperations)
-        #expect(loaded.encode() == bytes)
+        #expect(TextDocumentCodec.encode(loaded) == bytes)
         var empty = TextDocument()
-        let e = try TextDocument(decoding: empty.encode())
+        let e = try TextDocumentCodec.decode(TextDocumentCodec.encode(empty))
         #expect(e == empty)
         empty.insert("x", at: 0, replica: ReplicaID(high: 3, low: 3))
         #expect(e != empty)
     }
 
     @Test func everyTruncationIsRejected() throws {
-        let bytes = sample().encode()
+        let bytes = TextDocumentCodec.encode(sample())
         for n in 0..<bytes.count {
             do {
-                _ = try TextDocument(decoding: Array(bytes[..<n]))
+                _ = try TextDocumentCodec.decode(Array(bytes[..<n]))
                 Issue.record("prefix of \(n) bytes accepted")
             } catch {
-                switch error {
-                case .truncated, .malformed, .badMagic: break
+                switch error.code {
+                case "truncated", "malformed", "bad-magic": break
                 default: Issue.record("prefix \(n): \(error)")
                 }
             }
@@ -335,28 +336,30 @@ func checkConvergence(seed: UInt64, replicas n: Int = 3, steps: Int = 80) throws
     }
 
     @Test func corruptionNeverCrashes() throws {
-        let bytes = sample().encode()
+        let bytes = TextDocumentCodec.encode(sample())
         var rng = SeededRandom(seed: 11)
         for _ in 0..<3000 {
             var b = bytes
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
                 b[Int.random(in: 5..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }
-            if let d = try? TextDocument(decoding: b) { _ = d.string }
+            if let d = try? TextDocumentCodec.decode(b) { _ = d.string }
         }
-        #expect(throws: TextError.badMagic) { try TextDocument(decoding: [1, 2, 3, 4, 5]) }
+        #expect { try TextDocumentCodec.decode([1, 2, 3, 4, 5]) } throws: { ($0 as? CodecError)?.code == "bad-magic" }
         var v = bytes
         v[4] = 9
-        #expect(throws: TextError.unsupportedVersion(9)) { try TextDocument(decoding: v) }
+        #expect { try TextDocumentCodec.decode(v) } throws: {
+            ($0 as? CodecError)?.code == "unsupported-version" && "\($0)".contains("version 9")
+        }
     }
 
     @Test func operationListRoundTrip() throws {
         let ops = sample().operations()
-        let bytes = TextOperation.encode(ops)
-        let back = try TextOperation.decode(bytes)
+        let bytes = TextOperationCodec.encode(ops)
+        let back = try TextOperationCodec.decode(bytes)
         #expect(back == ops)
         for n in 0..<bytes.count {
-            #expect(throws: TextError.self) { try TextOperation.decode(Array(bytes[..<n])) }
+            #expect(throws: CodecError.self) { try TextOperationCodec.decode(Array(bytes[..<n])) }
         }
     }
 }

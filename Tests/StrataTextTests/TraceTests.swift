@@ -3,6 +3,7 @@
 // (the attribution) into Tests/StrataTextTests/Traces/.
 
 import Foundation
+import StrataCodec
 import StrataCore
 import StrataTestSupport
 import Testing
@@ -67,8 +68,8 @@ enum Traces {
         #expect(doc.string == end, "\(name): replay differs")
         #expect(doc.count == end.unicodeScalars.count)
         #expect(doc.checkInvariants() == nil)
-        let bytes = doc.encode()
-        let loaded = try TextDocument(decoding: bytes)
+        let bytes = TextDocumentCodec.encode(doc)
+        let loaded = try TextDocumentCodec.decode(bytes)
         #expect(loaded == doc, "\(name): encode/decode round trip")
         #expect(loaded.string == end)
         // A fresh replica fed the history as operations converges too.
@@ -136,7 +137,7 @@ enum Traces {
         try fresh.apply(shuffled)
         #expect(fresh == inOrder, "shuffled delivery differs")
         #expect(fresh.pendingOperations.isEmpty)
-        let loaded = try TextDocument(decoding: docs[0].encode())
+        let loaded = try TextDocumentCodec.decode(TextDocumentCodec.encode(docs[0]))
         #expect(loaded == docs[0])
     }
 }

@@ -8,7 +8,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "text-bench",
-            dependencies: [.product(name: "StrataCore", package: "Strata")],
+            dependencies: [.product(name: "StrataCore", package: "Strata"), .product(name: "StrataCodec", package: "Strata")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         )
     ],

@@ -109,30 +109,15 @@ public struct TextVersion: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why a text operation or encoding was refused.
+/// Why a text operation was refused.
 public enum TextError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A structurally invalid operation (empty text or ranges, counter overflow, an origin or
     /// a deleted id that names a delete's counter instead of a character).
     case invalidOperation(String)
-    /// The encoding ends before `offset` while `expected` was being read.
-    case truncated(expected: String, offset: Int)
-    /// The encoding is complete but wrong at `offset`.
-    case malformed(String, offset: Int)
-    /// The first bytes are not a text document / operation list.
-    case badMagic
-    /// A format version this build does not know: upgrade.
-    case unsupportedVersion(UInt8)
-    /// A count or size above `TextLimits`.
-    case limitExceeded(String)
 
     public var description: String {
         switch self {
         case .invalidOperation(let s): return "invalid text operation: \(s)"
-        case .truncated(let what, let offset): return "text encoding truncated at byte \(offset) (reading \(what))"
-        case .malformed(let s, let offset): return "malformed text encoding at byte \(offset): \(s)"
-        case .badMagic: return "not a Strata text encoding"
-        case .unsupportedVersion(let v): return "text encoding version \(v) is newer than this build: upgrade"
-        case .limitExceeded(let s): return "text encoding exceeds a limit: \(s)"
         }
     }
 }
@@ -140,7 +125,7 @@ public enum TextError: Error, Hashable, Sendable, CustomStringConvertible {
 /// Caps on what a text may hold: `default` is the editing cap (``EditPlanner`` refuses local
 /// edits past it); a decoder enforces the caps it is given, by default `decoding`, none. A
 /// decoder's memory does not depend on them: it is bounded by its input's size whatever the
-/// counts say (see `TextDocument(decoding:)`).
+/// counts say (see `TextDocument(validating:)` and `TextDocumentCodec` in StrataCodec).
 public struct TextLimits: Sendable, Hashable {
     /// Total counters (characters inserted + characters deleted, over all replicas).
     public var maxCounters: Int
@@ -154,7 +139,7 @@ public struct TextLimits: Sendable, Hashable {
 
     public static let `default` = TextLimits()
 
-    /// What `TextDocument(decoding:)` takes by default: no cap but the bytes. Merging other
+    /// What a document decoder and `TextDocument(validating:)` take by default: no cap but the bytes. Merging other
     /// replicas' operations is not capped (a cap that depended on which operations arrived
     /// first would make replicas disagree), so a stored document may exceed `default`, and it
     /// must stay readable; the decoder's memory is bounded by its input's size instead.

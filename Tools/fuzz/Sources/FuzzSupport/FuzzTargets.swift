@@ -202,16 +202,16 @@ public enum FuzzTargets {
     /// A long-text document (`STXT`), as kept inside record states.
     public static func textDocument(_ input: [UInt8]) {
         let d: TextDocument
-        do { d = try TextDocument(decoding: input, limits: textLimits) } catch { return }
+        do { d = try TextDocumentCodec.decode(input, limits: textLimits) } catch { return }
         let text = d.string
         let scalars = text.unicodeScalars.count
         require(scalars <= textLimits.maxCounters, "\(scalars) characters")
-        let encoded = d.encode()
+        let encoded = TextDocumentCodec.encode(d)
         let back: TextDocument
-        do { back = try TextDocument(decoding: encoded, limits: textLimits) } catch {
+        do { back = try TextDocumentCodec.decode(encoded, limits: textLimits) } catch {
             fail("re-encoded text document does not decode: \(error)")
         }
-        require(back.encode() == encoded, "text document re-encoding is not stable")
+        require(TextDocumentCodec.encode(back) == encoded, "text document re-encoding is not stable")
         require(back.string == text, "text changed in the round trip")
         require(back.version == d.version, "version changed in the round trip")
         // A decoded document must be usable: positions map to ids, edits apply, the result encodes.
@@ -219,7 +219,7 @@ public enum FuzzTargets {
         if scalars > 0 { require(edited.id(at: scalars - 1) != nil, "no id at the last position") }
         _ = edited.insert("ab", at: scalars / 2, replica: editor)
         if scalars > 0 { _ = edited.delete(range: 0..<min(scalars, 3), replica: editor) }
-        do { _ = try TextDocument(decoding: edited.encode(), limits: TextLimits()) } catch {
+        do { _ = try TextDocumentCodec.decode(TextDocumentCodec.encode(edited), limits: TextLimits()) } catch {
             fail("an edited decoded document does not decode: \(error)")
         }
         _ = d.operations()

@@ -71,7 +71,7 @@ public enum Seeds {
                 SyncCodec.encode(PullResponse(replica: h.b, version: h.version, changes: Array(h.changes.prefix(2)), remaining: 3)),
             ]
         case "textdocument":
-            return h.records.flatMap { $0.texts.values.map { $0.document.encode() } } + traceDocuments(repo: repo)
+            return h.records.flatMap { $0.texts.values.map { TextDocumentCodec.encode($0.document) } } + traceDocuments(repo: repo)
         default:
             return []
         }
@@ -119,12 +119,12 @@ public enum Seeds {
                     ops.append(op)
                 }
                 if !p.text.isEmpty, let op = doc.insert(p.text, at: pos, replica: replica) { ops.append(op) }
-                if [20, 150, 599].contains(k) { out.append(doc.encode()) }
+                if [20, 150, 599].contains(k) { out.append(TextDocumentCodec.encode(doc)) }
             }
             // Withhold every fifth operation: the rest wait in the buffer.
             var partial = TextDocument()
             for (k, op) in ops.enumerated() where k % 5 != 2 { try? partial.apply(op) }
-            out.append(partial.encode())
+            out.append(TextDocumentCodec.encode(partial))
         }
         return out
     }

@@ -4,6 +4,7 @@
 // Usage: text-bench [--traces DIR] [--json] [trace ...]
 
 import Foundation
+import StrataCodec
 import StrataCore
 #if canImport(Glibc)
     import Glibc
@@ -108,7 +109,7 @@ for name in names {
         doc = d
     }
     precondition(doc.string == end, "\(name): replay differs from endContent")
-    let bytes = doc.encode()
+    let bytes = TextDocumentCodec.encode(doc)
     if let d = ProcessInfo.processInfo.environment["TEXT_BENCH_DUMP"] {
         try Data(bytes).write(to: URL(fileURLWithPath: "\(d)/\(name).stxt"))
     }
@@ -117,7 +118,7 @@ for name in names {
     for _ in 0..<10 {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let d = try TextDocument(decoding: bytes)
+        let d = try TextDocumentCodec.decode(bytes)
         let t = clock.now - t0
         precondition(d.count == doc.count)
         load = min(load, t)
