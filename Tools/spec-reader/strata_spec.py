@@ -1,0 +1,901 @@
+"""An independent reader of the Strata wire formats, written from Protocol/SPEC.md alone.
+
+Decodes change sets (SPEC section 2), bundle files (section 3) and the sync messages
+PullRequest / PullResponse (section 10.3) into plain Python values (dicts, lists, ints,
+strings), re-encodes them canonically (CS-ENC-01), and reports every failure as a
+`SpecError` whose `code` is the spec's error code (section 6).
+
+Standard library only. No Swift code was consulted to write it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+__all__ = [
+    "SpecError", "Limits", "STANDARD",
+    "decode_change_set", "encode_change_set", "change_set_header",
+    "decode_bundle", "encode_bundle",
+    "decode_pull_request", "encode_pull_request",
+    "decode_pull_response", "encode_pull_response",
+    "record_text", "parse_record_text", "replica_hex", "TEXT_FIELDS",
+]
+
+CHANGE_SET_MAGIC = b"SCHG"
+BUNDLE_MAGIC = b"SBDL"
+PULL_REQUEST_MAGIC = b"SPLQ"
+PULL_RESPONSE_MAGIC = b"SPLR"
+
+# Section 2.3: the long-text fields (compared as bytes, section 1).
+TEXT_FIELDS = frozenset(["body", "description", "quote"])
+# Section 2.3 / CS-REJ-21: every character id stays below 2^31 - 1.
+TEXT_ID_BOUND = (1 << 31) - 1
+INFLATE_CHUNK = 64 * 1024
+MASK64 = (1 << 64) - 1
+
+
+class SpecError(Exception):
+    """A decoding failure: `code` is the spec's error code, `offset` where it was found."""
+
+    def __init__(self, code: str, message: str, offset: int | None = None):
+        self.code = code
+        self.offset = offset
+        self.detail = message
+        where = f" (at byte {offset})" if offset is not None else ""
+        super().__init__(f"{code}: {message}{where}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Section 5, `CodecLimits.standard`."""
+
+    max_inflated_bytes: int = 32 << 20
+    max_compressed_bytes: int = 32 << 20
+    max_changes: int = 1_048_576
+    max_operations_per_change: int = 65_536
+    max_string_bytes: int = 8 << 20
+    max_preds: int = 4_096
+    max_table_entries: int = 1_048_576
+    max_version_vector_entries: int = 65_536
+    max_change_sets_per_bundle: int = 65_536
+    max_bundle_inflated_bytes: int = 1 << 30
+
+
+STANDARD = Limits()
+
+
+# ---------------------------------------------------------------------------
+# Identifiers (sections 1 and 7)
+
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def replica_hex(raw: bytes) -> str:
+    """A replica id as 32 lowercase hex digits (the id16 bytes in order)."""
+    return raw.hex()
+
+
+def record_text(raw: bytes) -> str:
+    """Section 7: 26 Crockford base-32 characters of (low 64, high 64, two zero bits)."""
+    high = int.from_bytes(raw[:8], "big")
+    low = int.from_bytes(raw[8:], "big")
+    value = (low << 66) | (high << 2)
+    return "".join(CROCKFORD[(value >> (5 * (25 - i))) & 31] for i in range(26))
+
+
+def parse_record_text(text: str) -> bytes:
+    """The inverse of `record_text` (upper case accepted, i/l read as 1, o as 0)."""
+    text = text.lower().replace("i", "1").replace("l", "1").replace("o", "0")
+    if len(text) != 26:
+        raise ValueError("a record id is 26 characters")
+    value = 0
+    for ch in text:
+        value = (value << 5) | CROCKFORD.index(ch)
+    if value & 3:
+        raise ValueError("the pad bits of a record id must be zero")
+    low = value >> 66
+    high = (value >> 2) & MASK64
+    return high.to_bytes(8, "big") + low.to_bytes(8, "big")
+
+
+# ---------------------------------------------------------------------------
+# Byte reader
+
+
+class Reader:
+    """Reads the primitive types of section 1 from `data[start:end]`.
+
+    Running out of bytes raises `end_code`: `malformed` inside a change-set payload whose
+    length was already verified (CS-REJ-12), `truncated` in headers and sync messages.
+    """
+
+    def __init__(self, data: bytes, start: int = 0, end: int | None = None,
+                 end_code: str = "malformed", base: int = 0):
+        self.data = data
+        self.pos = start
+        self.end = len(data) if end is None else end
+        self.end_code = end_code
+        self.base = base  # added to offsets in messages (position of data[0] in the file)
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def at(self) -> int:
+        return self.base + self.pos
+
+    def fail(self, code: str, message: str, offset: int | None = None) -> SpecError:
+        return SpecError(code, message, self.at() if offset is None else offset)
+
+    def need(self, n: int, what: str) -> None:
+        if n > self.remaining:
+            raise self.fail(self.end_code,
+                            f"{what} needs {n} bytes, {self.remaining} remain")
+
+    def bytes(self, n: int, what: str) -> bytes:
+        self.need(n, what)
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self, what: str) -> int:
+        return self.bytes(1, what)[0]
+
+    def u32le(self, what: str) -> int:
+        return struct.unpack("<I", self.bytes(4, what))[0]
+
+    def u64le(self, what: str) -> int:
+        return struct.unpack("<Q", self.bytes(8, what))[0]
+
+    def varint(self, what: str) -> int:
+        start = self.at()
+        value = 0
+        for i in range(10):
+            if self.pos >= self.end:
+                raise self.fail(self.end_code, f"{what}: input ends inside a varint", start)
+            b = self.data[self.pos]
+            self.pos += 1
+            if i == 9 and b > 1:
+                raise self.fail("overlong-varint", f"{what}: varint beyond 64 bits", start)
+            value |= (b & 0x7F) << (7 * i)
+            if b & 0x80 == 0:
+                if b == 0 and i > 0:
+                    raise self.fail("overlong-varint", f"{what}: varint not minimal", start)
+                return value
+        raise self.fail("overlong-varint", f"{what}: varint longer than 10 bytes", start)
+
+    def zigzag(self, what: str) -> int:
+        u = self.varint(what)
+        return (u >> 1) ^ -(u & 1)
+
+    def f64_bits(self, what: str) -> int:
+        return self.u64le(what)
+
+    def id16(self, what: str) -> bytes:
+        return self.bytes(16, what)
+
+    def string(self, limits: Limits, what: str) -> str:
+        start = self.at()
+        n = self.varint(what + " length")
+        if n > limits.max_string_bytes:
+            raise self.fail("too-large", f"{what}: {n} bytes, over maxStringBytes", start)
+        raw = self.bytes(n, what)
+        try:
+            return raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise self.fail("invalid-utf8", f"{what} is not valid UTF-8", start) from None
+
+    def count(self, limit: int, limit_name: str, min_entry_bytes: int, what: str) -> int:
+        """A count: checked against its limit (too-large), then the bytes left (end code)."""
+        start = self.at()
+        n = self.varint(what)
+        if n > limit:
+            raise self.fail("too-large", f"{what} {n} is over {limit_name} ({limit})", start)
+        if n * min_entry_bytes > self.remaining:
+            raise self.fail(self.end_code,
+                            f"{what} {n} needs more than the {self.remaining} bytes left", start)
+        return n
+
+    def index(self, table: list, what: str) -> int:
+        start = self.at()
+        i = self.varint(what)
+        if i >= len(table):
+            raise self.fail("index-out-of-range",
+                            f"{what} {i} in a table of {len(table)}", start)
+        return i
+
+
+class Writer:
+    def __init__(self):
+        self.out = bytearray()
+
+    def u8(self, v: int) -> None:
+        self.out.append(v)
+
+    def raw(self, b: bytes) -> None:
+        self.out += b
+
+    def varint(self, v: int) -> None:
+        assert 0 <= v <= MASK64
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            if v:
+                self.out.append(b | 0x80)
+            else:
+                self.out.append(b)
+                return
+
+    def zigzag(self, n: int) -> None:
+        self.varint(((n << 1) ^ (n >> 63)) & MASK64)
+
+    def u64le(self, v: int) -> None:
+        self.out += struct.pack("<Q", v)
+
+    def u32le(self, v: int) -> None:
+        self.out += struct.pack("<I", v)
+
+    def string(self, s: str) -> None:
+        b = s.encode("utf-8")
+        self.varint(len(b))
+        self.out += b
+
+
+def _check_magic(data: bytes, magic: bytes, what: str) -> None:
+    """Magic first: bytes present that differ are bad-magic; a prefix of it is truncated."""
+    head = data[:len(magic)]
+    if head != magic[:len(head)]:
+        raise SpecError("bad-magic", f"not a {what} (magic {head!r})", 0)
+    if len(head) < len(magic):
+        raise SpecError("truncated", f"input ends inside the {what} magic", len(data))
+
+
+# ---------------------------------------------------------------------------
+# Change sets (section 2)
+
+
+def _inflate(body: bytes, declared: int, base: int) -> bytes:
+    """CS-REJ-06/07/08/09: inflate 64 KiB at a time, never past declared + one chunk."""
+    d = zlib.decompressobj()
+    out = bytearray()
+    tail = body
+    try:
+        while True:
+            chunk = d.decompress(tail, INFLATE_CHUNK)
+            out += chunk
+            if len(out) > declared:
+                raise SpecError("length-mismatch",
+                                f"the zlib stream inflates past the declared {declared} bytes",
+                                base)
+            tail = d.unconsumed_tail
+            if d.eof:
+                break
+            if not chunk and not tail:
+                raise SpecError("truncated", "input ends before the zlib stream ends",
+                                base + len(body))
+    except zlib.error as e:
+        raise SpecError("corrupt-compression", f"invalid zlib data ({e})", base) from None
+    if len(out) != declared:
+        raise SpecError("length-mismatch",
+                        f"the zlib stream inflates to {len(out)} bytes, {declared} declared",
+                        base)
+    if d.unused_data:
+        raise SpecError("trailing-bytes",
+                        f"{len(d.unused_data)} bytes after the end of the zlib stream",
+                        base + len(body) - len(d.unused_data))
+    return bytes(out)
+
+
+def change_set_header(data: bytes, limits: Limits = STANDARD, base: int = 0):
+    """Reads the header (CS-REJ-01..04): returns (version, flags, declared length, body offset)."""
+    _check_magic(data, CHANGE_SET_MAGIC, "change set")
+    r = Reader(data, 4, end_code="truncated", base=base)
+    version = r.u8("version")
+    if version not in (1, 2):
+        hint = ": written by a newer Strata; upgrade strata" if version > 2 else ""
+        raise SpecError("unsupported-version", f"change-set version {version}{hint}", base + 4)
+    flags = r.u8("flags")
+    if flags & ~1:
+        raise SpecError("unsupported-flags", f"change-set flags 0x{flags:02x}", base + 5)
+    start = r.at()
+    declared = r.varint("payload length")
+    if declared > limits.max_inflated_bytes:
+        raise SpecError("too-large",
+                        f"declared payload of {declared} bytes is over maxInflatedBytes", start)
+    return version, flags, declared, r.pos
+
+
+def decode_change_set(data: bytes, limits: Limits = STANDARD, base: int = 0) -> dict:
+    """Section 2: returns {"version", "flags", "payload", "changes"} or raises SpecError."""
+    data = bytes(data)
+    version, flags, declared, body_at = change_set_header(data, limits, base)
+    body = data[body_at:]
+    if len(body) > limits.max_compressed_bytes:
+        raise SpecError("too-large", f"body of {len(body)} bytes is over maxCompressedBytes",
+                        base + body_at)
+    if flags & 1:
+        payload = _inflate(body, declared, base + body_at)
+    else:
+        if len(body) < declared:
+            raise SpecError("truncated",
+                            f"stored payload has {len(body)} of {declared} bytes", base + len(data))
+        if len(body) > declared:
+            raise SpecError("trailing-bytes", f"{len(body) - declared} bytes after the payload",
+                            base + body_at + declared)
+        payload = body
+    changes = decode_payload(payload, version, limits)
+    return {"version": version, "flags": flags, "payload": payload, "changes": changes}
+
+
+def _table(r: Reader, limits: Limits, kind: str, what: str) -> list:
+    start = r.at()
+    if kind == "id":
+        n = r.count(limits.max_table_entries, "maxTableEntries", 16, what + " count")
+        items = [r.id16(what) for _ in range(n)]
+        keys = items
+    else:
+        n = r.count(limits.max_table_entries, "maxTableEntries", 1, what + " count")
+        items = [r.string(limits, what) for _ in range(n)]
+        keys = [s.encode("utf-8") for s in items]
+    for a, b in zip(keys, keys[1:]):
+        if not a < b:
+            raise r.fail("malformed", f"{what} table is not strictly ascending", start)
+    return items
+
+
+def _version_vector(r: Reader, limits: Limits, replica_of, what: str) -> list:
+    """[(replica bytes, seq)], strictly ascending replicas, seq >= 1 (CS-REJ-18, SY-REJ-04)."""
+    start = r.at()
+    n = r.count(limits.max_version_vector_entries, "maxVersionVectorEntries", 2, what + " count")
+    entries = []
+    for _ in range(n):
+        at = r.at()
+        replica = replica_of()
+        seq = r.varint(what + " seq")
+        if seq == 0:
+            raise r.fail("malformed", f"{what} entry with seq 0", at)
+        if entries and not entries[-1][0] < replica:
+            raise r.fail("malformed", f"{what} replicas are not strictly ascending", start)
+        entries.append((replica, seq))
+    return entries
+
+
+def _value(r: Reader, limits: Limits, replicas: list) -> dict:
+    at = r.at()
+    tag = r.u8("value tag")
+    if tag == 0:
+        return {"null": None}
+    if tag == 1:
+        return {"text": r.string(limits, "text value")}
+    if tag == 2:
+        return {"integer": r.zigzag("integer value")}
+    if tag == 3:
+        return {"real": "0x%016x" % r.f64_bits("real value")}
+    if tag in (4, 5):
+        return {"bool": tag == 5}
+    if tag == 6:
+        lat = r.f64_bits("latitude")
+        lon = r.f64_bits("longitude")
+        pat = r.at()
+        present = r.u8("accuracy presence")
+        if present not in (0, 1):
+            raise r.fail("malformed", f"location accuracy presence byte {present}", pat)
+        v = {"latitude": "0x%016x" % lat, "longitude": "0x%016x" % lon}
+        if present:
+            v["accuracyMetres"] = "0x%016x" % r.f64_bits("accuracy")
+        return v
+    if tag == 7:
+        # Replica indices strictly ascending: the table is sorted, so this is replica order.
+        def replica():
+            return r.index(replicas, "deletion replica index")
+        entries = _version_vector(r, limits, replica, "deletion vector")
+        return {"deletion": {replica_hex(replicas[i]): s for i, s in entries}}
+    raise r.fail("unsupported-value",
+                 f"value tag {tag}: the data comes from a newer Strata; upgrade strata to read it",
+                 at)
+
+
+def _text_id(replicas: list, i: int, counter: int) -> str:
+    return f"{replica_hex(replicas[i])}@{counter}"
+
+
+def _text_edit(r: Reader, limits: Limits, replicas: list, own: int) -> list:
+    n = r.count(limits.max_operations_per_change, "maxOperationsPerChange", 2,
+                "text operation count")
+    ops = []
+    for _ in range(n):
+        at = r.at()
+        kind = r.u8("text operation kind")
+        if kind not in (0, 1):
+            raise r.fail("malformed", f"text operation kind {kind}", at)
+        counter = r.varint("text operation counter")
+        if kind == 0:
+            origins = []
+            for side in ("left", "right"):
+                oat = r.at()
+                o = r.varint(f"origin {side}")
+                if o == 0:
+                    origins.append(None)
+                    continue
+                if o - 1 >= len(replicas):
+                    raise r.fail("malformed",
+                                 f"origin {side} names replica {o - 1} of a table of {len(replicas)}",
+                                 oat)
+                origins.append((o - 1, r.varint(f"origin {side} counter")))
+            text = r.string(limits, "inserted text")
+            ops.append({"kind": "insert", "counter": counter, "left": origins[0],
+                        "right": origins[1], "text": text, "at": at})
+        else:
+            m = r.count(limits.max_operations_per_change, "maxOperationsPerChange", 3,
+                        "delete range count")
+            ranges = []
+            for _ in range(m):
+                i = r.index(replicas, "delete range replica index")
+                start = r.varint("delete range start")
+                count = r.varint("delete range count")
+                ranges.append((i, start, count))
+            ops.append({"kind": "delete", "counter": counter, "ranges": ranges, "at": at})
+    return ops
+
+
+def _check_text_edit(ops: list, own: int) -> None:
+    """CS-REJ-21, the per-operation rules of section 2.3."""
+    if not ops:
+        raise SpecError("invalid-change", "a text edit with no operations")
+    for op in ops:
+        counter = op["counter"]
+        if op["kind"] == "insert":
+            n = len(op["text"])  # Unicode scalars
+            if n == 0:
+                raise SpecError("invalid-change", "an insert of no text", op["at"])
+            named = [o for o in (op["left"], op["right"]) if o is not None]
+            spans = [(i, c, 1) for i, c in named]
+        else:
+            n = sum(c for _, _, c in op["ranges"])
+            if not op["ranges"]:
+                raise SpecError("invalid-change", "a delete of no ranges", op["at"])
+            if any(c == 0 for _, _, c in op["ranges"]):
+                raise SpecError("invalid-change", "a delete range of no characters", op["at"])
+            spans = list(op["ranges"])
+        if counter + n > TEXT_ID_BOUND:
+            raise SpecError("invalid-change", "a text operation's ids reach 2^31 - 1", op["at"])
+        for i, start, count in spans:
+            if start + count > TEXT_ID_BOUND:
+                raise SpecError("invalid-change", "a named character id reaches 2^31 - 1",
+                                op["at"])
+            if i == own and start + count > counter:
+                raise SpecError("invalid-change",
+                                "an operation names its own or a later counter of its replica",
+                                op["at"])
+
+
+def _text_json(ops: list, replicas: list, own: int) -> list:
+    out = []
+    for op in ops:
+        if op["kind"] == "insert":
+            def origin(o):
+                return None if o is None else _text_id(replicas, o[0], o[1])
+            out.append({"insert": _text_id(replicas, own, op["counter"]),
+                        "after": origin(op["left"]), "before": origin(op["right"]),
+                        "text": op["text"]})
+        else:
+            out.append({"delete": _text_id(replicas, own, op["counter"]),
+                        "ranges": [f"{replica_hex(replicas[i])}@{s}+{c}"
+                                   for i, s, c in op["ranges"]]})
+    return out
+
+
+def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> list:
+    """Section 2.1: the payload's changes, as the vectors' JSON shape."""
+    r = Reader(payload, end_code="malformed")
+    replicas = _table(r, limits, "id", "replica")
+    authors = _table(r, limits, "string", "author")
+    records = _table(r, limits, "id", "record")
+    fields = _table(r, limits, "string", "field")
+    n = r.count(limits.max_changes, "maxChanges", 5, "change count")
+    changes = []
+    previous = 0
+    for _ in range(n):
+        cat = r.at()
+        own = r.index(replicas, "change replica index")
+        seq = r.varint("change seq")
+        timestamp = (previous + r.zigzag("timestamp delta")) & MASK64
+        previous = timestamp
+        author = authors[r.index(authors, "author index")]
+        m = r.count(limits.max_operations_per_change, "maxOperationsPerChange", 5,
+                    "operation count")
+        ops = []
+        for _ in range(m):
+            oat = r.at()
+            record = records[r.index(records, "record index")]
+            field = fields[r.index(fields, "field index")]
+            element = r.string(limits, "element")
+            aat = r.at()
+            action = r.u8("action")
+            if action not in ((0, 1) if version == 1 else (0, 1, 2)):
+                raise r.fail("malformed", f"action {action} in a version-{version} change set", aat)
+            k = r.count(limits.max_preds, "maxPreds", 2, "predecessor count")
+            preds = []
+            for _ in range(k):
+                pat = r.at()
+                pi = r.index(replicas, "predecessor replica index")
+                ps = r.varint("predecessor seq")
+                if ps == 0:
+                    raise r.fail("malformed", "a predecessor with seq 0", pat)
+                preds.append((pi, ps))
+            op = {"record": record, "field": field, "element": element, "preds": preds,
+                  "at": oat}
+            if action == 0:
+                op["action"] = "assign"
+                op["value"] = _value(r, limits, replicas)
+            elif action == 1:
+                op["action"] = "retract"
+            else:
+                op["action"] = "edit-text"
+                op["edits"] = _text_edit(r, limits, replicas, own)
+            ops.append(op)
+        _validate(own, seq, ops, cat)
+        changes.append({
+            "replica": replica_hex(replicas[own]), "seq": seq, "timestamp": timestamp,
+            "wallMillis": timestamp >> 16, "counter": timestamp & 0xFFFF, "author": author,
+            "operations": [_op_json(op, replicas, own) for op in ops],
+        })
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the last change")
+    return changes
+
+
+def _validate(own: int, seq: int, ops: list, at: int) -> None:
+    """CS-REJ-18 (seq 0), CS-REJ-19 (`Change.validate()`), CS-REJ-21 (text edits)."""
+    if seq == 0:
+        raise SpecError("invalid-change", "a change with seq 0", at)
+    if not ops:
+        raise SpecError("invalid-change", "a change with no operations", at)
+    seen = set()
+    for op in ops:
+        key = (op["record"], op["field"].encode(), op["element"].encode())
+        if key in seen:
+            raise SpecError("invalid-change", "a change writes one (record, key) twice", op["at"])
+        seen.add(key)
+        if (own, seq) in op["preds"]:
+            raise SpecError("invalid-change", "a change names itself as a predecessor", op["at"])
+        if op["action"] == "retract" and op["element"] == "":
+            raise SpecError("invalid-change", "a retract of a register", op["at"])
+        if op["action"] == "edit-text":
+            if op["preds"]:
+                raise SpecError("invalid-change", "a text edit names predecessors", op["at"])
+            if op["element"] != "":
+                raise SpecError("invalid-change", "a text edit has a set element", op["at"])
+            if op["field"] not in TEXT_FIELDS:
+                raise SpecError("invalid-change", "a text edit of a field that is not long text",
+                                op["at"])
+            _check_text_edit(op["edits"], own)
+
+
+def _op_json(op: dict, replicas: list, own: int) -> dict:
+    out = {"record": record_text(op["record"]), "field": op["field"],
+           "element": op["element"], "action": op["action"]}
+    if op["action"] == "assign":
+        out["value"] = op["value"]
+    if op["action"] == "edit-text":
+        out["edits"] = _text_json(op["edits"], replicas, own)
+    out["preds"] = [f"{replica_hex(replicas[i])}/{s}" for i, s in op["preds"]]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Change-set encoder (CS-ENC-01), from the JSON shape
+
+
+def _parse_text_id(s: str):
+    replica, counter = s.split("@")
+    return bytes.fromhex(replica), int(counter)
+
+
+def encode_payload(changes: list) -> tuple[int, bytes]:
+    """Section 2.1 from the JSON shape: (lowest version that holds it, payload bytes)."""
+    replicas, authors, records, fields = set(), set(), set(), set()
+    version = 1
+    for c in changes:
+        replicas.add(bytes.fromhex(c["replica"]))
+        authors.add(c["author"].encode())
+        for op in c["operations"]:
+            records.add(parse_record_text(op["record"]))
+            fields.add(op["field"].encode())
+            for p in op["preds"]:
+                replicas.add(bytes.fromhex(p.split("/")[0]))
+            v = op.get("value") or {}
+            for rep in (v.get("deletion") or {}):
+                replicas.add(bytes.fromhex(rep))
+            if op["action"] == "edit-text":
+                version = 2
+                for e in op["edits"]:
+                    for key in ("after", "before"):
+                        if e.get(key):
+                            replicas.add(_parse_text_id(e[key])[0])
+                    for rg in e.get("ranges", []):
+                        replicas.add(bytes.fromhex(rg.split("@")[0]))
+    R, A, D, F = (sorted(t) for t in (replicas, authors, records, fields))
+    ri = {x: i for i, x in enumerate(R)}
+    ai = {x: i for i, x in enumerate(A)}
+    di = {x: i for i, x in enumerate(D)}
+    fi = {x: i for i, x in enumerate(F)}
+    w = Writer()
+    for table in (R, A, D, F):
+        w.varint(len(table))
+        for x in table:
+            if table is R or table is D:
+                w.raw(x)
+            else:
+                w.varint(len(x))
+                w.raw(x)
+    w.varint(len(changes))
+    previous = 0
+    for c in changes:
+        w.varint(ri[bytes.fromhex(c["replica"])])
+        w.varint(c["seq"])
+        delta = (c["timestamp"] - previous) & MASK64
+        w.zigzag(delta - (1 << 64) if delta >> 63 else delta)
+        previous = c["timestamp"]
+        w.varint(ai[c["author"].encode()])
+        w.varint(len(c["operations"]))
+        for op in c["operations"]:
+            w.varint(di[parse_record_text(op["record"])])
+            w.varint(fi[op["field"].encode()])
+            w.string(op["element"])
+            w.u8({"assign": 0, "retract": 1, "edit-text": 2}[op["action"]])
+            w.varint(len(op["preds"]))
+            for p in op["preds"]:
+                rep, seq = p.split("/")
+                w.varint(ri[bytes.fromhex(rep)])
+                w.varint(int(seq))
+            if op["action"] == "assign":
+                _encode_value(w, op["value"], ri)
+            elif op["action"] == "edit-text":
+                w.varint(len(op["edits"]))
+                for e in op["edits"]:
+                    if "insert" in e:
+                        w.u8(0)
+                        w.varint(_parse_text_id(e["insert"])[1])
+                        for key in ("after", "before"):
+                            if e[key] is None:
+                                w.varint(0)
+                            else:
+                                rep, counter = _parse_text_id(e[key])
+                                w.varint(ri[rep] + 1)
+                                w.varint(counter)
+                        w.string(e["text"])
+                    else:
+                        w.u8(1)
+                        w.varint(_parse_text_id(e["delete"])[1])
+                        w.varint(len(e["ranges"]))
+                        for rg in e["ranges"]:
+                            rep, rest = rg.split("@")
+                            start, count = rest.split("+")
+                            w.varint(ri[bytes.fromhex(rep)])
+                            w.varint(int(start))
+                            w.varint(int(count))
+    return version, bytes(w.out)
+
+
+def _encode_value(w: Writer, v: dict, ri: dict) -> None:
+    if "null" in v:
+        w.u8(0)
+    elif "text" in v:
+        w.u8(1)
+        w.string(v["text"])
+    elif "integer" in v:
+        w.u8(2)
+        w.zigzag(v["integer"])
+    elif "real" in v:
+        w.u8(3)
+        w.u64le(int(v["real"], 16))
+    elif "bool" in v:
+        w.u8(5 if v["bool"] else 4)
+    elif "latitude" in v:
+        w.u8(6)
+        w.u64le(int(v["latitude"], 16))
+        w.u64le(int(v["longitude"], 16))
+        if "accuracyMetres" in v:
+            w.u8(1)
+            w.u64le(int(v["accuracyMetres"], 16))
+        else:
+            w.u8(0)
+    elif "deletion" in v:
+        w.u8(7)
+        entries = sorted((bytes.fromhex(k), s) for k, s in v["deletion"].items())
+        w.varint(len(entries))
+        for rep, s in entries:
+            w.varint(ri[rep])
+            w.varint(s)
+    else:
+        raise ValueError(f"unknown value {v!r}")
+
+
+def encode_change_set(changes: list, compress: bool = True, level: int = 6) -> bytes:
+    """Section 2: magic, lowest version, flags, payload length, zlib stream (or payload)."""
+    version, payload = encode_payload(changes)
+    w = Writer()
+    w.raw(CHANGE_SET_MAGIC)
+    w.u8(version)
+    w.u8(1 if compress else 0)
+    w.varint(len(payload))
+    w.raw(zlib.compress(payload, level) if compress else payload)
+    return bytes(w.out)
+
+
+# ---------------------------------------------------------------------------
+# Bundles (section 3)
+
+BUNDLE_FIXED_HEADER = 4 + 1 + 1 + 8
+
+
+class FrameError(SpecError):
+    """A change-set failure inside a bundle: names the frame (BD-REJ-08)."""
+
+
+def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
+    data = bytes(data)
+    _check_magic(data, BUNDLE_MAGIC, "bundle")
+    h = Reader(data, 4, end_code="truncated")
+    version = h.u8("version")
+    if version != 1:
+        hint = ": written by a newer Strata; upgrade strata" if version > 1 else ""
+        raise SpecError("unsupported-version", f"bundle version {version}{hint}", 4)
+    flags = h.u8("flags")
+    if flags != 0:
+        raise SpecError("unsupported-flags", f"bundle flags 0x{flags:02x}", 5)
+    total = h.u64le("total length")
+    if len(data) < total:
+        raise SpecError("truncated",
+                        f"the file has {len(data)} of {total} bytes: the file is incomplete; "
+                        "copy it again", len(data))
+    if len(data) > total:
+        raise SpecError("trailing-bytes", f"{len(data) - total} bytes after the bundle", total)
+    if total < BUNDLE_FIXED_HEADER + 4:
+        raise SpecError("malformed", f"total length {total} leaves no room for the checksum", 6)
+    stored = struct.unpack("<I", data[-4:])[0]
+    if zlib.crc32(data[:-4]) & 0xFFFFFFFF != stored:
+        raise SpecError("checksum-mismatch", "the bundle's CRC-32 does not match its bytes",
+                        len(data) - 4)
+    r = Reader(data, BUNDLE_FIXED_HEADER, len(data) - 4, end_code="malformed")
+    sender = r.id16("sender")
+    author = r.string(limits, "sender author")
+    vv = _version_vector(r, limits, lambda: r.id16("sender version replica"), "sender version")
+    created = r.varint("created at")
+    fat = r.at()
+    n = r.count(limits.max_change_sets_per_bundle, "maxChangeSetsPerBundle", 1,
+                "change set count")
+    frames, changes = [], []
+    inflated = 0
+    for k in range(n):
+        at = r.at()
+        length = r.varint("frame length")
+        where = f"bundle change set {k + 1} of {n} (at byte {at})"
+        if length > limits.max_compressed_bytes:
+            raise SpecError("too-large", f"{where}: {length} bytes, over maxCompressedBytes", at)
+        frame = r.bytes(length, f"{where}")
+        try:
+            _, _, declared, _ = change_set_header(frame, limits, r.pos - length)
+            inflated += declared
+            if inflated > limits.max_bundle_inflated_bytes:
+                raise SpecError("too-large", "the frames inflate past maxBundleInflatedBytes")
+            cs = decode_change_set(frame, limits, r.pos - length)
+        except SpecError as e:
+            raise FrameError(e.code, f"{where}: {e.detail}", e.offset) from None
+        if len(changes) + len(cs["changes"]) > limits.max_changes:
+            raise SpecError("too-large", f"{where}: the bundle holds more than maxChanges", at)
+        changes += cs["changes"]
+        frames.append(cs)
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the last frame", r.at())
+    return {"sender": replica_hex(sender), "senderAuthor": author,
+            "senderVersion": {replica_hex(k): s for k, s in vv},
+            "createdAtMillis": created, "changes": changes, "frames": frames}
+
+
+def encode_bundle(sender: str, author: str, version: dict, created: int,
+                  frames: list[bytes]) -> bytes:
+    """Section 3, given the change sets (the split into frames is the writer's choice)."""
+    w = Writer()
+    w.raw(bytes.fromhex(sender))
+    w.string(author)
+    entries = sorted((bytes.fromhex(k), s) for k, s in version.items())
+    w.varint(len(entries))
+    for rep, s in entries:
+        w.raw(rep)
+        w.varint(s)
+    w.varint(created)
+    w.varint(len(frames))
+    for f in frames:
+        w.varint(len(f))
+        w.raw(f)
+    body = bytes(w.out)
+    total = BUNDLE_FIXED_HEADER + len(body) + 4
+    head = BUNDLE_MAGIC + bytes([1, 0]) + struct.pack("<Q", total) + body
+    return head + struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
+
+
+# ---------------------------------------------------------------------------
+# Sync messages (section 10.3)
+
+
+def _message_header(data: bytes, magic: bytes, what: str) -> tuple[Reader, int]:
+    _check_magic(data, magic, what)
+    r = Reader(data, 4, end_code="truncated")
+    version = r.u8("version")
+    if version != 1:
+        raise SpecError("unsupported-version",
+                        f"{what} version {version}; this reader speaks version 1", 4)
+    flags = r.u8("flags")
+    return r, flags
+
+
+def _sync_vector(r: Reader, limits: Limits) -> dict:
+    vv = _version_vector(r, limits, lambda: r.id16("version replica"), "version vector")
+    return {replica_hex(k): s for k, s in vv}
+
+
+def decode_pull_request(data: bytes, limits: Limits = STANDARD) -> dict:
+    data = bytes(data)
+    r, flags = _message_header(data, PULL_REQUEST_MAGIC, "pull request")
+    if flags != 0:
+        raise SpecError("unsupported-flags", f"pull-request flags 0x{flags:02x}", 5)
+    replica = r.id16("client replica")
+    version = _sync_vector(r, limits)
+    bound = r.varint("max batch bytes")
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the pull request")
+    return {"replica": replica_hex(replica), "version": version, "max_batch_bytes": bound}
+
+
+def decode_pull_response(data: bytes, limits: Limits = STANDARD) -> dict:
+    data = bytes(data)
+    r, flags = _message_header(data, PULL_RESPONSE_MAGIC, "pull response")
+    if flags & ~1:
+        raise SpecError("unsupported-flags", f"pull-response flags 0x{flags:02x}", 5)
+    replica = r.id16("server replica")
+    version = _sync_vector(r, limits)
+    rat = r.at()
+    remaining = r.varint("remaining")  # a number, not a count of bytes that follow
+    if bool(flags & 1) != (remaining > 0):
+        raise SpecError("malformed",
+                        f"the more flag is {flags & 1} but {remaining} changes remain", rat)
+    lat = r.at()
+    length = r.varint("change set length")
+    if length > limits.max_compressed_bytes:
+        raise SpecError("too-large", f"a change set of {length} bytes", lat)
+    body = r.bytes(length, "change set")
+    cs = decode_change_set(body, limits, r.pos - length)
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the pull response")
+    return {"replica": replica_hex(replica), "version": version, "remaining": remaining,
+            "more": bool(flags & 1), "changes": cs["changes"], "change_set": cs}
+
+
+def _encode_vector(w: Writer, version: dict) -> None:
+    entries = sorted((bytes.fromhex(k), s) for k, s in version.items())
+    w.varint(len(entries))
+    for rep, s in entries:
+        w.raw(rep)
+        w.varint(s)
+
+
+def encode_pull_request(replica: str, version: dict, max_batch_bytes: int) -> bytes:
+    w = Writer()
+    w.raw(PULL_REQUEST_MAGIC + bytes([1, 0]) + bytes.fromhex(replica))
+    _encode_vector(w, version)
+    w.varint(max_batch_bytes)
+    return bytes(w.out)
+
+
+def encode_pull_response(replica: str, version: dict, remaining: int, change_set: bytes) -> bytes:
+    w = Writer()
+    w.raw(PULL_RESPONSE_MAGIC + bytes([1, 1 if remaining > 0 else 0]) + bytes.fromhex(replica))
+    _encode_vector(w, version)
+    w.varint(remaining)
+    w.varint(len(change_set))
+    w.raw(change_set)
+    return bytes(w.out)
