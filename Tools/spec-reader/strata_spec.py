@@ -30,7 +30,7 @@ PULL_RESPONSE_MAGIC = b"SPLR"
 
 # Section 2.3: the long-text fields (compared as bytes, section 1).
 TEXT_FIELDS = frozenset(["body", "description", "quote"])
-# Section 2.3 / CS-REJ-21: every character id stays below 2^31 - 1.
+# Section 2.3 / CS-REJ-21: ids and the (exclusive) ends of id ranges stay below 2^31 - 1.
 TEXT_ID_BOUND = (1 << 31) - 1
 INFLATE_CHUNK = 64 * 1024
 MASK64 = (1 << 64) - 1
@@ -459,10 +459,13 @@ def _check_text_edit(ops: list, own: int) -> None:
             if any(c == 0 for _, _, c in op["ranges"]):
                 raise SpecError("invalid-change", "a delete range of no characters", op["at"])
             spans = list(op["ranges"])
-        if counter + n > TEXT_ID_BOUND:
-            raise SpecError("invalid-change", "a text operation's ids reach 2^31 - 1", op["at"])
+        # Section 2.3: ids below 2^31 - 1, range ends (exclusive) below 2^31 - 1 too.
+        if counter + n >= TEXT_ID_BOUND:
+            raise SpecError("invalid-change", "a text operation's counters reach 2^31 - 1",
+                            op["at"])
         for i, start, count in spans:
-            if start + count > TEXT_ID_BOUND:
+            end = start + count if op["kind"] == "delete" else start
+            if end >= TEXT_ID_BOUND:
                 raise SpecError("invalid-change", "a named character id reaches 2^31 - 1",
                                 op["at"])
             if i == own and start + count > counter:
