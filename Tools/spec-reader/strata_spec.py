@@ -902,3 +902,587 @@ def encode_pull_response(replica: str, version: dict, remaining: int, change_set
     w.varint(len(change_set))
     w.raw(change_set)
     return bytes(w.out)
+
+
+# ---------------------------------------------------------------------------
+# Text documents (STXT) and text operation lists (STXO): SPEC sections 4.3 and 4.4, as
+# written in the `text` branch (read there; this reader was written from that text alone).
+
+STXT_MAGIC = b"STXT"
+STXO_MAGIC = b"STXO"
+TEXT_VERSION_BOUND = (1 << 31) - 2  # next[r] <= 2^31 - 2 (TXT-REJ-21)
+
+F_DELETED, F_LEFT_PREV, F_LEFT_NONE, F_RIGHT_NEXT = 0x01, 0x02, 0x04, 0x08
+F_RIGHT_NONE, F_SAME_REPLICA, F_COUNTER_CONTINUES, F_RESERVED = 0x10, 0x20, 0x40, 0x80
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """TXT-REJ-08 / TXO-REJ-03: `None` is no limit (a record state's reader sets none)."""
+
+    max_replicas: int | None = None
+    max_counters: int | None = None
+
+
+NO_TEXT_LIMITS = TextLimits()
+
+
+def _over(n: int, limit: int | None) -> bool:
+    return limit is not None and n > limit
+
+
+def _column(r: Reader, what: str) -> Reader:
+    start = r.at()
+    n = r.varint(what + " column length")
+    if n > r.remaining:
+        raise r.fail(r.end_code, f"{what} column of {n} bytes, {r.remaining} remain", start)
+    col = Reader(r.data, r.pos, r.pos + n, end_code="malformed", base=r.base)
+    r.pos += n
+    return col
+
+
+def _done(col: Reader, what: str) -> None:
+    if col.remaining:
+        raise col.fail("trailing-bytes", f"{col.remaining} bytes left in the {what} column")
+
+
+class _Intervals:
+    """Sorted, disjoint [start, end) intervals of one replica's counters."""
+
+    def __init__(self, spans):
+        self.spans = sorted(spans)
+
+    def overlapping(self) -> bool:
+        return any(a[1] > b[0] for a, b in zip(self.spans, self.spans[1:]))
+
+    def covered(self, start: int, end: int) -> int:
+        """How many counters of [start, end) the intervals hold."""
+        import bisect
+        i = bisect.bisect_right(self.spans, (start, float("inf"))) - 1
+        i = max(i, 0)
+        total = 0
+        while i < len(self.spans) and self.spans[i][0] < end:
+            a, b = self.spans[i]
+            total += max(0, min(b, end) - max(a, start))
+            i += 1
+        return total
+
+    def holds(self, c: int) -> bool:
+        return self.covered(c, c + 1) == 1
+
+    def holes(self, end: int):
+        """The counters below `end` that no interval holds, as [start, end) spans."""
+        at = 0
+        for a, b in self.spans:
+            if a > at:
+                yield (at, a)
+            at = max(at, b)
+        if at < end:
+            yield (at, end)
+
+
+def _union(spans) -> list:
+    out = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def decode_text_document(data: bytes, limits: TextLimits = NO_TEXT_LIMITS,
+                         embedded: bool = False, base: int = 0) -> dict:
+    """SPEC 4.3: an STXT document. `embedded`: inside a record state, so running out of
+    bytes is `malformed` instead of `truncated`."""
+    data = bytes(data)
+    end_code = "malformed" if embedded else "truncated"
+    if len(data) < 5:
+        raise SpecError(end_code, f"a text document of {len(data)} bytes", base)
+    if data[:4] != STXT_MAGIC:
+        raise SpecError("bad-magic", "not a text document (STXT)", base)
+    if data[4] != 1:
+        hint = ": written by a newer Strata; upgrade strata" if data[4] > 1 else ""
+        raise SpecError("unsupported-version", f"text document version {data[4]}{hint}", base + 4)
+    r = Reader(data, 5, end_code=end_code, base=base)
+    at = r.at()
+    R = r.varint("replica count")
+    if _over(R, limits.max_replicas):
+        raise SpecError("too-large", f"{R} replicas, over maxReplicas", at)
+    r.need(16 * R, "replica ids")
+    replicas = [r.id16("replica id") for _ in range(R)]
+    nxt = [r.varint("version") for _ in range(R)]
+    if _over(sum(nxt), limits.max_counters):
+        raise SpecError("too-large", "the versions sum past maxCounters", at)
+    at = r.at()
+    N = r.varint("run count")
+    if _over(N, limits.max_counters):
+        raise SpecError("too-large", f"{N} runs, over maxCounters", at)
+    r.need(N, "run flags")
+    c_flags = _column(r, "flags")
+    c_replicas = _column(r, "replicas")
+    c_counters = _column(r, "counters")
+    c_lengths = _column(r, "lengths")
+    c_lefts = _column(r, "lefts")
+    c_rights = _column(r, "rights")
+    c_content = _column(r, "content")
+    D = [r.varint("delete entry count") for _ in range(R)]
+    for d in D:
+        if _over(d, limits.max_counters):
+            raise SpecError("too-large", f"{d} delete entries, over maxCounters", r.at())
+    c_targets = _column(r, "targets")
+    c_starts = _column(r, "starts")
+    c_dlengths = _column(r, "deleteLengths")
+    c_pending = _column(r, "pending")
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the pending column")
+
+    # Pass 1, bytes (TXT-REJ-05, -06, -07, -10): every column's values, in run order.
+    if c_flags.remaining != N:
+        raise c_flags.fail("malformed", f"a flags column of {c_flags.remaining} bytes for {N} runs")
+    raw = []
+    for k in range(N):
+        fat = c_flags.at()
+        f = c_flags.u8("flags")
+        if f & F_RESERVED or (f & F_LEFT_PREV and f & F_LEFT_NONE) or \
+                (f & F_RIGHT_NEXT and f & F_RIGHT_NONE):
+            raise SpecError("malformed", f"run {k}: flags 0x{f:02x}", fat)
+        if k == 0 and f & (F_SAME_REPLICA | F_LEFT_PREV):
+            raise SpecError("malformed", "run 0 refers to a previous run", fat)
+        if k == N - 1 and f & F_RIGHT_NEXT:
+            raise SpecError("malformed", f"run {k}, the last, refers to a next run", fat)
+        run = {"flags": f, "at": fat}
+        if not f & F_SAME_REPLICA:
+            run["replica"] = c_replicas.index(replicas, "run replica index")
+        if not f & F_COUNTER_CONTINUES:
+            run["delta"] = c_counters.zigzag("run counter")
+        run["length"] = c_lengths.varint("run length")
+        raw.append(run)
+    # The replica of each run is needed to read explicit origins (zigzag or varint).
+    for k, run in enumerate(raw):
+        if "replica" not in run:
+            run["replica"] = raw[k - 1]["replica"]
+    for k, run in enumerate(raw):
+        for side, col, flag_link, flag_none in (("left", c_lefts, F_LEFT_PREV, F_LEFT_NONE),
+                                                ("right", c_rights, F_RIGHT_NEXT, F_RIGHT_NONE)):
+            f = run["flags"]
+            if f & flag_link or f & flag_none:
+                continue
+            dat = col.at()
+            d = col.varint(f"origin {side} distance")
+            if d == 0:
+                o = col.index(replicas, f"explicit origin {side} replica")
+                if o == run["replica"]:
+                    run[side] = ("relative", o, col.zigzag(f"origin {side} counter"))
+                else:
+                    run[side] = ("absolute", o, col.varint(f"origin {side} counter"))
+            else:
+                j = k - 1 - d if side == "left" else k + 1 + d
+                if not 0 <= j < N:
+                    raise SpecError("malformed", f"run {k}: origin {side} distance {d} names no run",
+                                    dat)
+                run[side] = ("run", j)
+    cat = c_content.at()
+    try:
+        content = c_content.bytes(c_content.remaining, "content").decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("invalid-utf8", "the content column is not valid UTF-8", cat) from None
+    entries = []
+    for rep in range(R):
+        for _ in range(D[rep]):
+            entries.append({"replica": rep,
+                            "target": c_targets.index(replicas, "delete target replica"),
+                            "delta": c_starts.zigzag("delete start"),
+                            "length": c_dlengths.varint("delete length")})
+    for col, what in ((c_replicas, "replicas"), (c_counters, "counters"),
+                      (c_lengths, "lengths"), (c_lefts, "lefts"), (c_rights, "rights"),
+                      (c_targets, "targets"), (c_starts, "starts"),
+                      (c_dlengths, "deleteLengths")):
+        _done(col, what)
+
+    # Pass 2, structure (TXT-REJ-20 on, all `malformed`).
+    def bad(message, offset=None):
+        return SpecError("malformed", message, offset)
+
+    for a, b in zip(replicas, replicas[1:]):
+        if not a < b:
+            raise bad("replica ids are not strictly ascending")
+    for v in nxt:
+        if not 1 <= v <= TEXT_VERSION_BOUND:
+            raise bad(f"a version of {v}")
+    last_end = [0] * R
+    for k, run in enumerate(raw):
+        rep = run["replica"]
+        f = run["flags"]
+        left = run.get("left")
+        if f & F_LEFT_PREV:
+            left = ("run", k - 1)
+        if left and left[0] == "run":
+            j = left[1]
+            pj = raw[j]
+            run["left_id"] = (pj["replica"], pj["counter"] + pj["length"] - 1)
+        elif f & F_LEFT_NONE:
+            run["left_id"] = None
+        if f & F_COUNTER_CONTINUES:
+            counter = last_end[rep]
+        elif left and left[0] == "run" and run["left_id"][0] == rep:
+            counter = run["left_id"][1] + 1 + run["delta"]
+        else:
+            counter = last_end[rep] + run["delta"]
+        length = run["length"]
+        if length < 1 or counter < 0 or counter + length > nxt[rep]:
+            raise bad(f"run {k}: counters {counter} ..< {counter + length} of a replica at "
+                      f"version {nxt[rep]}", run["at"])
+        run["counter"] = counter
+        last_end[rep] = counter + length
+        if left and left[0] in ("relative", "absolute"):
+            o, v = left[1], left[2]
+            run["left_id"] = (o, counter + v if left[0] == "relative" else v)
+    for k, run in enumerate(raw):
+        f = run["flags"]
+        right = ("run", k + 1) if f & F_RIGHT_NEXT else run.get("right")
+        if f & F_RIGHT_NONE:
+            run["right_id"] = None
+        elif right[0] == "run":
+            run["right_id"] = (raw[right[1]]["replica"], raw[right[1]]["counter"])
+        else:
+            o, v = right[1], right[2]
+            run["right_id"] = (o, run["counter"] + v if right[0] == "relative" else v)
+    chars = [_Intervals((run["counter"], run["counter"] + run["length"])
+                        for run in raw if run["replica"] == rep) for rep in range(R)]
+    for rep in range(R):
+        if chars[rep].overlapping():
+            raise bad(f"two runs of replica {rep} hold the same character")
+    for k, run in enumerate(raw):
+        for side in ("left_id", "right_id"):
+            o = run[side]
+            if o is None:
+                continue
+            if not 0 <= o[1] < nxt[o[0]]:
+                raise bad(f"run {k}: an origin counter {o[1]} outside 0 ..< {nxt[o[0]]}",
+                          run["at"])
+            if not chars[o[0]].holds(o[1]):
+                raise bad(f"run {k}: an origin names a delete counter", run["at"])
+    if len(content) != sum(run["length"] for run in raw):
+        raise bad(f"content of {len(content)} scalars for runs of {sum(r_['length'] for r_ in raw)}")
+    pos = 0
+    for run in raw:
+        run["text"] = content[pos:pos + run["length"]]
+        pos += run["length"]
+
+    # Deletes: own counters from the holes between runs, targets must be characters.
+    start = 0
+    targets = [[] for _ in range(R)]
+    at_entry = 0
+    for rep in range(R):
+        holes = list(chars[rep].holes(nxt[rep]))
+        hi, used = 0, 0  # hole index, counters used in it
+        for _ in range(D[rep]):
+            e = entries[at_entry]
+            at_entry += 1
+            start += e["delta"]
+            e["start"] = start
+            n = e["length"]
+            t = e["target"]
+            if n < 1 or start < 0 or start + n > nxt[t]:
+                raise bad(f"a delete entry of {start} ..< {start + n} of a replica at version "
+                          f"{nxt[t]}")
+            if chars[t].covered(start, start + n) != n:
+                raise bad("a delete entry names a delete counter")
+            while hi < len(holes) and used == holes[hi][1] - holes[hi][0]:
+                hi, used = hi + 1, 0
+            if hi >= len(holes) or holes[hi][0] + used + n > holes[hi][1]:
+                raise bad("a delete entry's own counters pass the version or hold a character")
+            e["own"] = holes[hi][0] + used
+            used += n
+            targets[t].append((start, start + n))
+        taken = sum(b - a for a, b in holes)
+        given = sum(e["length"] for e in entries if e["replica"] == rep)
+        if taken != given:
+            raise bad(f"replica {rep} has {taken - given} counters that are neither "
+                      "characters nor delete counters")
+    deleted = [_Intervals(_union(t)) for t in targets]
+    for k, run in enumerate(raw):
+        cov = deleted[run["replica"]].covered(run["counter"], run["counter"] + run["length"])
+        flagged = bool(run["flags"] & F_DELETED)
+        if (flagged and cov != run["length"]) or (not flagged and cov != 0):
+            raise bad(f"run {k}: the deleted flag disagrees with the deletes", run["at"])
+
+    pending = []
+    if c_pending.end > c_pending.pos:
+        try:
+            pending = decode_text_operations(data[c_pending.pos:c_pending.end], limits,
+                                             embedded=True, base=base + c_pending.pos)
+        except SpecError as e:
+            raise SpecError("malformed", f"pending operations: {e.detail}", e.offset) from None
+        index_of = {rid: i for i, rid in enumerate(replicas)}
+
+        def is_delete_counter(rid, lo, hi):
+            i = index_of.get(rid)
+            if i is None:
+                return False
+            hi = min(hi, nxt[i])
+            return lo < hi and chars[i].covered(lo, hi) != hi - lo
+        for op in pending:
+            named = [o for o in (op.get("left"), op.get("right")) if o]
+            spans = [(bytes.fromhex(o[0]), o[1], o[1] + 1) for o in named]
+            spans += [(bytes.fromhex(g[0]), g[1], g[1] + g[2]) for g in op.get("ranges", [])]
+            for rid, lo, hi in spans:
+                if is_delete_counter(rid, lo, hi):
+                    raise bad("a pending operation names a delete counter")
+
+    def tid(o):
+        return None if o is None else (replica_hex(replicas[o[0]]), o[1])
+    runs = [{"replica": replica_hex(replicas[run["replica"]]), "counter": run["counter"],
+             "length": run["length"], "left": tid(run["left_id"]),
+             "right": tid(run["right_id"]), "deleted": bool(run["flags"] & F_DELETED),
+             "text": run["text"]} for run in raw]
+    deletes = [{"replica": replica_hex(replicas[e["replica"]]), "own": e["own"],
+                "target": replica_hex(replicas[e["target"]]), "start": e["start"],
+                "length": e["length"]} for e in entries]
+    return {"versions": {replica_hex(x): v for x, v in zip(replicas, nxt)}, "runs": runs,
+            "deletes": deletes, "pending": pending,
+            "text": "".join(run["text"] for run in runs if not run["deleted"])}
+
+
+def decode_text_operations(data: bytes, limits: TextLimits = NO_TEXT_LIMITS,
+                           embedded: bool = False, base: int = 0) -> list:
+    """SPEC 4.4: an STXO list of text operations, ids as (replica hex, counter)."""
+    data = bytes(data)
+    end_code = "malformed" if embedded else "truncated"
+    if len(data) < 5:
+        raise SpecError(end_code, f"an operation list of {len(data)} bytes", base)
+    if data[:4] != STXO_MAGIC:
+        raise SpecError("bad-magic", "not a text operation list (STXO)", base)
+    if data[4] != 1:
+        raise SpecError("unsupported-version", f"operation list version {data[4]}", base + 4)
+    r = Reader(data, 5, end_code=end_code, base=base)
+    at = r.at()
+    R = r.varint("replica count")
+    if _over(R, limits.max_replicas):
+        raise SpecError("too-large", f"{R} replicas, over maxReplicas", at)
+    r.need(16 * R, "replica ids")
+    table = [r.id16("replica id") for _ in range(R)]
+    at = r.at()
+    K = r.varint("operation count")
+    if _over(K, limits.max_counters):
+        raise SpecError("too-large", f"{K} operations, over maxCounters", at)
+    r.need(3 * K, "operations")
+    ops = []
+    for _ in range(K):
+        oat = r.at()
+        tag = r.u8("operation tag")
+        if tag not in (0, 1, 2, 3, 0x10):
+            raise SpecError("malformed", f"operation tag 0x{tag:02x}", oat)
+        own = r.index(table, "operation replica")
+        counter = r.varint("operation counter")
+        op = {"replica": replica_hex(table[own]), "counter": counter}
+        if tag == 0x10:
+            rat = r.at()
+            m = r.varint("range count")
+            if _over(m, limits.max_counters):
+                raise SpecError("too-large", f"{m} ranges, over maxCounters", rat)
+            r.need(3 * m, "ranges")
+            ranges = []
+            for _ in range(m):
+                i = r.index(table, "range replica")
+                ranges.append((i, r.varint("range start"), r.varint("range count")))
+            op["kind"] = "delete"
+            n = sum(c for _, _, c in ranges)
+            if not ranges or any(c == 0 for _, _, c in ranges):
+                raise SpecError("malformed", "a delete with no range or an empty range", oat)
+            spans = ranges
+            op["ranges"] = [(replica_hex(table[i]), s, c) for i, s, c in ranges]
+        else:
+            origins = []
+            for bit in (1, 2):
+                if tag & bit:
+                    i = r.index(table, "origin replica")
+                    origins.append((i, r.varint("origin counter")))
+                else:
+                    origins.append(None)
+            text = r.bytes(r.varint("text length"), "text")
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SpecError("invalid-utf8", "inserted text is not valid UTF-8", oat) from None
+            if not text:
+                raise SpecError("malformed", "an empty insert", oat)
+            n = len(text)
+            op.update(kind="insert", text=text,
+                      left=None if origins[0] is None else (replica_hex(table[origins[0][0]]), origins[0][1]),
+                      right=None if origins[1] is None else (replica_hex(table[origins[1][0]]), origins[1][1]))
+            spans = [(i, c, 1) for i, c in (o for o in origins if o)]
+        if counter + n >= TEXT_ID_BOUND:
+            raise SpecError("malformed", "an operation's counters reach 2^31 - 1", oat)
+        for i, s, c in spans:
+            if (s + c if tag == 0x10 else s) >= TEXT_ID_BOUND:
+                raise SpecError("malformed", "an id reaches 2^31 - 1", oat)
+            if table[i] == table[own] and s + c > counter:
+                raise SpecError("malformed", "an operation names its own or a later counter", oat)
+        ops.append(op)
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the last operation")
+    return ops
+
+
+def encode_text_operations(ops: list) -> bytes:
+    """SPEC 4.4: table R in order of first use, operations in the given order."""
+    table, index = [], {}
+
+    def use(rid_hex):
+        if rid_hex not in index:
+            index[rid_hex] = len(table)
+            table.append(bytes.fromhex(rid_hex))
+        return index[rid_hex]
+    for op in ops:
+        use(op["replica"])
+        if op["kind"] == "insert":
+            for o in (op["left"], op["right"]):
+                if o:
+                    use(o[0])
+        else:
+            for g in op["ranges"]:
+                use(g[0])
+    w = Writer()
+    w.raw(STXO_MAGIC)
+    w.u8(1)
+    w.varint(len(table))
+    for t in table:
+        w.raw(t)
+    w.varint(len(ops))
+    for op in ops:
+        if op["kind"] == "insert":
+            w.u8((1 if op["left"] else 0) | (2 if op["right"] else 0))
+            w.varint(index[op["replica"]])
+            w.varint(op["counter"])
+            for o in (op["left"], op["right"]):
+                if o:
+                    w.varint(index[o[0]])
+                    w.varint(o[1])
+            w.string(op["text"])
+        else:
+            w.u8(0x10)
+            w.varint(index[op["replica"]])
+            w.varint(op["counter"])
+            w.varint(len(op["ranges"]))
+            for rid, s, c in op["ranges"]:
+                w.varint(index[rid])
+                w.varint(s)
+                w.varint(c)
+    return bytes(w.out)
+
+
+def encode_text_document(doc: dict) -> bytes:
+    """SPEC 4.3, the canonical form (TXT-ENC-01), from `decode_text_document`'s shape.
+
+    Pending operations are written in the order given: the spec's tie-break
+    (`TextOperation.description`) is not defined in it, so sorting is the caller's."""
+    R = sorted(bytes.fromhex(k) for k, v in doc["versions"].items() if v >= 1)
+    ri = {replica_hex(x): i for i, x in enumerate(R)}
+    nxt = [doc["versions"][replica_hex(x)] for x in R]
+    # Maximal runs.
+    runs = []
+    for run in doc["runs"]:
+        run = dict(run)
+        if runs:
+            p = runs[-1]
+            if (p["replica"] == run["replica"] and p["counter"] + p["length"] == run["counter"]
+                    and run["left"] == (p["replica"], p["counter"] + p["length"] - 1)
+                    and p["right"] == run["right"] and p["deleted"] == run["deleted"]):
+                p["length"] += run["length"]
+                p["text"] += run["text"]
+                continue
+        runs.append(run)
+    last_char = {(r_["replica"], r_["counter"] + r_["length"] - 1): k for k, r_ in enumerate(runs)}
+    first_char = {(r_["replica"], r_["counter"]): k for k, r_ in enumerate(runs)}
+    flags, reps, ctrs, lens, lefts, rights = bytearray(), Writer(), Writer(), Writer(), Writer(), Writer()
+    last_end = {}
+
+    def explicit(col, o, run):
+        col.varint(0)
+        col.varint(ri[o[0]])
+        if o[0] == run["replica"]:
+            col.zigzag(o[1] - run["counter"])
+        else:
+            col.varint(o[1])
+    for k, run in enumerate(runs):
+        f = F_DELETED if run["deleted"] else 0
+        rep = run["replica"]
+        left_by_run = False
+        if run["left"] is None:
+            f |= F_LEFT_NONE
+        elif k > 0 and last_char.get(run["left"]) == k - 1:
+            f |= F_LEFT_PREV
+            left_by_run = True
+        elif last_char.get(run["left"], k) < k - 1:
+            lefts.varint(k - 1 - last_char[run["left"]])
+            left_by_run = True
+        else:
+            explicit(lefts, run["left"], run)
+        if run["right"] is None:
+            f |= F_RIGHT_NONE
+        elif first_char.get(run["right"]) == k + 1:
+            f |= F_RIGHT_NEXT
+        elif first_char.get(run["right"], -1) > k + 1:
+            rights.varint(first_char[run["right"]] - k - 1)
+        else:
+            explicit(rights, run["right"], run)
+        if k > 0 and runs[k - 1]["replica"] == rep:
+            f |= F_SAME_REPLICA
+        else:
+            reps.varint(ri[rep])
+        end = last_end.get(rep, 0)
+        if run["counter"] == end:
+            f |= F_COUNTER_CONTINUES
+        elif left_by_run and run["left"][0] == rep:
+            ctrs.zigzag(run["counter"] - (run["left"][1] + 1))
+        else:
+            ctrs.zigzag(run["counter"] - end)
+        last_end[rep] = run["counter"] + run["length"]
+        lens.varint(run["length"])
+        flags.append(f)
+    # Deletes, per replica in table order, by own counter, merged when they continue.
+    entries = []
+    for x in R:
+        mine = sorted((e for e in doc["deletes"] if e["replica"] == replica_hex(x)),
+                      key=lambda e: e["own"])
+        merged = []
+        for e in mine:
+            e = dict(e)
+            if merged:
+                p = merged[-1]
+                if (p["own"] + p["length"] == e["own"] and p["target"] == e["target"]
+                        and p["start"] + p["length"] == e["start"]):
+                    p["length"] += e["length"]
+                    continue
+            merged.append(e)
+        entries.append(merged)
+    targets, starts, dlens = Writer(), Writer(), Writer()
+    previous = 0
+    for merged in entries:
+        for e in merged:
+            targets.varint(ri[e["target"]])
+            starts.zigzag(e["start"] - previous)
+            previous = e["start"]
+            dlens.varint(e["length"])
+    w = Writer()
+    w.raw(STXT_MAGIC)
+    w.u8(1)
+    w.varint(len(R))
+    for x in R:
+        w.raw(x)
+    for v in nxt:
+        w.varint(v)
+    w.varint(len(runs))
+    content = "".join(r_["text"] for r_ in runs).encode("utf-8")
+    for col in (bytes(flags), reps.out, ctrs.out, lens.out, lefts.out, rights.out, content):
+        w.varint(len(col))
+        w.raw(bytes(col))
+    for merged in entries:
+        w.varint(len(merged))
+    pending = encode_text_operations(doc["pending"]) if doc["pending"] else b""
+    for col in (targets.out, starts.out, dlens.out, pending):
+        w.varint(len(col))
+        w.raw(bytes(col))
+    return bytes(w.out)
