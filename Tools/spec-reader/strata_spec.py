@@ -1486,3 +1486,62 @@ def encode_text_document(doc: dict) -> bytes:
         w.varint(len(col))
         w.raw(bytes(col))
     return bytes(w.out)
+
+
+# ---------------------------------------------------------------------------
+# Record state (SPEC 4.2): the store's materialised record blob. Counts are checked against
+# the bytes remaining only (section 5: merging is not capped); running out is `truncated`.
+
+UNCAPPED = Limits(max_inflated_bytes=1 << 62, max_compressed_bytes=1 << 62, max_changes=1 << 62,
+                  max_operations_per_change=1 << 62, max_string_bytes=1 << 62,
+                  max_preds=1 << 62, max_table_entries=1 << 62,
+                  max_version_vector_entries=1 << 62, max_change_sets_per_bundle=1 << 62,
+                  max_bundle_inflated_bytes=1 << 62)
+
+
+def decode_record_state(data: bytes) -> dict:
+    data = bytes(data)
+    r = Reader(data, end_code="truncated")
+    version = r.u8("version")
+    if version not in (1, 2):
+        raise SpecError("unsupported-version", f"record state version {version}", 0)
+    replicas = _table(r, UNCAPPED, "id", "replica")
+    authors = _table(r, UNCAPPED, "string", "author")
+    fields = _table(r, UNCAPPED, "string", "field")
+    n = r.count(1 << 62, "", 4, "key count")
+    keys = []
+    for _ in range(n):
+        field = fields[r.index(fields, "field index")]
+        element = r.string(UNCAPPED, "element")
+        live = []
+        for _ in range(r.count(1 << 62, "", 5, "live count")):
+            rep = r.index(replicas, "live replica")
+            seq = r.varint("live seq")
+            ts = r.varint("live timestamp")
+            author = authors[r.index(authors, "live author")]
+            live.append({"replica": replica_hex(replicas[rep]), "seq": seq, "timestamp": ts,
+                         "author": author, "value": _value(r, UNCAPPED, replicas)})
+        pending = []
+        for _ in range(r.count(1 << 62, "", 2, "pending count")):
+            rep = r.index(replicas, "pending replica")
+            pending.append((replica_hex(replicas[rep]), r.varint("pending seq")))
+        keys.append({"field": field, "element": element, "live": live, "pending": pending})
+    texts = []
+    if version >= 2:
+        for _ in range(r.count(1 << 62, "", 3, "text count")):
+            field = fields[r.index(fields, "text field index")]
+            marks = []
+            for _ in range(r.count(1 << 62, "", 4, "mark count")):
+                rep = r.index(replicas, "mark replica")
+                seq = r.varint("mark seq")
+                ts = r.varint("mark timestamp")
+                author = authors[r.index(authors, "mark author")]
+                marks.append({"replica": replica_hex(replicas[rep]), "seq": seq,
+                              "timestamp": ts, "author": author})
+            length = r.varint("document length")
+            at = r.pos
+            doc = decode_text_document(r.bytes(length, "text document"), embedded=True, base=at)
+            texts.append({"field": field, "marks": marks, "document": doc})
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the record state")
+    return {"version": version, "keys": keys, "texts": texts}
