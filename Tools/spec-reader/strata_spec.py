@@ -330,25 +330,29 @@ def decode_change_set(data: bytes, limits: Limits = STANDARD, base: int = 0) -> 
 
 
 def _table(r: Reader, limits: Limits, kind: str, what: str) -> list:
-    start = r.at()
-    if kind == "id":
-        n = r.count(limits.max_table_entries, "maxTableEntries", 16, what + " count")
-        items = [r.id16(what) for _ in range(n)]
-        keys = items
-    else:
-        n = r.count(limits.max_table_entries, "maxTableEntries", 1, what + " count")
-        items = [r.string(limits, what) for _ in range(n)]
-        keys = [s.encode("utf-8") for s in items]
-    for a, b in zip(keys, keys[1:]):
-        if not a < b:
-            raise r.fail("malformed", f"{what} table is not strictly ascending", start)
+    """A table, each entry checked against the previous one as soon as it is read."""
+    n = r.count(limits.max_table_entries, "maxTableEntries", 16 if kind == "id" else 1,
+                what + " count")
+    items, previous = [], None
+    for i in range(n):
+        at = r.at()
+        item = r.id16(what) if kind == "id" else r.string(limits, what)
+        key = item if kind == "id" else item.encode("utf-8")
+        if previous is not None and not previous < key:
+            raise r.fail("malformed", f"{what} table entry {i} is not greater than the previous one",
+                         at)
+        previous = key
+        items.append(item)
     return items
 
 
-def _version_vector(r: Reader, limits: Limits, replica_of, what: str) -> list:
-    """[(replica bytes, seq)], strictly ascending replicas, seq >= 1 (CS-REJ-18, SY-REJ-04)."""
+def _version_vector(r: Reader, limits: Limits, replica_of, what: str, entry_bytes: int) -> list:
+    """[(replica bytes, seq)], strictly ascending replicas, seq >= 1 (CS-REJ-18, SY-REJ-04).
+
+    `entry_bytes`: the fewest bytes an entry takes (2 with a table index, 17 with an id16)."""
     start = r.at()
-    n = r.count(limits.max_version_vector_entries, "maxVersionVectorEntries", 2, what + " count")
+    n = r.count(limits.max_version_vector_entries, "maxVersionVectorEntries", entry_bytes,
+                what + " count")
     entries = []
     for _ in range(n):
         at = r.at()
@@ -390,7 +394,7 @@ def _value(r: Reader, limits: Limits, replicas: list) -> dict:
         # Replica indices strictly ascending: the table is sorted, so this is replica order.
         def replica():
             return r.index(replicas, "deletion replica index")
-        entries = _version_vector(r, limits, replica, "deletion vector")
+        entries = _version_vector(r, limits, replica, "deletion vector", 2)
         return {"deletion": {replica_hex(replicas[i]): s for i, s in entries}}
     raise r.fail("unsupported-value",
                  f"value tag {tag}: the data comes from a newer Strata; upgrade strata to read it",
@@ -402,7 +406,7 @@ def _text_id(replicas: list, i: int, counter: int) -> str:
 
 
 def _text_edit(r: Reader, limits: Limits, replicas: list, own: int) -> list:
-    n = r.count(limits.max_operations_per_change, "maxOperationsPerChange", 2,
+    n = r.count(limits.max_operations_per_change, "maxOperationsPerChange", 3,
                 "text operation count")
     ops = []
     for _ in range(n):
@@ -504,6 +508,8 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
         cat = r.at()
         own = r.index(replicas, "change replica index")
         seq = r.varint("change seq")
+        if seq == 0:
+            raise SpecError("invalid-change", "a change with seq 0", cat)
         timestamp = (previous + r.zigzag("timestamp delta")) & MASK64
         previous = timestamp
         author = authors[r.index(authors, "author index")]
@@ -519,6 +525,9 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
             action = r.u8("action")
             if action not in ((0, 1) if version == 1 else (0, 1, 2)):
                 raise r.fail("malformed", f"action {action} in a version-{version} change set", aat)
+            # CS-REJ-19: a retract of a register is refused as soon as its action is read.
+            if action == 1 and element == "":
+                raise SpecError("invalid-change", "a retract of a register", oat)
             k = r.count(limits.max_preds, "maxPreds", 2, "predecessor count")
             preds = []
             for _ in range(k):
@@ -527,6 +536,9 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
                 ps = r.varint("predecessor seq")
                 if ps == 0:
                     raise r.fail("malformed", "a predecessor with seq 0", pat)
+                if (pi, ps) == (own, seq):
+                    raise SpecError("invalid-change", "a change names itself as a predecessor",
+                                    pat)
                 preds.append((pi, ps))
             op = {"record": record, "field": field, "element": element, "preds": preds,
                   "at": oat}
@@ -538,6 +550,7 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
             else:
                 op["action"] = "edit-text"
                 op["edits"] = _text_edit(r, limits, replicas, own)
+            _validate_operation(own, seq, op)
             ops.append(op)
         _validate(own, seq, ops, cat)
         changes.append({
@@ -551,9 +564,10 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
 
 
 def _validate(own: int, seq: int, ops: list, at: int) -> None:
-    """CS-REJ-18 (seq 0), CS-REJ-19 (`Change.validate()`), CS-REJ-21 (text edits)."""
-    if seq == 0:
-        raise SpecError("invalid-change", "a change with seq 0", at)
+    """CS-REJ-19 (`Change.validate()`) rules of a whole change: some operations, no key twice.
+
+    The rules of one operation (`_validate_operation`) are checked as each is read, and seq 0
+    as soon as it is read: Strata's reader reports them before faults later in the payload."""
     if not ops:
         raise SpecError("invalid-change", "a change with no operations", at)
     seen = set()
@@ -562,19 +576,18 @@ def _validate(own: int, seq: int, ops: list, at: int) -> None:
         if key in seen:
             raise SpecError("invalid-change", "a change writes one (record, key) twice", op["at"])
         seen.add(key)
-        if (own, seq) in op["preds"]:
-            raise SpecError("invalid-change", "a change names itself as a predecessor", op["at"])
-        if op["action"] == "retract" and op["element"] == "":
-            raise SpecError("invalid-change", "a retract of a register", op["at"])
-        if op["action"] == "edit-text":
-            if op["preds"]:
-                raise SpecError("invalid-change", "a text edit names predecessors", op["at"])
-            if op["element"] != "":
-                raise SpecError("invalid-change", "a text edit has a set element", op["at"])
-            if op["field"] not in TEXT_FIELDS:
-                raise SpecError("invalid-change", "a text edit of a field that is not long text",
-                                op["at"])
-            _check_text_edit(op["edits"], own)
+
+
+def _validate_operation(own: int, seq: int, op: dict) -> None:
+    """CS-REJ-21 rules of one whole text edit, checked once the operation is read (a retract
+    of a register and a predecessor naming its own change are refused as they are read)."""
+    if op["action"] == "edit-text":
+        if op["field"] not in TEXT_FIELDS or op["element"] != "":
+            raise SpecError("invalid-change", "a text edit of a key that is not a long-text field",
+                            op["at"])
+        if op["preds"]:
+            raise SpecError("invalid-change", "a text edit names predecessors", op["at"])
+        _check_text_edit(op["edits"], own)
 
 
 def _op_json(op: dict, replicas: list, own: int) -> dict:
@@ -766,34 +779,43 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
     r = Reader(data, BUNDLE_FIXED_HEADER, len(data) - 4, end_code="malformed")
     sender = r.id16("sender")
     author = r.string(limits, "sender author")
-    vv = _version_vector(r, limits, lambda: r.id16("sender version replica"), "sender version")
+    vv = _version_vector(r, limits, lambda: r.id16("sender version replica"), "sender version",
+                         17)
     created = r.varint("created at")
     fat = r.at()
-    n = r.count(limits.max_change_sets_per_bundle, "maxChangeSetsPerBundle", 1,
+    # The framing first (every frame's length, the body filled exactly), then each frame:
+    # a fault of the framing is reported before a fault inside a frame.
+    n = r.count(limits.max_change_sets_per_bundle, "maxChangeSetsPerBundle", 8,
                 "change set count")
-    frames, changes = [], []
-    inflated = 0
+    spans = []
     for k in range(n):
         at = r.at()
         length = r.varint("frame length")
-        where = f"bundle change set {k + 1} of {n} (at byte {at})"
         if length > limits.max_compressed_bytes:
-            raise SpecError("too-large", f"{where}: {length} bytes, over maxCompressedBytes", at)
-        frame = r.bytes(length, f"{where}")
+            raise SpecError("too-large", f"bundle change set {k + 1} of {n}: {length} bytes, "
+                            "over maxCompressedBytes", at)
+        r.need(length, f"bundle change set {k + 1} of {n}")
+        spans.append((r.pos, length))
+        r.pos += length
+    if r.remaining:
+        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the last frame", r.at())
+    frames, changes = [], []
+    inflated = 0
+    for k, (at, length) in enumerate(spans):
+        where = f"bundle change set {k + 1} of {n} (at byte {at})"
+        frame = data[at:at + length]
         try:
-            _, _, declared, _ = change_set_header(frame, limits, r.pos - length)
+            _, _, declared, _ = change_set_header(frame, limits, at)
             inflated += declared
             if inflated > limits.max_bundle_inflated_bytes:
                 raise SpecError("too-large", "the frames inflate past maxBundleInflatedBytes")
-            cs = decode_change_set(frame, limits, r.pos - length)
+            cs = decode_change_set(frame, limits, at)
         except SpecError as e:
             raise FrameError(e.code, f"{where}: {e.detail}", e.offset) from None
         if len(changes) + len(cs["changes"]) > limits.max_changes:
             raise SpecError("too-large", f"{where}: the bundle holds more than maxChanges", at)
         changes += cs["changes"]
         frames.append(cs)
-    if r.remaining:
-        raise r.fail("trailing-bytes", f"{r.remaining} bytes after the last frame", r.at())
     return {"sender": replica_hex(sender), "senderAuthor": author,
             "senderVersion": {replica_hex(k): s for k, s in vv},
             "createdAtMillis": created, "changes": changes, "frames": frames}
@@ -837,7 +859,7 @@ def _message_header(data: bytes, magic: bytes, what: str) -> tuple[Reader, int]:
 
 
 def _sync_vector(r: Reader, limits: Limits) -> dict:
-    vv = _version_vector(r, limits, lambda: r.id16("version replica"), "version vector")
+    vv = _version_vector(r, limits, lambda: r.id16("version replica"), "version vector", 17)
     return {replica_hex(k): s for k, s in vv}
 
 
