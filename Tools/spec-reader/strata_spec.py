@@ -263,7 +263,9 @@ def _inflate(body: bytes, declared: int, base: int) -> bytes:
     tail = body
     try:
         while True:
-            chunk = d.decompress(tail, INFLATE_CHUNK)
+            # At most one byte past the declared length: output beyond it is length-mismatch
+            # even when the deflate data is corrupt further on.
+            chunk = d.decompress(tail, min(INFLATE_CHUNK, declared + 1 - len(out)))
             out += chunk
             if len(out) > declared:
                 raise SpecError("length-mismatch",
@@ -276,6 +278,10 @@ def _inflate(body: bytes, declared: int, base: int) -> bytes:
                 raise SpecError("truncated", "input ends before the zlib stream ends",
                                 base + len(body))
     except zlib.error as e:
+        if _raw_output_exceeds(body, declared):
+            raise SpecError("length-mismatch",
+                            f"the zlib stream inflates past the declared {declared} bytes",
+                            base) from None
         raise SpecError("corrupt-compression", f"invalid zlib data ({e})", base) from None
     if len(out) != declared:
         raise SpecError("length-mismatch",
@@ -286,6 +292,28 @@ def _inflate(body: bytes, declared: int, base: int) -> bytes:
                         f"{len(d.unused_data)} bytes after the end of the zlib stream",
                         base + len(body) - len(d.unused_data))
     return bytes(out)
+
+
+def _raw_output_exceeds(body: bytes, declared: int) -> bool:
+    """Whether the deflate data yields more than `declared` bytes before it fails.
+
+    Python's zlib drops the output of a call that fails, so a stream whose output passes the
+    declared length just before its Adler-32 (checked in the same call) would read as corrupt;
+    the output comes first (CS-REJ-06), so it is counted again without the check."""
+    if len(body) < 2 or body[0] & 0x0F != 8 or body[1] & 0x20 or (body[0] << 8 | body[1]) % 31:
+        return False  # the zlib header itself is bad: nothing was inflated
+    d = zlib.decompressobj(-15)
+    out, tail = 0, body[2:]
+    try:
+        while out <= declared:
+            chunk = d.decompress(tail, min(INFLATE_CHUNK, declared + 1 - out))
+            out += len(chunk)
+            tail = d.unconsumed_tail
+            if d.eof or (not chunk and not tail):
+                break
+    except zlib.error:
+        pass
+    return out > declared
 
 
 def change_set_header(data: bytes, limits: Limits = STANDARD, base: int = 0):
