@@ -28,6 +28,11 @@ SPEC_EXAMPLE = bytes.fromhex(
     "5354585401" "01" + "ab" * 16 + "01" "01" "0154" "0100" "00" "0101" "00" "00" "0178"
     "00" "000000" "00")
 
+# The text branch's second example (SPEC 4.3, commit e04f8eb there): "Xb", a delete entry.
+SPEC_EXAMPLE_2 = bytes.fromhex(
+    "535458540102" + "aa" * 16 + "bb" * 16 + "02020303554a500300010000030101010101000361586200"
+    "0101000100010100")
+
 CODES = {"bad-magic", "unsupported-version", "unsupported-flags", "too-large", "length-mismatch",
          "truncated", "trailing-bytes", "corrupt-compression", "overlong-varint",
          "index-out-of-range", "malformed", "invalid-utf8", "unsupported-value",
@@ -239,6 +244,10 @@ def main(argv):
     doc = spec.decode_text_document(SPEC_EXAMPLE)
     assert doc["text"] == "x" and spec.encode_text_document(doc) == SPEC_EXAMPLE
     print("PASS SPEC 4.3 example decodes to 'x' and re-encodes exactly")
+    doc = spec.decode_text_document(SPEC_EXAMPLE_2)
+    assert doc["text"] == "Xb" and len(doc["deletes"]) == 1
+    assert spec.encode_text_document(doc) == SPEC_EXAMPLE_2
+    print("PASS SPEC 4.3 second example decodes to 'Xb' and re-encodes exactly")
 
     docs = []
     for i in range(rounds):
