@@ -37,10 +37,11 @@ struct SyncCommand: AsyncParsableCommand {
         } catch {
             await transport.close()
             bar.finish()
+            try? r.recordFailure("\(error)", in: store)
             throw CLIError("sync with \(r.name) stopped: \(error)")
         }
         bar.finish()
-        try r.recordSync(version: report.serverVersion, in: store)
+        try r.recordSync(version: report.serverVersion, pulled: report.pulled, pushed: report.pushed, in: store)
         let conflicts = try store.status().conflicts
         if json {
             printJSON(
