@@ -69,11 +69,13 @@ enum Advice {
             return facts + "; give the path of a backup made by `strata backup FILE`"
         case .restoreFromStore:
             return facts + "; restore from a backup file made by `strata backup`"
+        case .remoteExists(let name):
+            return facts + "; remove it first with `strata remote remove \(name)`"
         case .storeInUse(let path):
             return "the store \(path) is open in another strata process (serve? sync?); stop it, then restore again; "
                 + "nothing was changed"
         case .notAStrataStore(_, .store), .cannotCreate, .notADatabase, .noReplicaID, .noRecord, .prefixTooShort,
-            .ambiguous, .invalidSearch, .changeTooLarge, .recordWithoutRow, .unreadableLog, .changeNotInLog,
+            .ambiguous, .invalidSearch, .changeTooLarge, .recordWithoutRow, .unreadableLog, .changeNotInLog, .noRemote,
             .backupOntoStore,
             .backupTargetIsDirectory, .noDirectory, .backupFailed, .cannotWrite, .backupIsDirectory, .cannotRead,
             .cannotReadCopy, .cannotCopy, .cannotWriteCopy, .cannotCreateTemporaryFile, .cannotOpenToFlush, .cannotFlush,

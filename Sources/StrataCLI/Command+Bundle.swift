@@ -23,29 +23,17 @@ struct BundleCommand: ParsableCommand {
     )
 }
 
-/// Peers this replica has received bundles from: what they had when they wrote them.
+/// Peers this replica has received bundles from: what they had when they wrote them (the
+/// store's `bundle_peers`, written by `bundle apply` in the apply's transaction).
 enum Peers {
-    static func remember(_ b: ChangeBundle, in store: Store) throws {
-        guard b.sender != store.replicaID else { return }
-        // Keep the larger view if an older bundle from the same peer is applied late.
-        let known = try store.setting("peer.\(b.sender.hex).vv").flatMap(VersionVector.init(text:)) ?? VersionVector()
-        try store.setSetting("peer.\(b.sender.hex).vv", known.merged(with: b.senderVersion).description)
-        try store.setSetting("peer.\(b.sender.hex).author", b.senderAuthor)
-    }
-
     /// Finds a remembered peer by author name (case-insensitive) or replica id prefix.
-    static func find(_ name: String, in store: Store) throws -> (ReplicaID, String, VersionVector) {
-        var peers: [(ReplicaID, String, VersionVector)] = []
-        for (key, value) in try store.settings(prefix: "peer.") where key.hasSuffix(".vv") {
-            let hex = String(key.dropFirst("peer.".count).dropLast(".vv".count))
-            guard let id = ReplicaID(hex: hex), let vv = VersionVector(text: value) else { continue }
-            let author = try store.setting("peer.\(hex).author") ?? "?"
-            peers.append((id, author, vv))
-        }
+    static func find(_ name: String, in store: Store) throws -> BundlePeer {
+        let peers = try store.bundlePeers()
+        func author(_ p: BundlePeer) -> String { p.author.isEmpty ? "?" : p.author }
         let n = name.lowercased()
-        let matches = peers.filter { $0.1.lowercased() == n || $0.0.hex.hasPrefix(n) }
+        let matches = peers.filter { author($0).lowercased() == n || $0.replica.hex.hasPrefix(n) }
         if matches.count == 1 { return matches[0] }
-        let known = peers.map { "\($0.1) (\($0.0.short))" }.sorted().joined(separator: ", ")
+        let known = peers.map { "\(author($0)) (\($0.replica.short))" }.sorted().joined(separator: ", ")
         if matches.isEmpty {
             throw CLIError(
                 "no bundle from '\(name)' has been applied here, so what they lack is unknown; "
@@ -93,7 +81,7 @@ struct BundleCreate: ParsableCommand {
         } else if let sinceBundle {
             base = try readBundle(sinceBundle, refused: "cannot be read").senderVersion
         } else if let forPeer {
-            base = try Peers.find(forPeer, in: store).2
+            base = try Peers.find(forPeer, in: store).version
         }
         let changes = try store.changes(missingFrom: base)
         let bundle = ChangeBundle(
@@ -144,7 +132,7 @@ struct BundleApply: ParsableCommand {
         let bundle = try readBundle(file)
         let result: ApplyResult
         do {
-            result = try store.apply(bundle.changes)
+            result = try store.apply(bundle.changes, recording: .bundle(bundle))
         } catch let e as ClockSkewError {
             let days = Double(e.aheadMillis) / 86_400_000
             let ahead = days >= 1 ? String(format: "%.0f days", days) : String(format: "%.1f hours", days * 24)
@@ -155,7 +143,6 @@ struct BundleApply: ParsableCommand {
         } catch let e as ChangeValidationError {
             throw CLIError("\(file) was not applied: \(e)")
         }
-        try Peers.remember(bundle, in: store)
         let conflicts = try store.status().conflicts
         if json {
             printJSON(

@@ -9,30 +9,27 @@ import StrataStore
     import Darwin
 #endif
 
-/// A server or a colleague's laptop this replica syncs with, kept in the replica's settings.
+/// A server or a colleague's laptop this replica syncs with, and what its syncs left
+/// (the store's `remotes` and `remote_state` tables).
 struct Remote {
-    var name: String
-    var url: String
-    var project: String
-    var token: String
-    var lastSyncMillis: UInt64?
-    var serverVersion: VersionVector?
+    var config: RemoteConfig
+    var state: RemoteState
+
+    var name: String { config.name }
+    var url: String { config.url }
+    var project: String { config.project }
+    var token: String { config.token }
+    /// When the last sync that ran to its end ended.
+    var lastSyncMillis: UInt64? { state.lastSync?.atMillis }
+    var serverVersion: VersionVector? { state.serverVersion }
 
     static func all(_ store: Store) throws -> [Remote] {
-        var names: [String] = []
-        for (key, _) in try store.settings(prefix: "remote.") where key.hasSuffix(".url") {
-            names.append(String(key.dropFirst("remote.".count).dropLast(".url".count)))
-        }
-        return try names.sorted().compactMap { try load($0, from: store) }
+        try store.remotes().map { Remote(config: $0, state: try store.remoteState(named: $0.name) ?? RemoteState()) }
     }
 
     static func load(_ name: String, from store: Store) throws -> Remote? {
-        guard let url = try store.setting("remote.\(name).url") else { return nil }
-        return Remote(
-            name: name, url: url, project: try store.setting("remote.\(name).project") ?? "",
-            token: try store.setting("remote.\(name).token") ?? "",
-            lastSyncMillis: try store.setting("remote.\(name).last_sync").flatMap(UInt64.init),
-            serverVersion: try store.setting("remote.\(name).server_version").flatMap(VersionVector.init(text:)))
+        guard let config = try store.remote(named: name) else { return nil }
+        return Remote(config: config, state: try store.remoteState(named: name) ?? RemoteState())
     }
 
     /// The remote a command names, or the only one there is.
@@ -51,21 +48,14 @@ struct Remote {
         throw CLIError("several remotes (\(remotes.map(\.name).joined(separator: ", "))); say which: strata sync NAME")
     }
 
-    func save(to store: Store) throws {
-        try store.setSetting("remote.\(name).url", url)
-        try store.setSetting("remote.\(name).project", project)
-        try store.setSetting("remote.\(name).token", token)
+    /// Records a sync that ran to its end, with the server's version as it left it.
+    func recordSync(version: VersionVector, pulled: Int = 0, pushed: Int = 0, in store: Store) throws {
+        try store.recordSyncResult(remote: name, .completed(pulled: pulled, pushed: pushed), serverVersion: version)
     }
 
-    func recordSync(version: VersionVector, in store: Store) throws {
-        try store.setSetting("remote.\(name).last_sync", String(Store.wallClockMillis()))
-        try store.setSetting("remote.\(name).server_version", version.description)
-    }
-
-    static func remove(_ name: String, from store: Store) throws {
-        for key in ["url", "project", "token", "last_sync", "server_version"] {
-            try store.setSetting("remote.\(name).\(key)", nil)
-        }
+    /// Records a sync that stopped (the time and why); the last completed sync stays.
+    func recordFailure(_ reason: String, in store: Store) throws {
+        try store.recordSyncResult(remote: name, .failed(reason: reason))
     }
 }
 
@@ -109,7 +99,7 @@ struct RemoteAdd: ParsableCommand {
         }
         let secret = try token ?? ProcessInfo.processInfo.environment["STRATA_TOKEN"] ?? Self.prompt()
         guard !secret.trimmed.isEmpty else { throw CLIError("no token given") }
-        try Remote(name: name, url: url, project: project, token: secret.trimmed).save(to: store)
+        try store.addRemote(RemoteConfig(name: name, url: url, project: project, token: secret.trimmed))
         print("added remote \(name): \(url) project \(project); run `strata sync \(name)`")
     }
 
@@ -155,8 +145,7 @@ struct RemoteRemove: ParsableCommand {
 
     func run() throws {
         let store = try options.open()
-        guard try Remote.load(name, from: store) != nil else { throw CLIError("no remote '\(name)'") }
-        try Remote.remove(name, from: store)
+        guard try store.removeRemote(named: name) else { throw CLIError("no remote '\(name)'") }
         print("removed remote \(name)")
     }
 }

@@ -34,6 +34,9 @@ struct StatusCommand: ParsableCommand {
                                 "name": .string(r.name), "url": .string(r.url), "project": .string(r.project),
                                 "last_sync": r.lastSyncMillis.map { .string(Output.iso(millis: $0)) } ?? .null,
                                 "unsynced_local_changes": .int(Int64(unsynced(r))),
+                                "last_failure": r.state.lastFailure.map {
+                                    .object(["at": .string(Output.iso(millis: $0.atMillis)), "reason": .string($0.reason)])
+                                } ?? .null,
                             ])
                         }),
                 ]))
@@ -48,7 +51,8 @@ struct StatusCommand: ParsableCommand {
         for r in remotes {
             let last = r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never synced"
             let n = unsynced(r)
-            print("remote:    \(r.name) (\(r.url), project \(r.project)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent")
+            let failed = r.state.lastFailure.map { "; the sync of \(Output.iso(millis: $0.atMillis)) stopped: \($0.reason)" } ?? ""
+            print("remote:    \(r.name) (\(r.url), project \(r.project)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent\(failed)")
         }
         print("version vector:")
         if s.versionVector.sorted.isEmpty { print("  (empty)") }

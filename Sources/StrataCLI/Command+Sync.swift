@@ -30,6 +30,7 @@ struct SyncCommand: AsyncParsableCommand {
         let transport = HTTPTransport(baseURL: r.url, project: r.project, token: r.token, notice: { printError($0) })
         var client = SyncClient(store: store, transport: transport)
         client.maxBatchBytes = max(1, batchKB) * 1024
+        client.remote = r.name
         let bar = ProgressBar(enabled: !json && isatty(2) == 1)
         let report: SyncReport
         do {
@@ -38,10 +39,11 @@ struct SyncCommand: AsyncParsableCommand {
         } catch {
             await transport.close()
             bar.finish()
+            try? r.recordFailure("\(error)", in: store)
             throw CLIError("sync with \(r.name) stopped: \(Advice.message(for: error))")
         }
         bar.finish()
-        try r.recordSync(version: report.serverVersion, in: store)
+        try r.recordSync(version: report.serverVersion, pulled: report.pulled, pushed: report.pushed, in: store)
         let conflicts = try store.status().conflicts
         if json {
             printJSON(

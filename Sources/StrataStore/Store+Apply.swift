@@ -6,9 +6,12 @@ import StrataCore
 extension Store {
     /// Applies changes from another replica in one transaction: all or nothing, idempotent,
     /// in any order. Refuses the whole batch if a change is malformed or stamped too far in
-    /// the future (``ClockSkewError``).
+    /// the future (``ClockSkewError``). `recording` (what the changes' source now holds) is
+    /// written in the same transaction.
     @discardableResult
-    public func apply(_ changes: [Change], now: UInt64 = Store.wallClockMillis()) throws -> ApplyResult {
+    public func apply(
+        _ changes: [Change], now: UInt64 = Store.wallClockMillis(), recording update: SyncStateUpdate? = nil
+    ) throws -> ApplyResult {
         for c in changes {
             try c.validate()
             try policy.check(c.timestamp, from: c.id, now: now)
@@ -40,6 +43,7 @@ extension Store {
             if ownMax >= next {
                 try Self.setMeta(db, "next_seq", String(ownMax + 1))
             }
+            if let update { try Self.write(update, in: db, replica: replicaID, now: now) }
             return result
         }
     }

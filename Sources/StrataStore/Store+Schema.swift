@@ -63,6 +63,12 @@ enum StoreSchema {
         m.registerMigration("v2-text") { db in
             try rebuildMaterialised(db)
         }
+        // Remotes, bundle peers and what each sync did became tables (they were `x.`-prefixed
+        // meta keys, each written in a transaction of its own); see Store+SyncState.swift.
+        m.registerMigration("v3-sync-state") { db in
+            try SyncStateSchema.create(db)
+            try SyncStateSchema.moveSettings(db)
+        }
         return m
     }
 

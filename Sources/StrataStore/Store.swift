@@ -148,33 +148,11 @@ public final class Store: Sendable {
         try db.write { db in try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'author'", arguments: [name]) }
     }
 
-    /// A free-form setting kept with the replica (e.g. remotes in a later version).
+    /// A note kept with the replica under an `x.` meta key: `restore.previous_replica` and
+    /// `restore.at` say what a restore replaced. (Remotes and bundle peers have tables: see
+    /// Store+SyncState.swift.)
     public func setting(_ key: String) throws -> String? {
         try db.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: ["x." + key]) }
-    }
-
-    public func setSetting(_ key: String, _ value: String?) throws {
-        try db.write { db in
-            if let value {
-                try db.execute(
-                    sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    arguments: ["x." + key, value])
-            } else {
-                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: ["x." + key])
-            }
-        }
-    }
-}
-
-extension Store {
-    /// Settings whose key starts with `prefix`, as (key without the `x.` namespace, value).
-    public func settings(prefix: String) throws -> [(String, String)] {
-        try db.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
-                arguments: ["x." + prefix, "x." + prefix + "\u{10FFFF}"]
-            ).map { (String(($0[0] as String).dropFirst(2)), $0[1] as String) }
-        }
     }
 }
 

@@ -58,6 +58,12 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A change asked for by id (to push it) is not in the log.
         case changeNotInLog(id: String)
 
+        // Sync state.
+        /// A remote of that name is already configured.
+        case remoteExists(name: String)
+        /// Sync state names a remote that is not configured (removed while a sync ran, say).
+        case noRemote(name: String)
+
         // Backups.
         /// The backup's target is the store file itself.
         case backupOntoStore(path: String)
@@ -184,6 +190,10 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the change log cannot be read (\(detail)); the store was not migrated"
         case .changeNotInLog(let id):
             return "change \(id) is not in the log"
+        case .remoteExists(let name):
+            return "a remote named '\(name)' exists"
+        case .noRemote(let name):
+            return "no remote '\(name)'; nothing was recorded"
 
         case .backupOntoStore(let path):
             return "the backup must be another file than the store itself (\(path))"

@@ -17,6 +17,9 @@ public struct SyncClient: Sendable {
     public var maxBatchBytes = 1 << 20
     /// Upper bound on requests in one sync, so a misbehaving server cannot loop us forever.
     public var maxRequests = 100_000
+    /// The remote this server is configured as: each pulled batch then records the server's
+    /// version in the same transaction as its apply (`SyncStateUpdate.serverVersion`).
+    public var remote: String? = nil
 
     public init(store: Store, transport: any SyncTransport) {
         self.store = store
@@ -42,7 +45,8 @@ public struct SyncClient: Sendable {
                 inFlight = nil
                 next = session.received(try await task.value)
             case .apply(let changes):
-                next = session.applied(try store.apply(changes).applied)
+                let recording = remote.map { SyncStateUpdate.serverVersion(remote: $0, session.report.serverVersion) }
+                next = session.applied(try store.apply(changes, recording: recording).applied)
             case .cancelPull:
                 inFlight?.cancel()
                 inFlight = nil

@@ -53,6 +53,8 @@ import Testing
         (.recordWithoutRow(id: "0a1b2c3"), "record 0a1b2c3 of a change has no row; nothing was written"),
         (.unreadableLog(detail: "truncated"), "the change log cannot be read (truncated); the store was not migrated"),
         (.changeNotInLog(id: "0a1b2c3/4"), "change 0a1b2c3/4 is not in the log"),
+        (.remoteExists(name: "origin"), "a remote named 'origin' exists; remove it first with `strata remote remove origin`"),
+        (.noRemote(name: "origin"), "no remote 'origin'; nothing was recorded"),
         (.backupOntoStore(path: p), "the backup must be another file than the store itself (\(p))"),
         (.backupTargetIsDirectory(path: "/data"), "/data is a directory; give a file name, e.g. /data/replica-backup.strata"),
         (.fileExists(path: b), "\(b) exists; choose another name, or pass --force to replace it"),
@@ -140,6 +142,8 @@ import Testing
         case .recordWithoutRow: "recordWithoutRow"
         case .unreadableLog: "unreadableLog"
         case .changeNotInLog: "changeNotInLog"
+        case .remoteExists: "remoteExists"
+        case .noRemote: "noRemote"
         case .backupOntoStore: "backupOntoStore"
         case .backupTargetIsDirectory: "backupTargetIsDirectory"
         case .fileExists: "fileExists"
@@ -213,7 +217,7 @@ import Testing
     }
 
     @Test func everyKindOfErrorHasASample() {
-        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 46)
+        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 48)
         #expect(Set(Self.serverErrors.map { Self.name($0.0) }).count == 4)
     }
 

@@ -101,5 +101,8 @@ struct BundleTests {
         #expect(r.status != 0)
         #expect(r.stderr.contains("ahead of this machine's clock"), "\(r.stderr)")
         #expect(try s.ok("list", store: b).isEmpty)
+        // The refused bundle's sender is not remembered either (same transaction as the apply).
+        let unknown = try s.run("bundle", "create", s.path("x"), "--for", "Khaled", store: b)
+        #expect(unknown.status != 0 && unknown.stderr.contains("no bundle from 'Khaled'"))
     }
 }

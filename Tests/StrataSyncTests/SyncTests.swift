@@ -278,3 +278,36 @@ struct RepeatingTransport: SyncTransport {
         }
     }
 }
+
+/// A sync with a configured remote records what it learnt of the server in the transaction of
+/// each pulled batch, and a cut sync leaves the state of the last batch that was applied.
+@Suite struct SyncStateRecordingTests {
+    @Test func eachPulledBatchRecordsTheServersVersionWithItsApply() async throws {
+        let team = try Team(researchers: ["Khaled", "Maria"])
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        for i in 0..<30 {
+            let id = khaled.newRecordID()
+            try khaled.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Bel \(i) ", count: 40)))])
+        }
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        try maria.addRemote(RemoteConfig(name: "origin", url: "http://127.0.0.1:1", project: "palmyra", token: "unused"))
+        let endpoint = team.endpoint()
+        try await sync(khaled, endpoint, token: team.tokens["Khaled"]!)
+        let server = try #require(try team.backend.store(for: "palmyra"))
+        // Cut after the session and two pulls: the state says what the applied batch said.
+        let cut = CuttingTransport(inner: endpoint.transport(token: team.tokens["Maria"]!), allowed: 3)
+        var client = SyncClient(store: maria, transport: cut)
+        client.maxBatchBytes = 1500
+        client.remote = "origin"
+        await #expect(throws: SyncClientError.self) { _ = try await client.sync() }
+        #expect(try maria.status().changes > 0)
+        #expect(try maria.remoteState(named: "origin")?.serverVersion == (try server.versionVector()))
+        // A remote that is gone makes the apply fail whole: nothing pulled is half-recorded.
+        let before = try maria.status().changes
+        var orphan = SyncClient(store: maria, transport: endpoint.transport(token: team.tokens["Maria"]!))
+        orphan.remote = "removed"
+        await #expect(throws: StoreError.self) { _ = try await orphan.sync() }
+        #expect(try maria.status().changes == before)
+    }
+}
