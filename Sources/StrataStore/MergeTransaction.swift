@@ -222,8 +222,3 @@ struct MergeTransaction {
         }
     }
 }
-
-/// The materialiser's former name, kept only so code written against it still builds while
-/// branches merge; use ``MergeTransaction``.
-@available(*, deprecated, renamed: "MergeTransaction")
-typealias Batch = MergeTransaction
