@@ -49,7 +49,7 @@ struct StatusCommand: ParsableCommand {
         print("conflicts: \(s.conflicts)\(s.conflicts > 0 ? "  (see `strata conflicts`)" : "")")
         print("changes:   \(s.changes) (\(s.localChanges) made here)")
         for r in remotes {
-            let last = r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never synced"
+            let last = r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never"
             let n = unsynced(r)
             let failed = r.state.lastFailure.map { "; the sync of \(Output.iso(millis: $0.atMillis)) stopped: \($0.reason)" } ?? ""
             print("remote:    \(r.name) (\(r.url), project \(r.project)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent\(failed)")

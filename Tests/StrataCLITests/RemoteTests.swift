@@ -37,7 +37,7 @@ struct RemoteTests {
         let down = try s.run("sync")
         #expect(down.status != 0 && down.stderr.contains("cannot reach"))
         let status = try s.ok("status")
-        #expect(status.contains("origin (http://127.0.0.1:9, project palmyra): last sync never synced; 1 local change not yet sent; the sync of "))
+        #expect(status.contains("origin (http://127.0.0.1:9, project palmyra): last sync never; 1 local change not yet sent; the sync of "))
         #expect(status.contains("stopped: cannot reach"))
         #expect(!status.contains("stk_secret"))
         let js = try #require(try s.run("status", "--json").json() as? [String: Any])
