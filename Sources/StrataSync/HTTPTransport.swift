@@ -40,6 +40,10 @@ public final class HTTPTransport: SyncTransport {
         config.decompression = .disabled
         config.timeout = .init(connect: .seconds(15), read: timeout)
         config.redirectConfiguration = .disallow
+        // A refused connection fails the sync at once: the person at the terminal learns the
+        // server is not there now, instead of watching the client retry for the whole connect
+        // timeout (15 s). A connection that hangs still gets the connect timeout.
+        config.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
