@@ -173,13 +173,10 @@ extension Store {
     public func changes(missingFrom vv: VersionVector) throws -> [Change] {
         try db.read { db in
             var out: [Change] = []
-            let replicas = try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id")
-            for r in replicas {
-                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
-                let from = Int64(bitPattern: vv[rid])
+            for (idx, _, from) in try Self.logRanges(db, past: vv) {
                 let payloads = try Data.fetchCursor(
                     db.cachedStatement(sql: "SELECT payload FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
-                    arguments: [r[0] as Int64, from])
+                    arguments: [idx, from])
                 while let p = try payloads.next() { out.append(try ChangeCodec.decode(p)) }
             }
             return out

@@ -23,12 +23,8 @@ extension Store {
     public func changes(missingFrom vv: VersionVector, maxBytes: Int) throws -> ChangeBatch {
         try db.read { db in
             var batch = ChangeBatch(changes: [], more: false, remaining: 0, bytes: 0)
-            let replicas = try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id")
             var full = false
-            for r in replicas {
-                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
-                let from = Int64(bitPattern: vv[rid])
-                let idx: Int64 = r[0]
+            for (idx, _, from) in try Self.logRanges(db, past: vv) {
                 if full {
                     batch.remaining += try Int.fetchOne(
                         db.cachedStatement(sql: "SELECT count(*) FROM changes WHERE replica = ? AND seq > ?"),
@@ -74,19 +70,27 @@ extension Store {
 }
 
 extension Store {
+    /// Per replica of this log, in id order, where the part a replica at `vv` lacks starts:
+    /// (replica index, replica id, last seq `vv` holds). Readers of what is missing query the
+    /// primary key from there, so their cost follows the answer, not the log.
+    static func logRanges(_ db: Database, past vv: VersionVector) throws -> [(index: Int64, replica: ReplicaID, from: Int64)] {
+        try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id").compactMap { r in
+            guard let rid = ReplicaID(bytes: r[1] as Data) else { return nil }
+            return (r[0], rid, Int64(bitPattern: vv[rid]))
+        }
+    }
+
     /// What a replica at `vv` lacks of this log, in (replica id, seq) order, as ids, authors
     /// and stored sizes: enough to decide what to push and to cut it into batches, without
     /// decoding a change.
     public func pushCandidates(missingFrom vv: VersionVector) throws -> [PushCandidate] {
         try db.read { db in
             var out: [PushCandidate] = []
-            let replicas = try Row.fetchAll(db, sql: "SELECT idx, id FROM replicas ORDER BY id")
-            for r in replicas {
-                guard let rid = ReplicaID(bytes: r[1] as Data) else { continue }
+            for (idx, rid, from) in try Self.logRanges(db, past: vv) {
                 let rows = try Row.fetchCursor(
                     db.cachedStatement(
                         sql: "SELECT seq, author, length(payload) FROM changes WHERE replica = ? AND seq > ? ORDER BY seq"),
-                    arguments: [r[0] as Int64, Int64(bitPattern: vv[rid])])
+                    arguments: [idx, from])
                 while let row = try rows.next() {
                     out.append(PushCandidate(id: ChangeID(replica: rid, seq: UInt64(row[0] as Int64)), author: row[1], bytes: row[2]))
                 }
