@@ -100,7 +100,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec"]),
+        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec", "StrataTestSupport"]),
         .testTarget(
             name: "StrataStoreTests",
             dependencies: [

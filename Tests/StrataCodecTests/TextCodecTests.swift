@@ -1,4 +1,5 @@
 import StrataCore
+import StrataTestSupport
 import Testing
 
 @_spi(Stats) @testable import StrataCodec
@@ -11,17 +12,8 @@ struct TextCodecTests {
     static let a = ReplicaID(high: 0xABAB_ABAB_ABAB_ABAB, low: 0xABAB_ABAB_ABAB_ABAB)
     static let b = ReplicaID(high: 0xCDCD_CDCD_CDCD_CDCD, low: 0xCDCD_CDCD_CDCD_CDCD)
 
-    static func varint(_ v: UInt64) -> [UInt8] {
-        var v = v
-        var out: [UInt8] = []
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        return out + [UInt8(v)]
-    }
-
-    static func column(_ b: [UInt8]) -> [UInt8] { varint(UInt64(b.count)) + b }
+    static func varint(_ v: UInt64) -> [UInt8] { HandWrittenBytes.varint(v) }
+    static func column(_ b: [UInt8]) -> [UInt8] { HandWrittenBytes.column(b) }
 
     /// A document field by field (§4.3); the defaults are the spec's example: replica `ab…ab`
     /// typed "x".

@@ -1,22 +1,14 @@
 import StrataCodec
 import StrataCore
+import StrataTestSupport
 import Testing
 
 /// Hostile `STXT` documents that once trapped the document decoder (now `TextDocumentCodec`): counters and lengths
 /// near 2^64 overflowed its range checks (found in review while writing the Tools/fuzz targets,
 /// which now run over this decoder). Each must be refused as malformed.
 @Suite struct DecodeRegressionTests {
-    static func varint(_ v: UInt64) -> [UInt8] {
-        var v = v
-        var out: [UInt8] = []
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        return out + [UInt8(v)]
-    }
-
-    static func column(_ b: [UInt8]) -> [UInt8] { varint(UInt64(b.count)) + b }
+    static func varint(_ v: UInt64) -> [UInt8] { HandWrittenBytes.varint(v) }
+    static func column(_ b: [UInt8]) -> [UInt8] { HandWrittenBytes.column(b) }
 
     /// One replica, one run of `x`: counter column `counter`, length column `length`, then
     /// the delete columns as given.
