@@ -162,6 +162,20 @@ enum Fixtures {
         return a
     }()
 
+    /// Concurrent inserts after one character: Alice types "a", Bob then types "Y" after it
+    /// while Alice types "b" after it; merged, FugueMax puts Bob's "Y" after Alice's "ab", so
+    /// its origin-left, Alice's "a", ends no run and is written explicitly.
+    static let explicitOriginText: TextDocument = {
+        var a = TextDocument()
+        a.insert("a", at: 0, replica: alice)
+        var b = TextDocument()
+        try! b.apply(a.operations())
+        b.insert("Y", at: 1, replica: bob)
+        a.insert("b", at: 1, replica: alice)
+        try! a.apply(b.operations(since: a.version))
+        return a
+    }()
+
     /// A document holding operations whose dependencies have not arrived: Carol's insert after
     /// her counter 2, her insert at counter 9 with counters before it missing, and Bob's delete
     /// of Carol's characters.

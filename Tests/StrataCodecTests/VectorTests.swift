@@ -43,6 +43,7 @@ struct VectorTests {
         #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-01-empty.bin")) == TextDocument())
         #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-02-single-writer.bin")) == Fixtures.singleWriterText)
         #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-03-two-replicas.bin")) == Fixtures.twoReplicasText)
+        #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-05-explicit-origin.bin")) == Fixtures.explicitOriginText)
         let pending = try TextDocumentCodec.decode(try Fixtures.read("valid/tx-04-pending.bin"))
         #expect(pending == Fixtures.pendingText)
         #expect(pending.pendingOperations == Fixtures.pendingText.pendingOperations)

@@ -63,6 +63,9 @@ enum Vectors {
                 name: "tx-04-pending", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.pendingText),
                 note: "three buffered operations (an origin not yet arrived, counters missing below an insert, a delete of characters not yet arrived) in the pending column"),
             Valid(
+                name: "tx-05-explicit-origin", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.explicitOriginText),
+                note: "two concurrent inserts after one character: the later run's origin-left ends no run, so it is written explicitly (d = 0)"),
+            Valid(
                 name: "to-01-operations", kind: "text-operations", bytes: TextOperationCodec.encode(Fixtures.twoReplicasText.operations()),
                 note: "tx-03's history as an operation list: inserts with and without origins, deletes with several ranges, replicas in order of first use"),
         ]
