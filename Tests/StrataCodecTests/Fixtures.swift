@@ -129,6 +129,66 @@ enum Fixtures {
             operations: [FieldOperation(record: note, key: FieldKey("title"), action: .assign(.text("Arch of Triumph")), preds: [])])
     ]
 
+    // MARK: text documents (STXT, STXO vectors)
+
+    /// One writer: a text typed in three inserts (Arabic, a combining accent, an emoji), one
+    /// of her own characters deleted.
+    static let singleWriterText: TextDocument = {
+        var d = TextDocument()
+        d.insert("Palmyra: temple of Bel", at: 0, replica: alice)
+        d.insert(" تدمر", at: 7, replica: alice)
+        d.insert(" — cafe\u{301} 🏛️", at: d.count, replica: alice)
+        d.delete(range: 12..<13, replica: alice)
+        return d
+    }()
+
+    /// Two replicas that both saw Alice's first text, then inserted and deleted concurrently
+    /// (each deleting some of the other's characters after a merge), merged both ways.
+    static let twoReplicasText: TextDocument = {
+        var a = TextDocument()
+        a.insert("the quick fox", at: 0, replica: alice)
+        var b = TextDocument()
+        try! b.apply(a.operations())
+        a.insert(" brown", at: 9, replica: alice)
+        a.delete(range: 0..<4, replica: alice)
+        b.insert("sly ", at: 10, replica: bob)
+        b.delete(range: 4..<10, replica: bob)
+        try! a.apply(b.operations(since: a.version))
+        try! b.apply(a.operations(since: b.version))
+        precondition(a == b)
+        b.delete(range: 0..<2, replica: bob)
+        a.insert("!", at: a.count, replica: alice)
+        try! a.apply(b.operations(since: a.version))
+        return a
+    }()
+
+    /// Concurrent inserts after one character: Alice types "a", Bob then types "Y" after it
+    /// while Alice types "b" after it; merged, FugueMax puts Bob's "Y" after Alice's "ab", so
+    /// its origin-left, Alice's "a", ends no run and is written explicitly.
+    static let explicitOriginText: TextDocument = {
+        var a = TextDocument()
+        a.insert("a", at: 0, replica: alice)
+        var b = TextDocument()
+        try! b.apply(a.operations())
+        b.insert("Y", at: 1, replica: bob)
+        a.insert("b", at: 1, replica: alice)
+        try! a.apply(b.operations(since: a.version))
+        return a
+    }()
+
+    /// A document holding operations whose dependencies have not arrived: Carol's insert after
+    /// her counter 2, her insert at counter 9 with counters before it missing, and Bob's delete
+    /// of Carol's characters.
+    static let pendingText: TextDocument = {
+        var d = TextDocument()
+        d.insert("ab", at: 0, replica: alice)
+        try! d.apply(.insert(id: TextID(replica: carol, counter: 3), originLeft: TextID(replica: carol, counter: 2), originRight: nil, text: "late"))
+        try! d.apply(.insert(id: TextID(replica: carol, counter: 9), originLeft: TextID(replica: alice, counter: 0), originRight: TextID(replica: alice, counter: 1), text: "é"))
+        try! d.apply(.delete(id: TextID(replica: bob, counter: 0), ranges: [TextIDRange(replica: carol, start: 0, count: 2)]))
+        precondition(d.pendingOperations.count == 3 && d.string == "ab")
+        return d
+    }()
+
     // MARK: random changes
 
     static func randomString(_ rng: inout SeededRNG, maxLength: Int = 12) -> String {

@@ -40,9 +40,18 @@ struct VectorTests {
         #expect(ChangeSetCodec.encode(every) == ChangeSetCodec.encode(Fixtures.everyValue))
         let empty = try ChangeSetCodec.decode(try Fixtures.read("valid/cs-01-empty.bin"))
         #expect(empty.isEmpty)
+        #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-01-empty.bin")) == TextDocument())
+        #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-02-single-writer.bin")) == Fixtures.singleWriterText)
+        #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-03-two-replicas.bin")) == Fixtures.twoReplicasText)
+        #expect(try TextDocumentCodec.decode(try Fixtures.read("valid/tx-05-explicit-origin.bin")) == Fixtures.explicitOriginText)
+        let pending = try TextDocumentCodec.decode(try Fixtures.read("valid/tx-04-pending.bin"))
+        #expect(pending == Fixtures.pendingText)
+        #expect(pending.pendingOperations == Fixtures.pendingText.pendingOperations)
+        #expect(try TextOperationCodec.decode(try Fixtures.read("valid/to-01-operations.bin")) == Fixtures.twoReplicasText.operations())
     }
 
-    /// Each invalid vector fails with the error code the manifest names (CS-REJ-*, BD-REJ-*).
+    /// Each invalid vector fails with the error code the manifest names (CS-REJ-*, BD-REJ-*,
+    /// SY-REJ-*, TXT-REJ-*, TXO-REJ-*).
     @Test func invalidVectorsFailWithTheirCode() throws {
         var seen = Set<String>()
         for e in try Vectors.manifest() where !e.valid {
@@ -59,6 +68,8 @@ struct VectorTests {
         case "bundle": _ = try BundleCodec.decode(bytes)
         case "pull-request": _ = try SyncCodec.decodePullRequest(bytes)
         case "pull-response": _ = try SyncCodec.decodePullResponse(bytes)
+        case "text-document": _ = try TextDocumentCodec.decode(bytes)
+        case "text-operations": _ = try TextOperationCodec.decode(bytes)
         default: _ = try ChangeSetCodec.decode(bytes)
         }
     }

@@ -8,7 +8,7 @@ import StrataCore
 enum Vectors {
     struct Valid {
         var name: String
-        var kind: String  // "change-set" or "bundle"
+        var kind: String  // "change-set", "bundle", "pull-request", "pull-response", "text-document", "text-operations"
         var bytes: [UInt8]
         var reencode: Bool = true
         var note: String
@@ -52,6 +52,22 @@ enum Vectors {
                 name: "sy-03-pull-response-many-remaining", kind: "pull-response",
                 bytes: SyncCodec.encode(PullResponse(replica: samplePullResponse.replica, version: samplePullResponse.version, changes: Fixtures.single, remaining: 100_000)),
                 note: "one change, 100000 more to pull: more than the bytes that follow (found by fuzz-pullresponse: decoders refused it as truncated)"),
+            Valid(name: "tx-01-empty", kind: "text-document", bytes: TextDocumentCodec.encode(TextDocument()), note: "an empty document: no replicas, no runs, no deletes, nothing pending"),
+            Valid(
+                name: "tx-02-single-writer", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.singleWriterText),
+                note: "one writer's text in three inserts (Arabic, e + U+0301, an emoji with a variation selector) and a delete of one of her characters"),
+            Valid(
+                name: "tx-03-two-replicas", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.twoReplicasText),
+                note: "two replicas' concurrent inserts and deletes, merged: origins by flag and by distance, tombstones, a delete log of both replicas (one entry of Bob's for a range of Alice's)"),
+            Valid(
+                name: "tx-04-pending", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.pendingText),
+                note: "three buffered operations (an origin not yet arrived, counters missing below an insert, a delete of characters not yet arrived) in the pending column"),
+            Valid(
+                name: "tx-05-explicit-origin", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.explicitOriginText),
+                note: "two concurrent inserts after one character: the later run's origin-left ends no run, so it is written explicitly (d = 0)"),
+            Valid(
+                name: "to-01-operations", kind: "text-operations", bytes: TextOperationCodec.encode(Fixtures.twoReplicasText.operations()),
+                note: "tx-03's history as an operation list: inserts with and without origins, deletes with several ranges, replicas in order of first use"),
         ]
     }
 
@@ -185,6 +201,188 @@ enum Vectors {
             Invalid(name: "sy-rej-04-pull-request-unsorted", kind: "pull-request", bytes: Array(SyncCodec.encode(PullRequest(replica: Fixtures.alice, version: VersionVector(), maxBatchBytes: 5))[0..<22]) + [2] + Fixtures.bob.bytes + [7] + Fixtures.alice.bytes + [3, 5], code: "malformed", requirement: "SY-REJ-04", note: "version entries not in ascending replica order"),
             Invalid(name: "sy-rej-05-pull-response-zip-bomb", kind: "pull-response", bytes: pullResponseAround(cs([1, 1] + declared64MiB.bytes, bomb)), code: "too-large", requirement: "SY-REJ-05", note: "a pull response whose change set declares and inflates to 64 MiB"),
             Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
+        ] + invalidText
+    }
+
+    // MARK: text documents and operation lists, by hand (§4.3, §4.4)
+
+    /// A text document field by field (§4.3); the defaults are one replica, Alice, that typed
+    /// "x" (the spec's first example with Alice's id).
+    struct CraftedText {
+        var magic: [UInt8] = TextDocumentCodec.magic
+        var version: UInt8 = 1
+        var replicas: [ReplicaID] = [Fixtures.alice]
+        var versions: [[UInt8]] = [[1]]
+        var runCount: [UInt8] = [1]
+        var flags: [UInt8] = [0x54]
+        var replicaColumn: [UInt8] = [0]
+        var counterColumn: [UInt8] = []
+        var lengthColumn: [UInt8] = [1]
+        var leftColumn: [UInt8] = []
+        var rightColumn: [UInt8] = []
+        var content: [UInt8] = Array("x".utf8)
+        var deleteCounts: [UInt8] = [0]
+        var targets: [UInt8] = []
+        var starts: [UInt8] = []
+        var deleteLengths: [UInt8] = []
+        var pending: [UInt8] = []
+        var trailing: [UInt8] = []
+
+        var bytes: [UInt8] {
+            var w = ByteWriter()
+            w.raw(magic)
+            w.u8(version)
+            w.varint(replicas.count)
+            for r in replicas { w.raw(r.bytes) }
+            for v in versions { w.raw(v) }
+            w.raw(runCount)
+            for c in [flags, replicaColumn, counterColumn, lengthColumn, leftColumn, rightColumn, content] {
+                w.varint(c.count)
+                w.raw(c)
+            }
+            w.raw(deleteCounts)
+            for c in [targets, starts, deleteLengths, pending] {
+                w.varint(c.count)
+                w.raw(c)
+            }
+            w.raw(trailing)
+            return w.bytes
+        }
+    }
+
+    /// An operation list of one replica, Alice, with the operations' bytes as given.
+    static func craftedOperations(
+        _ ops: [UInt8], count: [UInt8] = [1], replicas: [UInt8] = [1] + Fixtures.alice.bytes, magic: [UInt8] = TextOperationCodec.magic,
+        version: UInt8 = 1
+    ) -> [UInt8] {
+        magic + [version] + replicas + count + ops
+    }
+
+    /// Alice's deleted "x" (counter 0) and the delete counter 1 that hides it: the base of
+    /// the documents that name a delete counter.
+    static var deletedX: CraftedText {
+        var d = CraftedText()
+        d.versions = [[2]]
+        d.flags = [0x55]
+        d.deleteCounts = [1]
+        d.targets = [0]
+        d.starts = [0]
+        d.deleteLengths = [1]
+        return d
+    }
+
+    static var invalidText: [Invalid] {
+        let x = CraftedText()
+        func tx(_ name: String, _ code: String, _ requirement: String, _ note: String, _ change: (inout CraftedText) -> Void) -> Invalid {
+            var d = x
+            change(&d)
+            return Invalid(name: name, kind: "text-document", bytes: d.bytes, code: code, requirement: requirement, note: note)
+        }
+        func to(_ name: String, _ bytes: [UInt8], _ code: String, _ requirement: String, _ note: String) -> Invalid {
+            Invalid(name: name, kind: "text-operations", bytes: bytes, code: code, requirement: requirement, note: note)
+        }
+        var namesDeleteCounter = deletedX
+        namesDeleteCounter.replicas = [Fixtures.alice, Fixtures.bob]
+        namesDeleteCounter.versions = [[2], [1]]
+        namesDeleteCounter.runCount = [2]
+        namesDeleteCounter.flags = [0x55, 0x50]
+        namesDeleteCounter.replicaColumn = [0, 1]
+        namesDeleteCounter.lengthColumn = [1, 1]
+        namesDeleteCounter.leftColumn = [0, 0, 1]  // explicit: replica 0 (not the run's), counter 1
+        namesDeleteCounter.content = Array("xy".utf8)
+        namesDeleteCounter.deleteCounts = [1, 0]
+        var pendingNamesDeleteCounter = deletedX
+        pendingNamesDeleteCounter.pending = TextOperationCodec.encode([
+            .insert(id: TextID(replica: Fixtures.bob, counter: 0), originLeft: TextID(replica: Fixtures.alice, counter: 1), originRight: nil, text: "z")
+        ])
+        let insert: [UInt8] = [0x00, 0, 0, 1, 0x78]  // Alice's "x" at counter 0, no origins
+        var manyReplicas = ByteWriter()
+        manyReplicas.varint((1 << 16) + 1)
+        return [
+            Invalid(name: "tx-rej-01-short", kind: "text-document", bytes: TextDocumentCodec.magic, code: "truncated", requirement: "TXT-REJ-01", note: "the magic alone, 4 bytes"),
+            tx("tx-rej-01-bad-magic", "bad-magic", "TXT-REJ-01", "magic STXO (an operation list's)") { $0.magic = TextOperationCodec.magic },
+            tx("tx-rej-02-newer-version", "unsupported-version", "TXT-REJ-02", "version 2") { $0.version = 2 },
+            tx("tx-rej-03-overlong-varint", "overlong-varint", "TXT-REJ-03", "next[0] = 1 written as 81 00") { $0.versions = [[0x81, 0x00]] },
+            Invalid(name: "tx-rej-04-truncated", kind: "text-document", bytes: Array(x.bytes.dropLast()), code: "truncated", requirement: "TXT-REJ-04", note: "the one-run document without its last byte (the pending column's length)"),
+            tx("tx-rej-04-runs-past-end", "truncated", "TXT-REJ-04", "200 runs declared, fewer bytes remain") { $0.runCount = [0xC8, 0x01] },
+            tx("tx-rej-05-value-past-column", "malformed", "TXT-REJ-05", "a length varint 81 that its column ends inside") { $0.lengthColumn = [0x81] },
+            tx("tx-rej-05-column-leftover", "trailing-bytes", "TXT-REJ-05", "two lengths for one run") { $0.lengthColumn = [1, 1] },
+            tx("tx-rej-06-replica-index", "index-out-of-range", "TXT-REJ-06", "run replica index 1 in a table of 1") { $0.replicaColumn = [1] },
+            tx("tx-rej-06-origin-index", "index-out-of-range", "TXT-REJ-06", "an explicit origin-left naming replica 3 in a table of 1") {
+                $0.flags = [0x50]
+                $0.leftColumn = [0, 3, 0]
+            },
+            tx("tx-rej-07-invalid-utf8", "invalid-utf8", "TXT-REJ-07", "content byte ff") { $0.content = [0xFF] },
+            tx("tx-rej-09-trailing-bytes", "trailing-bytes", "TXT-REJ-09", "one zero byte after the pending column") { $0.trailing = [0] },
+            tx("tx-rej-10-reserved-flag", "malformed", "TXT-REJ-10", "run flags d4: the reserved bit 0x80") { $0.flags = [0xD4] },
+            tx("tx-rej-10-contradictory-flags", "malformed", "TXT-REJ-10", "run flags 56: left-is-previous and left-none") { $0.flags = [0x56] },
+            tx("tx-rej-10-left-previous-on-run-0", "malformed", "TXT-REJ-10", "run flags 52: left-is-previous on run 0") { $0.flags = [0x52] },
+            tx("tx-rej-10-flags-length", "malformed", "TXT-REJ-10", "two flag bytes for one run") { $0.flags = [0x54, 0x54] },
+            tx("tx-rej-10-distance-names-no-run", "malformed", "TXT-REJ-10", "origin-left distance 1 from run 0") {
+                $0.flags = [0x50]
+                $0.leftColumn = [1]
+            },
+            tx("tx-rej-20-replicas-not-ascending", "malformed", "TXT-REJ-20", "replica ids Bob, Alice (descending)") {
+                $0.replicas = [Fixtures.bob, Fixtures.alice]
+                $0.versions = [[1], [1]]
+                $0.runCount = [2]
+                $0.flags = [0x54, 0x52]
+                $0.replicaColumn = [0, 1]
+                $0.lengthColumn = [1, 1]
+                $0.content = Array("xy".utf8)
+                $0.deleteCounts = [0, 0]
+            },
+            tx("tx-rej-21-version-zero", "malformed", "TXT-REJ-21", "next[0] = 0") { $0.versions = [[0]] },
+            tx("tx-rej-21-version-too-high", "malformed", "TXT-REJ-21", "next[0] = 2^31 - 1") { $0.versions = [[0xFF, 0xFF, 0xFF, 0xFF, 0x07]] },
+            tx("tx-rej-22-run-past-version", "malformed", "TXT-REJ-22", "a run of 2 characters of a replica at version 1") {
+                $0.lengthColumn = [2]
+                $0.content = Array("xy".utf8)
+            },
+            tx("tx-rej-22-empty-run", "malformed", "TXT-REJ-22", "a run of length 0") {
+                $0.lengthColumn = [0]
+                $0.content = []
+            },
+            tx("tx-rej-23-origin-past-version", "malformed", "TXT-REJ-23", "an explicit origin-left at the run's counter + 1 = 1, not below the version 1") {
+                $0.flags = [0x50]
+                $0.leftColumn = [0, 0, 2]
+            },
+            tx("tx-rej-24-overlapping-runs", "malformed", "TXT-REJ-24", "two runs both holding Alice's counter 0") {
+                $0.runCount = [2]
+                $0.flags = [0x54, 0x34]  // run 1: same replica, counter lastEnd 1 + zigzag 1 (-1) = 0
+                $0.counterColumn = [1]
+                $0.lengthColumn = [1, 1]
+                $0.content = Array("xy".utf8)
+            },
+            Invalid(name: "tx-rej-25-origin-is-delete-counter", kind: "text-document", bytes: namesDeleteCounter.bytes, code: "malformed", requirement: "TXT-REJ-25", note: "Bob's run has as origin-left Alice's counter 1, her delete"),
+            tx("tx-rej-26-content-too-long", "malformed", "TXT-REJ-26", "content xy for one character") { $0.content = Array("xy".utf8) },
+            tx("tx-rej-27-counter-unheld", "malformed", "TXT-REJ-27", "version 2, one character, no delete: counter 1 is neither") { $0.versions = [[2]] },
+            Invalid(name: "tx-rej-27-delete-too-long", kind: "text-document", bytes: { var d = deletedX; d.deleteLengths = [2]; return d.bytes }(), code: "malformed", requirement: "TXT-REJ-27", note: "Alice at version 2 with one character: a delete entry of length 2 (its own counters pass her version; its target 0 ..< 2 holds her delete counter 1)"),
+            tx("tx-rej-28-deleted-not-flagged", "malformed", "TXT-REJ-28", "a delete entry names counter 0, its run is not flagged deleted") {
+                $0.versions = [[2]]
+                $0.deleteCounts = [1]
+                $0.targets = [0]
+                $0.starts = [0]
+                $0.deleteLengths = [1]
+            },
+            tx("tx-rej-28-flagged-not-deleted", "malformed", "TXT-REJ-28", "a run flagged deleted that no entry names") { $0.flags = [0x55] },
+            tx("tx-rej-29-pending-not-a-list", "malformed", "TXT-REJ-29", "a pending column of 3 bytes 01 02 03") { $0.pending = [1, 2, 3] },
+            Invalid(name: "tx-rej-29-pending-names-delete-counter", kind: "text-document", bytes: pendingNamesDeleteCounter.bytes, code: "malformed", requirement: "TXT-REJ-29", note: "a buffered insert whose origin-left is Alice's delete counter 1"),
+            to("to-rej-01-short", [0x53, 0x54], "truncated", "TXO-REJ-01", "two bytes"),
+            to("to-rej-01-bad-magic", craftedOperations(insert, magic: TextDocumentCodec.magic), "bad-magic", "TXO-REJ-01", "magic STXT (a document's)"),
+            to("to-rej-02-newer-version", craftedOperations(insert, version: 2), "unsupported-version", "TXO-REJ-02", "version 2"),
+            to("to-rej-03-overlong-varint", craftedOperations([0x00, 0, 0x80, 0x00, 1, 0x78]), "overlong-varint", "TXO-REJ-03", "a counter 0 written as 80 00"),
+            to("to-rej-03-truncated-count", craftedOperations(insert, count: [2]), "truncated", "TXO-REJ-03", "two operations declared, one present"),
+            to("to-rej-03-truncated-text", craftedOperations(Array(insert.dropLast())), "truncated", "TXO-REJ-03", "the inserted text cut off"),
+            to("to-rej-03-too-many-replicas", craftedOperations(insert, replicas: manyReplicas.bytes), "too-large", "TXO-REJ-03", "65537 replicas, over maxReplicas 65536"),
+            to("to-rej-04-replica-index", craftedOperations([0x00, 1, 0, 1, 0x78]), "index-out-of-range", "TXO-REJ-04", "replica index 1 in a table of 1"),
+            to("to-rej-04-unknown-tag", craftedOperations([0x04, 0, 0, 1, 0x78]), "malformed", "TXO-REJ-04", "operation tag 4"),
+            to("to-rej-04-invalid-utf8", craftedOperations([0x00, 0, 0, 1, 0xFF]), "invalid-utf8", "TXO-REJ-04", "inserted text byte ff"),
+            to("to-rej-05-empty-insert", craftedOperations([0x00, 0, 0, 0]), "malformed", "TXO-REJ-05", "an insert of no text"),
+            to("to-rej-05-delete-no-range", craftedOperations([0x10, 0, 0, 0]), "malformed", "TXO-REJ-05", "a delete with no range"),
+            to("to-rej-05-empty-range", craftedOperations([0x10, 0, 1, 1, 0, 0, 0]), "malformed", "TXO-REJ-05", "a delete at counter 1 of the range 0 + 0"),
+            to("to-rej-05-own-origin", craftedOperations([0x01, 0, 0, 0, 0, 1, 0x78]), "malformed", "TXO-REJ-05", "an insert at counter 0 whose origin-left is its own counter 0"),
+            to("to-rej-05-counter-bound", craftedOperations([0x00, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 1, 0x78]), "malformed", "TXO-REJ-05", "an insert at counter 2^31 - 1"),
+            to("to-rej-06-trailing-bytes", craftedOperations(insert + [0]), "trailing-bytes", "TXO-REJ-06", "one zero byte after the last operation"),
         ]
     }
 
@@ -211,6 +409,12 @@ enum Vectors {
         case "pull-response":
             let m = try SyncCodec.decodePullResponse(bytes)
             return (describe(m), SyncCodec.encode(m))
+        case "text-document":
+            let d = try TextDocumentCodec.decode(bytes)
+            return (describe(d), TextDocumentCodec.encode(d))
+        case "text-operations":
+            let ops = try TextOperationCodec.decode(bytes)
+            return (describe(ops), TextOperationCodec.encode(ops))
         default:
             let c = try ChangeSetCodec.decode(bytes)
             return (describe(c), ChangeSetCodec.encode(c))
@@ -257,6 +461,54 @@ enum Vectors {
         case .delete(let i, let ranges):
             return "{\"delete\": \(id(i)), \"ranges\": [" + ranges.map { quote("\($0.replica.hex)@\($0.start)+\($0.count)") }.joined(separator: ", ") + "]}"
         }
+    }
+
+    /// An operation list's content: its operations, in order.
+    static func describe(_ ops: [TextOperation]) -> String {
+        ops.isEmpty ? "[]" : "[\n  " + ops.map(describe).joined(separator: ",\n  ") + "\n]"
+    }
+
+    /// A text document's content (§9): its visible text, versions, runs in document order,
+    /// delete entries (each with its first own counter) and buffered operations.
+    static func describe(_ document: TextDocument) -> String {
+        let s = document.snapshot()
+        func hex(_ r: Int) -> String { s.replicas[r].hex }
+        func id(_ o: TextDocument.Snapshot.Origin?) -> String { o.map { quote("\(hex($0.replica))@\($0.counter)") } ?? "null" }
+        let scalars = Array(s.text.unicodeScalars)
+        var at = 0
+        let runs = s.runs.map { run -> String in
+            var text = String.UnicodeScalarView()
+            text.append(contentsOf: scalars[at..<at + Int(run.length)])
+            at += Int(run.length)
+            return "{\"id\": \(quote("\(hex(run.replica))@\(run.counter)")), \"length\": \(run.length), \"after\": \(id(run.left)), "
+                + "\"before\": \(id(run.right)), \"deleted\": \(run.deleted), \"text\": \(quote(String(text)))}"
+        }
+        var deletes: [String] = []
+        for (r, entries) in s.deletes.enumerated() {
+            // Own counters: the replica's counters that no run holds, taken in order.
+            let held = s.runs.filter { $0.replica == r }.map { ($0.counter, $0.counter + $0.length) }.sorted { $0.0 < $1.0 }
+            var next: UInt32 = 0
+            var i = 0
+            for e in entries {
+                while i < held.count && held[i].0 <= next {
+                    next = max(next, held[i].1)
+                    i += 1
+                }
+                deletes.append("{\"delete\": \(quote("\(hex(r))@\(next)")), \"range\": \(quote("\(hex(e.target))@\(e.start)+\(e.length)"))}")
+                next += e.length
+            }
+        }
+        func list(_ items: [String]) -> String { items.isEmpty ? "[]" : "[\n  " + items.joined(separator: ",\n  ") + "\n]" }
+        let versions = "{" + zip(s.replicas, s.versions).map { "\(quote($0.hex)): \($1)" }.joined(separator: ", ") + "}"
+        return """
+            {
+            "text": \(quote(document.string)),
+            "versions": \(versions),
+            "runs": \(list(runs)),
+            "deletes": \(list(deletes)),
+            "pending": \(list(s.pending.map(describe)))
+            }
+            """
     }
 
     static func describe(_ vv: VersionVector) -> String {

@@ -23,11 +23,17 @@ import strata_spec as spec  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VECTORS = os.path.normpath(os.path.join(HERE, "..", "..", "Protocol", "vectors"))
 
+# A text operation list read on its own takes TextLimits.default (SPEC 4.4, TXO-REJ-03); a
+# text document is read as a record state reads it, with no text limits (TXT-REJ-08, section 9).
+TEXT_OPERATION_LIMITS = spec.TextLimits(max_replicas=1 << 16, max_counters=1 << 24)
+
 DECODERS = {
     "change-set": spec.decode_change_set,
     "bundle": spec.decode_bundle,
     "pull-request": spec.decode_pull_request,
     "pull-response": spec.decode_pull_response,
+    "text-document": spec.decode_text_document,
+    "text-operations": lambda data: spec.decode_text_operations(data, TEXT_OPERATION_LIMITS),
 }
 
 # The spec's limit for bundle re-encoding (section 9).
@@ -96,6 +102,35 @@ def parse_sync_json(text: str):
     return kind, values
 
 
+def text_id(t):
+    """A character id as section 9 writes it: `replica-hex@counter`, or null."""
+    return None if t is None else f"{t[0]}@{t[1]}"
+
+
+def text_operation_json(op):
+    """A text operation as in a change set's `edits` (section 9)."""
+    if op["kind"] == "insert":
+        return {"insert": text_id((op["replica"], op["counter"])), "after": text_id(op["left"]),
+                "before": text_id(op["right"]), "text": op["text"]}
+    return {"delete": text_id((op["replica"], op["counter"])),
+            "ranges": [f"{r}@{start}+{count}" for r, start, count in op["ranges"]]}
+
+
+def text_document_json(doc):
+    """An STXT document's content (section 9)."""
+    return {
+        "text": doc["text"],
+        "versions": doc["versions"],
+        "runs": [{"id": text_id((run["replica"], run["counter"])), "length": run["length"],
+                  "after": text_id(run["left"]), "before": text_id(run["right"]),
+                  "deleted": run["deleted"], "text": run["text"]} for run in doc["runs"]],
+        "deletes": [{"delete": text_id((e["replica"], e["own"])),
+                     "range": f"{e['target']}@{e['start']}+{e['length']}"}
+                    for e in doc["deletes"]],
+        "pending": [text_operation_json(op) for op in doc["pending"]],
+    }
+
+
 def check_valid(kind, data, content_text, exact):
     decoded = DECODERS[kind](data)
     notes = []
@@ -154,6 +189,19 @@ def check_valid(kind, data, content_text, exact):
             again = spec.encode_pull_response(decoded["replica"], decoded["version"],
                                               decoded["remaining"], body)
             if again != data:
+                raise Mismatch("re-encoding differs from the vector's bytes")
+            notes.append("re-encodes exactly")
+    elif kind == "text-document":
+        compare(json.loads(content_text), text_document_json(decoded), "text document")
+        if exact:
+            if spec.encode_text_document(decoded) != data:
+                raise Mismatch("re-encoding differs from the vector's bytes (TXT-ENC-01)")
+            notes.append("re-encodes exactly")
+    elif kind == "text-operations":
+        compare(json.loads(content_text), [text_operation_json(op) for op in decoded],
+                "text operations")
+        if exact:
+            if spec.encode_text_operations(decoded) != data:
                 raise Mismatch("re-encoding differs from the vector's bytes")
             notes.append("re-encodes exactly")
     else:
