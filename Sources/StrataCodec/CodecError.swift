@@ -77,6 +77,13 @@ public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
 
     private var prefix: String { context.map { "\($0): " } ?? "" }
 
+    /// What went wrong without the closing advice, for an outer error that quotes this one
+    /// (so "the file is corrupt…" is said once).
+    var detail: String {
+        if case .malformed(let why) = kind { return prefix + why + position }
+        return description
+    }
+
     public var description: String {
         let body: String
         switch kind {

@@ -391,7 +391,7 @@ public enum TextDocumentCodec {
             do {
                 pending = try TextOperationCodec.decode(buffer: pendingBytes, limits: limits, endIsTruncation: false, context: nil)
             } catch {
-                throw rd.error(.malformed("pending operations: \(error)"), at: at.pending)
+                throw rd.error(.malformed("pending operations: \(error.detail)"), at: at.pending)
             }
         }
         try rd.expectEnd()

@@ -329,3 +329,19 @@ struct TextCodecTests {
         #expect(code(Self.list(insert + [0], count: 1)) == "trailing-bytes")  // 06
     }
 }
+
+@Suite struct TextCodecMessageTests {
+    /// A bad pending column is reported once, with its cause, and the advice said once.
+    @Test func aBadPendingColumnSaysWhatIsWrongOnce() throws {
+        let bytes = try Fixtures.read("invalid/tx-rej-29-pending-not-a-list.bin")
+        do {
+            _ = try TextDocumentCodec.decode(bytes)
+            Issue.record("the vector decoded")
+        } catch {
+            #expect(error.code == "malformed")
+            let text = "\(error)"
+            #expect(text.contains("pending operations: "), "\(text)")
+            #expect(text.components(separatedBy: "not written by Strata").count == 2, "\(text)")
+        }
+    }
+}
