@@ -193,6 +193,19 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         case maxBatchBytes = "max_batch_bytes"
         case maxBodyBytes = "max_body_bytes"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.protocol = try c.decode(Int.self, forKey: .protocol)
+        project = try c.decode(String.self, forKey: .project)
+        researcher = try c.decode(String.self, forKey: .researcher)
+        // A role this client does not know (a newer server's) grants no more than pulling.
+        role = Role(rawValue: try c.decode(String.self, forKey: .role)) ?? .read
+        serverReplica = try c.decode(String.self, forKey: .serverReplica)
+        version = try c.decode(String.self, forKey: .version)
+        maxBatchBytes = try c.decode(Int.self, forKey: .maxBatchBytes)
+        maxBodyBytes = try c.decode(Int.self, forKey: .maxBodyBytes)
+    }
 }
 
 /// What `POST /v1/projects/{p}/push` answers.

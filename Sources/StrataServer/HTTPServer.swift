@@ -128,6 +128,7 @@ public enum SyncHTTPServer {
         case .clockSkew: 422
         case .badRequest(let status): status
         case .storage: 500
+        case .unanswered(let status): status
         }
     }
 
@@ -178,7 +179,7 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             case 400..<500:
                 return SyncHTTPServer.error(SyncFailure(.badRequest(status: status)))
             default:
-                return SyncHTTPServer.error(SyncFailure(.storage(what: "answer")))
+                return SyncHTTPServer.error(SyncFailure(.unanswered(status: status)))
             }
         }
     }

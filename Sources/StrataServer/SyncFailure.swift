@@ -36,8 +36,11 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case clockSkew(ClockSkewError)
         /// A request the HTTP layer could not read.
         case badRequest(status: Int)
-        /// The server could not read or write its data (`what` it was doing; details in its log).
-        case storage(what: String)
+        /// The server could not read or write its data (`what` it was doing; details in its log
+        /// when `logged`).
+        case storage(what: String, logged: Bool)
+        /// The HTTP layer failed with a server-side `status` (5xx) before any handler answered.
+        case unanswered(status: Int)
     }
 
     public let kind: Kind
@@ -58,7 +61,7 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidChange: .invalidChange
         case .clockSkew: .clockSkew
         case .badRequest: .badRequest
-        case .storage: .internal
+        case .storage, .unanswered: .internal
         }
     }
 
@@ -94,7 +97,8 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .clockSkew(let e):
             "change \(e.change) is stamped \(e.aheadMillis / 1000) s ahead of the server's clock (at most \(e.limitMillis / 1000) s accepted); fix the clock of the machine that made it, then sync again"
         case .badRequest: "the request could not be read"
-        case .storage(let what): "the server could not \(what); see its log"
+        case .storage(let what, let logged): "the server could not \(what)\(logged ? "; see its log" : "")"
+        case .unanswered: "the server could not answer; see its log"
         }
     }
 

@@ -45,7 +45,7 @@ public struct SyncService: Sendable {
             grant = try self.storage.authenticate(token)
             storage = try self.storage.project(project)
         } catch {
-            throw SyncFailure(.storage(what: "read its data"))
+            throw SyncFailure(.storage(what: "read its data", logged: true))
         }
         guard let grant else { throw SyncFailure(.unknownToken) }
         if let rateLimiter, let wait = rateLimiter.take(grant.tokenID) { throw SyncFailure(.rateLimited(retryAfter: wait)) }
@@ -58,7 +58,7 @@ public struct SyncService: Sendable {
     public func session(token: String?, project: String) throws(SyncFailure) -> SessionInfo {
         let (grant, storage) = try authorize(token: token, project: project, needs: .read)
         let vv: VersionVector
-        do { vv = try storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project")) }
+        do { vv = try storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project", logged: false)) }
         return SessionInfo(
             protocol: Int(SyncCodec.protocolVersion), project: project, researcher: grant.researcher,
             role: grant.role, serverReplica: storage.replicaID.hex, version: vv.description,
@@ -79,7 +79,7 @@ public struct SyncService: Sendable {
                 replica: storage.replicaID, version: try storage.versionVector(), changes: batch.changes,
                 remaining: batch.remaining)
         } catch {
-            throw SyncFailure(.storage(what: "read the project"))
+            throw SyncFailure(.storage(what: "read the project", logged: true))
         }
     }
 
@@ -112,7 +112,7 @@ public struct SyncService: Sendable {
         } catch let e as ChangeValidationError {
             throw SyncFailure(.invalidChange(e))
         } catch {
-            throw SyncFailure(.storage(what: "apply the changes"))
+            throw SyncFailure(.storage(what: "apply the changes", logged: true))
         }
     }
 }

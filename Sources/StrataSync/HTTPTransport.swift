@@ -12,7 +12,12 @@ public final class HTTPTransport: SyncTransport {
     public let baseURL: String
     public let project: String
     let token: String
+    /// For pulls and pushes: a connection that fails to open is retried (with backoff, within
+    /// the connect timeout), as a poor link or a restarting server needs mid-sync.
     let client: HTTPClient
+    /// For the first contact (`session`): a refused connection fails at once, so the person at
+    /// the terminal learns the server is not there now instead of waiting out the timeout.
+    let probe: HTTPClient
     let timeout: TimeAmount
     /// Largest response body accepted.
     let maxResponseBytes: Int
@@ -40,20 +45,25 @@ public final class HTTPTransport: SyncTransport {
         config.decompression = .disabled
         config.timeout = .init(connect: .seconds(15), read: timeout)
         config.redirectConfiguration = .disallow
-        // A refused connection fails the sync at once: the person at the terminal learns the
-        // server is not there now, instead of watching the client retry for the whole connect
-        // timeout (15 s). A connection that hangs still gets the connect timeout.
-        config.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        // A connection that hangs still gets the connect timeout.
+        config.connectionPool.retryConnectionEstablishment = false
+        probe = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
-    public func close() async { try? await client.shutdown() }
+    public func close() async {
+        try? await client.shutdown()
+        try? await probe.shutdown()
+    }
 
     var projectURL: String { "\(baseURL)/v1/projects/\(project)" }
 
-    func send(_ path: String, method: HTTPMethod, mediaType: String? = nil, body: [UInt8]? = nil) async throws -> [UInt8] {
+    func send(
+        _ path: String, method: HTTPMethod, mediaType: String? = nil, body: [UInt8]? = nil, firstContact: Bool = false
+    ) async throws -> [UInt8] {
+        let via = firstContact ? probe : client
         do {
-            return try await attempt(path, method: method, mediaType: mediaType, body: body)
+            return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
         } catch let e as SyncClientError where e.status == 429 {
             // Rate limited: wait as long as the server asks, once, then try again.
             let wait = e.retryAfter ?? 1
@@ -65,7 +75,7 @@ public final class HTTPTransport: SyncTransport {
             notice("the server asks this token to slow down (rate limit): retrying in \(wait) s")
             try await Task.sleep(for: .seconds(wait))
             do {
-                return try await attempt(path, method: method, mediaType: mediaType, body: body)
+                return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
             } catch let again as SyncClientError where again.status == 429 {
                 throw SyncClientError(
                     status: 429, code: again.code,
@@ -74,7 +84,9 @@ public final class HTTPTransport: SyncTransport {
         }
     }
 
-    func attempt(_ path: String, method: HTTPMethod, mediaType: String?, body: [UInt8]?) async throws -> [UInt8] {
+    func attempt(_ path: String, method: HTTPMethod, mediaType: String?, body: [UInt8]?, via client: HTTPClient) async throws
+        -> [UInt8]
+    {
         var request = HTTPClientRequest(url: projectURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -115,7 +127,7 @@ public final class HTTPTransport: SyncTransport {
     }
 
     public func session() async throws -> SessionInfo {
-        let data = try await send("/session", method: .GET)
+        let data = try await send("/session", method: .GET, firstContact: true)
         do {
             return try JSONDecoder().decode(SessionInfo.self, from: Data(data))
         } catch {

@@ -34,6 +34,7 @@ public struct SyncClient: Sendable {
         var session = SyncSession(replica: store.replicaID, localVersion: try store.versionVector(), info: info, limits: limits)
         var actions = session.start()[...]
         var inFlight: Task<PullResponse, any Error>? = nil
+        var shown: SyncProgress? = nil
         defer { inFlight?.cancel() }
         while let action = actions.popFirst() {
             var next: [SyncSession.Action] = []
@@ -46,7 +47,15 @@ public struct SyncClient: Sendable {
                 next = session.received(try await task.value)
             case .apply(let changes):
                 let recording = remote.map { SyncStateUpdate.serverVersion(remote: $0, session.report.serverVersion) }
-                next = session.applied(try store.apply(changes, recording: recording).applied)
+                let result: ApplyResult
+                do { result = try store.apply(changes, recording: recording) } catch {
+                    for case .cancelPull in session.applyFailed() {
+                        inFlight?.cancel()
+                        inFlight = nil
+                    }
+                    throw error
+                }
+                next = session.applied(result.applied)
             case .cancelPull:
                 inFlight?.cancel()
                 inFlight = nil
@@ -59,7 +68,10 @@ public struct SyncClient: Sendable {
             case .fail(let failure):
                 throw SyncClientError(failure)
             }
-            if let p = session.progress, !next.isEmpty { progress(p) }
+            if let p = session.progress, p != shown {
+                progress(p)
+                shown = p
+            }
             actions.append(contentsOf: next)
         }
         preconditionFailure("a sync session ended without finishing or failing")

@@ -184,6 +184,14 @@ public struct SyncSession: Sendable {
         return [.awaitPull]
     }
 
+    /// The store refused the batch handed out by `.apply` (nothing of it was written). The
+    /// session ends; a pull sent early must be dropped, so its answer is never applied.
+    public mutating func applyFailed() -> [Action] {
+        guard case .applying(_, let nextAsk, _) = state else { preconditionFailure("no batch being applied") }
+        state = .done
+        return nextAsk == nil ? [] : [.cancelPull]
+    }
+
     /// What the replica holds that the server's version lacks, in (replica, seq) order.
     public mutating func found(_ missing: [PushCandidate]) -> [Action] {
         guard state == .listing else { preconditionFailure("no listing asked") }

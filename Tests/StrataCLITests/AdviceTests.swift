@@ -232,19 +232,89 @@ import Testing
         }
     }
 
-    /// The sync service's failures and the sync session's own, with sample facts: their
-    /// messages travel to clients that are not this CLI, so they name no command or flag.
-    static let syncFailures: [SyncFailure.Kind] = [
-        .noToken, .malformedAuthorization, .unknownToken, .wrongProject(token: "aleppo", asked: "palmyra"),
-        .roleTooLow(has: .read, needs: .write), .roleTooLow(has: .write, needs: .admin),
-        .foreignAuthor(change: ChangeID(replica: ReplicaID(high: 1, low: 2), seq: 3), researcher: "Maria", role: .write),
-        .noSuchProject("palmyra"), .noSuchEndpoint(method: "GET", path: "/v1/x"), .unsupportedProtocol,
-        .unsupportedMediaType(expected: "application/vnd.strata.changeset", got: nil),
-        .bodyTooLarge(declared: 10, limit: 5), .bodyTooLarge(declared: nil, limit: 5), .bodyTooLarge(declared: nil, limit: nil),
-        .requestTimeout(seconds: 120), .rateLimited(retryAfter: 3),
-        .undecodable(Self.truncated, what: "the pushed change set was refused"),
-        .invalidChange(ChangeValidationError("change x has no operations")), .badRequest(status: 400), .storage(what: "read the project"),
+    /// Every kind of sync failure with sample facts and the words a client reads for it: those
+    /// of release 0.2's server word for word, except that `noToken` no longer ends with
+    /// "(see `strata remote add`)" and `requestTimeout` no longer suggests `--batch-kb` (the CLI
+    /// adds that). These messages travel to clients that are not this CLI, so they name no
+    /// command or flag.
+    static let syncFailures: [(SyncFailure.Kind, status: Int, message: String)] = [
+        (.noToken, 401, "no token: send `Authorization: Bearer <token>`"),
+        (.malformedAuthorization, 401, "the Authorization header must be `Bearer <token>`"),
+        (.unknownToken, 401, "the token is not valid (unknown or revoked); ask the project admin for a new one"),
+        (.wrongProject(token: "aleppo", asked: "palmyra"), 403, "this token is for project 'aleppo', not 'palmyra'"),
+        (.roleTooLow(has: .read, needs: .write), 403, "this token can only pull; pushing needs a write token"),
+        (.roleTooLow(has: .write, needs: .admin), 403, "this token can only push its own changes; pushing needs a admin token"),
+        (
+            .foreignAuthor(change: ChangeID(replica: ReplicaID(high: 1, low: 2), seq: 3), researcher: "Maria", role: .write), 403,
+            "change \(ChangeID(replica: ReplicaID(high: 1, low: 2), seq: 3)) is by another researcher; a write token pushes only changes authored by 'Maria' (relaying needs an admin token)"
+        ),
+        (.noSuchProject("palmyra"), 404, "no project 'palmyra' on this server"),
+        (.noSuchEndpoint(method: "GET", path: "/v1/x"), 404, "no such endpoint: GET /v1/x"),
+        (.unsupportedProtocol, 404, "this server speaks Strata sync protocol 1 (/v1/); upgrade the server or use a matching strata"),
+        (
+            .unsupportedMediaType(expected: "application/vnd.strata.changeset", got: nil), 415,
+            "expected Content-Type application/vnd.strata.changeset, got none"
+        ),
+        (.bodyTooLarge(declared: 10, limit: 5), 413, "the body is 10 bytes; this server accepts at most 5"),
+        (.bodyTooLarge(declared: nil, limit: 5), 413, "the body is larger than the 5 bytes this server accepts"),
+        (.bodyTooLarge(declared: nil, limit: nil), 413, "the body is larger than this server accepts"),
+        (.requestTimeout(seconds: 120), 408, "the request did not arrive within 120 s"),
+        (.rateLimited(retryAfter: 3), 429, "too many requests with this token; wait 3 s, then sync again (your changes are safe)"),
+        (.undecodable(Self.truncated, what: "the pushed change set was refused"), 400, "the pushed change set was refused: \(Self.truncated)"),
+        (.invalidChange(ChangeValidationError("change x has no operations")), 400, "the pushed change set was refused: change x has no operations"),
+        (
+            .clockSkew(Self.skew), 422,
+            "change \(Self.skew.change) is stamped 172800 s ahead of the server's clock (at most 86400 s accepted); fix the clock of the machine that made it, then sync again"
+        ),
+        (.badRequest(status: 400), 400, "the request could not be read"),
+        (.storage(what: "read its data", logged: true), 500, "the server could not read its data; see its log"),
+        (.storage(what: "read the project", logged: false), 500, "the server could not read the project"),
+        (.unanswered(status: 503), 503, "the server could not answer; see its log"),
     ]
+
+    /// A change stamped two days ahead of the receiver's clock.
+    static var skew: ClockSkewError {
+        do {
+            try ClockPolicy.standard.check(
+                HybridTimestamp(wallMillis: 1_000 + 2 * 86_400_000, counter: 0), from: ChangeID(replica: ReplicaID(high: 1, low: 2), seq: 3),
+                now: 1_000)
+            preconditionFailure("a change two days ahead was accepted")
+        } catch { return error }
+    }
+
+    /// Each kind by name, through a switch over every case: a new kind does not build until it
+    /// has a name here, and `everySyncFailureHasASample` then asks for its sample.
+    static func name(_ kind: SyncFailure.Kind) -> String {
+        switch kind {
+        case .noToken: "noToken"
+        case .malformedAuthorization: "malformedAuthorization"
+        case .unknownToken: "unknownToken"
+        case .wrongProject: "wrongProject"
+        case .roleTooLow: "roleTooLow"
+        case .foreignAuthor: "foreignAuthor"
+        case .noSuchProject: "noSuchProject"
+        case .noSuchEndpoint: "noSuchEndpoint"
+        case .unsupportedProtocol: "unsupportedProtocol"
+        case .unsupportedMediaType: "unsupportedMediaType"
+        case .bodyTooLarge: "bodyTooLarge"
+        case .requestTimeout: "requestTimeout"
+        case .rateLimited: "rateLimited"
+        case .undecodable: "undecodable"
+        case .invalidChange: "invalidChange"
+        case .clockSkew: "clockSkew"
+        case .badRequest: "badRequest"
+        case .storage: "storage"
+        case .unanswered: "unanswered"
+        }
+    }
+
+    @Test func everySyncFailureHasASampleAndKeepsItsStatusAndWords() {
+        #expect(Set(Self.syncFailures.map { Self.name($0.0) }).count == 19)
+        for (kind, status, message) in Self.syncFailures {
+            #expect(SyncFailure(kind).message == message, "\(Self.name(kind))")
+            #expect(SyncHTTPServer.status(of: SyncFailure(kind)) == status, "\(Self.name(kind))")
+        }
+    }
 
     /// The codec's error for a change set cut after its magic.
     static var truncated: CodecError {
@@ -255,7 +325,7 @@ import Testing
     }
 
     @Test func noSyncFailureNamesACommandOrAFlag() {
-        for kind in Self.syncFailures {
+        for (kind, _, _) in Self.syncFailures {
             let d = SyncFailure(kind).message
             #expect(Self.namesACommandOrFlag(d) == nil, "\(kind): \(d)")
         }

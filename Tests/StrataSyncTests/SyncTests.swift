@@ -279,11 +279,37 @@ struct RepeatingTransport: SyncTransport {
     }
 }
 
+/// Passes requests on; after each pull answer, has the server record a change of its own, so
+/// every answer carries a different server version. Keeps the versions it passed back.
+final class AdvancingTransport: SyncTransport, @unchecked Sendable {
+    let inner: any SyncTransport
+    let server: Store
+    private let lock = NSLock()
+    private var _versions: [VersionVector] = []
+    var versions: [VersionVector] { lock.withLock { _versions } }
+
+    init(_ inner: any SyncTransport, server: Store) {
+        self.inner = inner
+        self.server = server
+    }
+
+    func session() async throws -> SessionInfo { try await inner.session() }
+    func pull(_ request: PullRequest) async throws -> PullResponse {
+        let answer = try await inner.pull(request)
+        lock.withLock { _versions.append(answer.version) }
+        let id = server.newRecordID()
+        try server.commit([.create(id, kind: .note), .set(id, field: "title", .text("server note"))])
+        return answer
+    }
+    func push(_ changes: [Change]) async throws -> PushResult { try await inner.push(changes) }
+    func close() async { await inner.close() }
+}
+
 /// A sync with a configured remote records what it learnt of the server in the transaction of
 /// each pulled batch, and a cut sync leaves the state of the last batch that was applied.
 @Suite struct SyncStateRecordingTests {
     @Test func eachPulledBatchRecordsTheServersVersionWithItsApply() async throws {
-        let team = try Team(researchers: ["Khaled", "Maria"])
+        let team = try Team(researchers: ["Khaled", "Maria"], role: .admin)
         let dir = try TemporaryDirectory()
         let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
         for i in 0..<30 {
@@ -295,19 +321,113 @@ struct RepeatingTransport: SyncTransport {
         let endpoint = team.endpoint()
         try await sync(khaled, endpoint, token: team.tokens["Khaled"]!)
         let server = try #require(try team.backend.store(for: "palmyra"))
-        // Cut after the session and two pulls: the state says what the applied batch said.
-        let cut = CuttingTransport(inner: endpoint.transport(token: team.tokens["Maria"]!), allowed: 3)
+        // Session and two pulls go through, the third is cut: the second batch was the last applied.
+        let advancing = AdvancingTransport(endpoint.transport(token: team.tokens["Maria"]!), server: server)
+        let cut = CuttingTransport(inner: advancing, allowed: 3)
         var client = SyncClient(store: maria, transport: cut)
         client.maxBatchBytes = 1500
         client.remote = "origin"
         await #expect(throws: SyncClientError.self) { _ = try await client.sync() }
-        #expect(try maria.status().changes > 0)
-        #expect(try maria.remoteState(named: "origin")?.serverVersion == (try server.versionVector()))
+        let answered = advancing.versions
+        #expect(answered.count == 2 && answered[0] != answered[1])
+        #expect(try maria.remoteState(named: "origin")?.serverVersion == answered[1])
+        #expect(try maria.remoteState(named: "origin")?.serverVersion != (try server.versionVector()))
         // A remote that is gone makes the apply fail whole: nothing pulled is half-recorded.
         let before = try maria.status().changes
         var orphan = SyncClient(store: maria, transport: endpoint.transport(token: team.tokens["Maria"]!))
         orphan.remote = "removed"
         await #expect(throws: StoreError.self) { _ = try await orphan.sync() }
         #expect(try maria.status().changes == before)
+    }
+}
+
+/// A server that answers pulls from a script, one answer per request, and counts requests.
+final class ScriptedTransport: SyncTransport, @unchecked Sendable {
+    let info: SessionInfo
+    private let lock = NSLock()
+    private var answers: [PullResponse]
+    private(set) var pulls = 0
+    private(set) var pushes = 0
+
+    init(info: SessionInfo, answers: [PullResponse]) {
+        self.info = info
+        self.answers = answers
+    }
+
+    func session() async throws -> SessionInfo { info }
+    func pull(_ request: PullRequest) async throws -> PullResponse {
+        try lock.withLock {
+            pulls += 1
+            guard !answers.isEmpty else { throw SyncClientError("no more answers (test)") }
+            return answers.removeFirst()
+        }
+    }
+    func push(_ changes: [Change]) async throws -> PushResult {
+        lock.withLock { pushes += 1 }
+        return PushResult(applied: changes.count, duplicates: 0, version: "")
+    }
+    func close() async {}
+}
+
+@Suite struct SyncDriverTests {
+    func info(_ server: Store) throws -> SessionInfo {
+        SessionInfo(
+            protocol: Int(SyncCodec.protocolVersion), project: "palmyra", researcher: "Maria", role: .write,
+            serverReplica: server.replicaID.hex, version: try server.versionVector().description, maxBatchBytes: 1 << 20,
+            maxBodyBytes: 1 << 24)
+    }
+
+    /// The first batch is refused by the replica (stamped two days ahead of its clock) while
+    /// the next, valid one is already requested: the sync stops, nothing of either is applied.
+    @Test func aBatchTheReplicaRefusesStopsTheSyncAndThePullSentEarlyIsNeverApplied() async throws {
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        let now = Store.wallClockMillis()
+        let id = khaled.newRecordID()
+        try khaled.commit([.create(id, kind: .note), .set(id, field: "title", .text("Bel"))], now: now + 2 * 86_400_000)
+        let later = khaled.newRecordID()
+        try khaled.commit([.create(later, kind: .note), .set(later, field: "title", .text("Arch"))], now: now + 3 * 86_400_000)
+        let all = try khaled.changes(missingFrom: VersionVector())
+        let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
+        let vv = try khaled.versionVector()
+        let transport = ScriptedTransport(
+            info: try info(khaled),
+            answers: [
+                PullResponse(replica: khaled.replicaID, version: vv, changes: [all[0]], remaining: 1),
+                PullResponse(replica: khaled.replicaID, version: vv, changes: [all[1]], remaining: 0),
+            ])
+        await #expect(throws: ClockSkewError.self) { _ = try await SyncClient(store: maria, transport: transport).sync() }
+        #expect(transport.pulls <= 2 && transport.pushes == 0)
+        #expect(try maria.status().changes == 0)
+    }
+
+    @Test func progressIsReportedOncePerAppliedOrPushedBatch() async throws {
+        let team = try Team(researchers: ["Khaled", "Maria"])
+        let dir = try TemporaryDirectory()
+        let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
+        for i in 0..<12 {
+            let id = khaled.newRecordID()
+            try khaled.commit([.create(id, kind: .note), .set(id, field: "body", .text(String(repeating: "Agora \(i) ", count: 30)))])
+        }
+        let endpoint = team.endpoint()
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var all: [SyncProgress] = []
+        }
+        let seen = Seen()
+        var client = SyncClient(store: khaled, transport: endpoint.transport(token: team.tokens["Khaled"]!))
+        client.maxBatchBytes = 1500
+        let report = try await client.sync { p in seen.lock.withLock { seen.all.append(p) } }
+        #expect(report.pushBatches > 2)
+        // One report per batch (the empty pull counts as one), none repeated.
+        #expect(seen.all.count == report.pullBatches + report.pushBatches)
+        #expect(seen.all.last == SyncProgress(phase: .pushing, done: 12, total: 12))
+        #expect(zip(seen.all, seen.all.dropFirst()).allSatisfy { $0 != $1 })
+    }
+
+    @Test func aRoleThisClientDoesNotKnowGrantsOnlyPulling() throws {
+        let json = #"{"protocol":1,"project":"palmyra","researcher":"Omar","role":"curator","server_replica":"00","version":"","max_batch_bytes":10,"max_body_bytes":20}"#
+        let info = try JSONDecoder().decode(SessionInfo.self, from: Data(json.utf8))
+        #expect(info.role == .read)
     }
 }
