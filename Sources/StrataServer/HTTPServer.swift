@@ -20,6 +20,21 @@ public enum SyncHTTPServer {
         router.get("/v1/health") { _, _ in
             json(200, ["status": "ok", "protocol": [Int(SyncCodec.protocolVersion)], "server": "strata"])
         }
+        // For operators and load balancers: the process answers (healthz); its storage can be
+        // read now (readyz, 503 with Retry-After when not). Neither needs a token or says more.
+        router.get("/healthz") { _, _ in json(200, ["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            try await NIOThreadPool.singleton.runIfActive {
+                do {
+                    try service.storage.checkReady()
+                    return json(200, ["status": "ready"])
+                } catch {
+                    var response = json(503, ["status": "unavailable", "reason": "the server's storage cannot be read; see its log"])
+                    response.headers[.retryAfter] = "5"
+                    return response
+                }
+            }
+        }
         router.get("/v1/projects/:project/session") { request, context in
             let project = context.parameters.get("project") ?? ""
             let authorization = request.headers[.authorization]

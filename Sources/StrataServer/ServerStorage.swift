@@ -9,6 +9,8 @@ public protocol ServerStorage: Sendable {
     func authenticate(_ token: String) throws -> Grant?
     /// A project's changes, or nil when there is no such project.
     func project(_ name: String) throws -> (any ProjectStorage)?
+    /// Throws when the storage cannot be reached or read now (`/readyz`).
+    func checkReady() throws
 }
 
 /// What the sync protocol needs of one project: its version vector, the changes missing from a

@@ -24,6 +24,9 @@ public final class TeamStorage: ServerStorage, @unchecked Sendable {
 
     public func project(_ name: String) throws -> (any ProjectStorage)? { try store(for: name).map(StoreProjectStorage.init) }
 
+    /// Reads `server.sqlite` (projects and tokens): what every request needs first.
+    public func checkReady() throws { try tokens.checkReadable() }
+
     /// The replica of a project, or nil when there is no such project (administration, tests).
     public func store(for project: String) throws -> Store? {
         lock.lock()
@@ -76,6 +79,9 @@ public final class PeerStorage: ServerStorage, Sendable {
     public func project(_ name: String) throws -> (any ProjectStorage)? {
         name == Self.project ? StoreProjectStorage(replica) : nil
     }
+
+    /// Reads the served replica's version vector.
+    public func checkReady() throws { _ = try replica.versionVector() }
 }
 
 /// A replica's change log as a project's storage: pulls read primary-key ranges of its log,

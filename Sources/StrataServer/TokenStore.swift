@@ -125,6 +125,11 @@ public final class TokenStore: Sendable {
         }
     }
 
+    /// Throws unless the token database can be read now.
+    public func checkReadable() throws {
+        _ = try db.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM projects") }
+    }
+
     public func hasProject(_ name: String) throws -> Bool {
         try db.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM projects WHERE name = ?", arguments: [name]) ?? false }
     }
