@@ -15,40 +15,8 @@ struct TextCodecTests {
     static func varint(_ v: UInt64) -> [UInt8] { HandWrittenBytes.varint(v) }
     static func column(_ b: [UInt8]) -> [UInt8] { HandWrittenBytes.column(b) }
 
-    /// A document field by field (§4.3); the defaults are the spec's example: replica `ab…ab`
-    /// typed "x".
-    struct Document {
-        var magic: [UInt8] = Array("STXT".utf8)
-        var version: UInt8 = 1
-        var replicas: [ReplicaID] = [TextCodecTests.a]
-        var versions: [UInt64] = [1]
-        var runCount: UInt64 = 1
-        var flags: [UInt8] = [0x54]
-        var replicaColumn: [UInt8] = [0]
-        var counterColumn: [UInt8] = []
-        var lengthColumn: [UInt8] = [1]
-        var leftColumn: [UInt8] = []
-        var rightColumn: [UInt8] = []
-        var content: [UInt8] = Array("x".utf8)
-        var deleteCounts: [UInt64] = [0]
-        var targets: [UInt8] = []
-        var starts: [UInt8] = []
-        var deleteLengths: [UInt8] = []
-        var pending: [UInt8] = []
-        var trailing: [UInt8] = []
-
-        var bytes: [UInt8] {
-            var d = magic + [version] + varint(UInt64(replicas.count))
-            for r in replicas { d += r.bytes }
-            for v in versions { d += varint(v) }
-            d += varint(runCount)
-            d += column(flags) + column(replicaColumn) + column(counterColumn) + column(lengthColumn)
-            d += column(leftColumn) + column(rightColumn) + column(content)
-            for c in deleteCounts { d += varint(c) }
-            d += column(targets) + column(starts) + column(deleteLengths) + column(pending)
-            return d + trailing
-        }
-    }
+    /// The spec's example document (replica `ab…ab` typed "x"), to change field by field.
+    static func document() -> HandWrittenText { HandWrittenText(replica: a) }
 
     func code(_ bytes: [UInt8], limits: TextLimits = .decoding) -> String? {
         do {
@@ -79,7 +47,7 @@ struct TextCodecTests {
             [0x53, 0x54, 0x58, 0x54, 0x01, 0x01] + [UInt8](repeating: 0xAB, count: 16)
             + [0x01, 0x01, 0x01, 0x54, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00]
         #expect(TextDocumentCodec.encode(doc) == spec)
-        #expect(Document().bytes == spec)
+        #expect(Self.document().bytes == spec)
         #expect(try TextDocumentCodec.decode(spec).string == "x")
     }
 
@@ -124,13 +92,13 @@ struct TextCodecTests {
 
     @Test func txtRej01_shortInputIsTruncatedAndOtherMagicIsRefused() {
         #expect(code(Array("STXT".utf8)) == "truncated")
-        var d = Document()
+        var d = Self.document()
         d.magic = Array("STXO".utf8)
         #expect(code(d.bytes) == "bad-magic")
     }
 
     @Test func txtRej02_anotherVersionSaysUpgrade() throws {
-        var d = Document()
+        var d = Self.document()
         d.version = 2
         #expect(code(d.bytes) == "unsupported-version")
         #expect(throws: CodecError.self) { try TextDocumentCodec.decode(d.bytes) }
@@ -138,69 +106,69 @@ struct TextCodecTests {
     }
 
     @Test func txtRej03_aNonMinimalVarintIsRefused() {
-        var b = Document().bytes
+        var b = Self.document().bytes
         b.replaceSubrange(22...22, with: [0x81, 0x00])  // next[0] = 1 in two bytes
         #expect(code(b) == "overlong-varint")
     }
 
     @Test func txtRej04_everyPrefixIsTruncatedButMalformedWhenEmbedded() {
-        let bytes = Document().bytes
+        let bytes = Self.document().bytes
         for n in 0..<bytes.count {
             #expect(code(Array(bytes[..<n])) == "truncated", "prefix of \(n) bytes")
             #expect(embeddedCode(Array(bytes[..<n])) == "malformed", "embedded prefix of \(n) bytes")
         }
-        var d = Document()
-        d.runCount = 200  // more runs than bytes left
+        var d = Self.document()
+        d.runCount = Self.varint(200)  // more runs than bytes left
         #expect(code(d.bytes) == "truncated")
     }
 
     @Test func txtRej05_aValuePastItsColumnIsMalformedAndLeftoversAreTrailing() {
-        var d = Document()
+        var d = Self.document()
         d.lengthColumn = [0x81]
         #expect(code(d.bytes) == "malformed")
         d.lengthColumn = [1, 1]
         #expect(code(d.bytes) == "trailing-bytes")
-        d = Document()
+        d = Self.document()
         d.targets = [0]
         #expect(code(d.bytes) == "trailing-bytes")
     }
 
     @Test func txtRej06_aReplicaIndexBeyondTheTableIsRefused() {
-        var d = Document()
+        var d = Self.document()
         d.replicaColumn = [1]
         #expect(code(d.bytes) == "index-out-of-range")
-        d = Document()
+        d = Self.document()
         d.flags = [0x50]  // explicit origin-left
         d.leftColumn = [0, 3, 0]
         #expect(code(d.bytes) == "index-out-of-range")
     }
 
     @Test func txtRej07_contentThatIsNotUTF8IsRefused() {
-        var d = Document()
+        var d = Self.document()
         d.content = [0xFF]
         #expect(code(d.bytes) == "invalid-utf8")
     }
 
     @Test func txtRej08_countsAboveTheLimitsAreTooLarge() {
-        #expect(code(Document().bytes, limits: TextLimits(maxCounters: 10, maxReplicas: 0)) == "too-large")
-        var d = Document()
-        d.versions = [5]
+        #expect(code(Self.document().bytes, limits: TextLimits(maxCounters: 10, maxReplicas: 0)) == "too-large")
+        var d = Self.document()
+        d.versions = [[5]]
         #expect(code(d.bytes, limits: TextLimits(maxCounters: 4, maxReplicas: 10)) == "too-large")
     }
 
     @Test func txtRej09_bytesAfterThePendingColumnAreTrailing() {
-        var d = Document()
+        var d = Self.document()
         d.trailing = [0]
         #expect(code(d.bytes) == "trailing-bytes")
     }
 
     @Test func txtRej10_badFlagsAndDistancesAreMalformed() {
         for flags: [UInt8] in [[0xD4], [0x56], [0x5C], [0x74], [0x52], [0x4C], [0x54, 0x54]] {
-            var d = Document()
+            var d = Self.document()
             d.flags = flags
             #expect(code(d.bytes) == "malformed", "flags \(flags)")
         }
-        var d = Document()
+        var d = Self.document()
         d.flags = [0x50]
         d.leftColumn = [1]  // the run 2 before run 0
         #expect(code(d.bytes) == "malformed")
@@ -211,10 +179,10 @@ struct TextCodecTests {
     }
 
     @Test func txtRej20_replicasNotAscendingAreMalformed() {
-        var d = Document()
+        var d = Self.document()
         d.replicas = [Self.b, Self.a]
-        d.versions = [1, 1]
-        d.runCount = 2
+        d.versions = [[1], [1]]
+        d.runCount = [2]
         d.flags = [0x54, 0x50]
         d.replicaColumn = [0, 1]
         d.lengthColumn = [1, 1]
@@ -232,22 +200,22 @@ struct TextCodecTests {
     }
 
     @Test func txtRej21To28_structuralFaultsAreMalformed() {
-        var d = Document()
-        d.versions = [0]
+        var d = Self.document()
+        d.versions = [[0]]
         #expect(code(d.bytes) == "malformed")  // 21
-        d = Document()
+        d = Self.document()
         d.lengthColumn = [2]
         d.content = Array("xy".utf8)
         #expect(code(d.bytes) == "malformed")  // 22: counters past the version
-        d = Document()
+        d = Self.document()
         d.flags = [0x50]
         d.leftColumn = [0, 0, 2]  // explicit: replica 0, counter = the run's counter + 1 = 1, not below next = 1
         #expect(code(d.bytes) == "malformed")  // 23
-        d = Document()
+        d = Self.document()
         d.content = Array("xy".utf8)
         #expect(code(d.bytes) == "malformed")  // 26
-        d = Document()
-        d.versions = [2]
+        d = Self.document()
+        d.versions = [[2]]
         #expect(code(d.bytes) == "malformed")  // 27: counter 1 is neither a character nor a delete
         d.deleteCounts = [1]
         d.targets = [0]
@@ -257,7 +225,7 @@ struct TextCodecTests {
         d.flags = [0x55]
         #expect(code(d.bytes) == nil)
         #expect(try! TextDocumentCodec.decode(d.bytes).string == "")
-        d.versions = [1]
+        d.versions = [[1]]
         d.deleteCounts = [0]
         d.targets = []
         d.starts = []
@@ -266,7 +234,7 @@ struct TextCodecTests {
     }
 
     @Test func txtRej29_aBadPendingListIsMalformed() {
-        var d = Document()
+        var d = Self.document()
         d.pending = [1, 2, 3]
         #expect(code(d.bytes) == "malformed")
         d.pending = TextOperationCodec.encode([.insert(id: TextID(replica: Self.b, counter: 5), originLeft: nil, originRight: nil, text: "z")])
@@ -275,8 +243,8 @@ struct TextCodecTests {
     }
 
     @Test func txtMemory_aHeaderClaimingManyCountersReservesNothingForThem() {
-        var d = Document()
-        d.versions = [(1 << 24) - 1]
+        var d = Self.document()
+        d.versions = [Self.varint((1 << 24) - 1)]
         let bytes = d.bytes
         var reserved = 0
         #expect(throws: CodecError.self) { try TextDocumentCodec.decode(bytes, limits: .decoding, reserved: &reserved) }

@@ -206,50 +206,6 @@ enum Vectors {
 
     // MARK: text documents and operation lists, by hand (§4.3, §4.4)
 
-    /// A text document field by field (§4.3); the defaults are one replica, Alice, that typed
-    /// "x" (the spec's first example with Alice's id).
-    struct CraftedText {
-        var magic: [UInt8] = TextDocumentCodec.magic
-        var version: UInt8 = 1
-        var replicas: [ReplicaID] = [Fixtures.alice]
-        var versions: [[UInt8]] = [[1]]
-        var runCount: [UInt8] = [1]
-        var flags: [UInt8] = [0x54]
-        var replicaColumn: [UInt8] = [0]
-        var counterColumn: [UInt8] = []
-        var lengthColumn: [UInt8] = [1]
-        var leftColumn: [UInt8] = []
-        var rightColumn: [UInt8] = []
-        var content: [UInt8] = Array("x".utf8)
-        var deleteCounts: [UInt8] = [0]
-        var targets: [UInt8] = []
-        var starts: [UInt8] = []
-        var deleteLengths: [UInt8] = []
-        var pending: [UInt8] = []
-        var trailing: [UInt8] = []
-
-        var bytes: [UInt8] {
-            var w = ByteWriter()
-            w.raw(magic)
-            w.u8(version)
-            w.varint(replicas.count)
-            for r in replicas { w.raw(r.bytes) }
-            for v in versions { w.raw(v) }
-            w.raw(runCount)
-            for c in [flags, replicaColumn, counterColumn, lengthColumn, leftColumn, rightColumn, content] {
-                w.varint(c.count)
-                w.raw(c)
-            }
-            w.raw(deleteCounts)
-            for c in [targets, starts, deleteLengths, pending] {
-                w.varint(c.count)
-                w.raw(c)
-            }
-            w.raw(trailing)
-            return w.bytes
-        }
-    }
-
     /// An operation list of one replica, Alice, with the operations' bytes as given.
     static func craftedOperations(
         _ ops: [UInt8], count: [UInt8] = [1], replicas: [UInt8] = [1] + Fixtures.alice.bytes, magic: [UInt8] = TextOperationCodec.magic,
@@ -260,8 +216,8 @@ enum Vectors {
 
     /// Alice's deleted "x" (counter 0) and the delete counter 1 that hides it: the base of
     /// the documents that name a delete counter.
-    static var deletedX: CraftedText {
-        var d = CraftedText()
+    static var deletedX: HandWrittenText {
+        var d = HandWrittenText(replica: Fixtures.alice)
         d.versions = [[2]]
         d.flags = [0x55]
         d.deleteCounts = [1]
@@ -272,8 +228,8 @@ enum Vectors {
     }
 
     static var invalidText: [Invalid] {
-        let x = CraftedText()
-        func tx(_ name: String, _ code: String, _ requirement: String, _ note: String, _ change: (inout CraftedText) -> Void) -> Invalid {
+        let x = HandWrittenText(replica: Fixtures.alice)
+        func tx(_ name: String, _ code: String, _ requirement: String, _ note: String, _ change: (inout HandWrittenText) -> Void) -> Invalid {
             var d = x
             change(&d)
             return Invalid(name: name, kind: "text-document", bytes: d.bytes, code: code, requirement: requirement, note: note)
