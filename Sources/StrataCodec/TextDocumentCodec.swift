@@ -222,21 +222,9 @@ public enum TextDocumentCodec {
     ) throws(CodecError) -> TextDocument.Snapshot {
         typealias Origin = TextDocument.Snapshot.Origin
         typealias Run = TextDocument.Snapshot.Run
-        let buffer = rd.buffer
-        guard buffer.count >= 5 else { throw rd.pastEnd(at: buffer.count, needing: "text document header") }
-        guard Array(buffer[0..<4]) == magic else { throw rd.error(.badMagic(expected: "Strata text document"), at: 0) }
-        guard buffer[4] == formatVersion else {
-            throw rd.error(.unsupportedVersion(found: buffer[4], supported: formatVersion, what: "text document"), at: 4)
-        }
-        rd.position = 5
-        let rCount = try rd.count("replica count", limit: limits.maxReplicas, minBytesEach: 16)
-        var ids: [ReplicaID] = []
-        ids.reserveCapacity(rCount)
-        stats += rCount
-        for _ in 0..<rCount {
-            let (h, l) = try rd.id16("replica id")
-            ids.append(ReplicaID(high: h, low: l))
-        }
+        try rd.textHeader(magic: magic, formatVersion: formatVersion, what: "text document")
+        let ids = try rd.textReplicas(limit: limits.maxReplicas, reserved: &stats)
+        let rCount = ids.count
         at.versions = rd.position
         var total = 0
         var nexts: [UInt32] = []

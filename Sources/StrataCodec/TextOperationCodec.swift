@@ -68,19 +68,9 @@ public enum TextOperationCodec {
         buffer: UnsafeBufferPointer<UInt8>, limits: TextLimits, endIsTruncation: Bool, context: String?
     ) throws(CodecError) -> [TextOperation] {
         var rd = ByteReader(buffer, what: "text operation list", endIsTruncation: endIsTruncation, context: context)
-        guard buffer.count >= 5 else { throw rd.pastEnd(at: buffer.count, needing: "text operation list header") }
-        guard Array(buffer[0..<4]) == magic else { throw rd.error(.badMagic(expected: "Strata text operation list"), at: 0) }
-        guard buffer[4] == formatVersion else {
-            throw rd.error(.unsupportedVersion(found: buffer[4], supported: formatVersion, what: "text operation list"), at: 4)
-        }
-        rd.position = 5
-        let rCount = try rd.count("replica count", limit: limits.maxReplicas, minBytesEach: 16)
-        var ids: [ReplicaID] = []
-        ids.reserveCapacity(rCount)
-        for _ in 0..<rCount {
-            let (h, l) = try rd.id16("replica id")
-            ids.append(ReplicaID(high: h, low: l))
-        }
+        try rd.textHeader(magic: magic, formatVersion: formatVersion, what: "text operation list")
+        var reserved = 0
+        let ids = try rd.textReplicas(limit: limits.maxReplicas, reserved: &reserved)
         func replica(_ rd: inout ByteReader) throws(CodecError) -> ReplicaID {
             ids[try rd.index("replica", count: ids.count)]
         }
@@ -127,4 +117,31 @@ public enum TextOperationCodec {
 
 enum TextOperationTag {
     static let delete: UInt8 = 0x10
+}
+
+extension ByteReader {
+    /// The 5 bytes both text formats start with (SPEC §4.3, §4.4): magic, then format version;
+    /// fewer than 5 bytes is truncation (TXT-REJ-01), whatever they hold.
+    mutating func textHeader(magic: [UInt8], formatVersion: UInt8, what: String) throws(CodecError) {
+        guard buffer.count >= 5 else { throw pastEnd(at: buffer.count, needing: "\(what) header") }
+        guard Array(buffer[0..<4]) == magic else { throw error(.badMagic(expected: "Strata \(what)"), at: 0) }
+        guard buffer[4] == formatVersion else {
+            throw error(.unsupportedVersion(found: buffer[4], supported: formatVersion, what: what), at: 4)
+        }
+        position = 5
+    }
+
+    /// The replica table of a text format: a count (at most `limit`, 16 bytes each), then the
+    /// ids. Adds what it reserves to `reserved`.
+    mutating func textReplicas(limit: Int, reserved: inout Int) throws(CodecError) -> [ReplicaID] {
+        let count = try self.count("replica count", limit: limit, minBytesEach: 16)
+        var ids: [ReplicaID] = []
+        ids.reserveCapacity(count)
+        reserved += count
+        for _ in 0..<count {
+            let (h, l) = try id16("replica id")
+            ids.append(ReplicaID(high: h, low: l))
+        }
+        return ids
+    }
 }
