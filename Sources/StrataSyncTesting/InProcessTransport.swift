@@ -15,8 +15,6 @@ public struct InProcessTransport: SyncTransport {
     public let service: SyncService
     public let project: String
     public let token: String?
-    /// The server's clock for pushes (wall clock by default).
-    public var now: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
 
     public init(service: SyncService, project: String, token: String?) {
         self.service = service
@@ -41,10 +39,7 @@ public struct InProcessTransport: SyncTransport {
 
     public func push(_ changes: [Change]) async throws -> PushResult {
         let body = ChangeSetCodec.encode(changes)
-        let now = now()
-        let result = try call { () throws(SyncFailure) in
-            try service.push(token: token, project: project, body: body, now: now)
-        }
+        let result = try call { () throws(SyncFailure) in try service.push(token: token, project: project, body: body) }
         return try JSONDecoder().decode(PushResult.self, from: JSONEncoder().encode(result))
     }
 
