@@ -86,13 +86,19 @@ enum ChangePayload {
     /// The lowest format version that can hold `changes`: 2 when a change edits a long text
     /// (action 2), else 1, so that a Strata from before text merging still reads every change
     /// set it can understand and says "upgrade" for the others.
+    /// 3 when a change holds an attachment (value tag 8), which version 2 readers do not know.
     static func requiredVersion(_ changes: [Change]) -> UInt8 {
+        var version: UInt8 = 1
         for c in changes {
             for op in c.operations {
-                if case .editText = op.action { return 2 }
+                switch op.action {
+                case .assign(.attachment): return 3
+                case .editText: version = 2
+                default: break
+                }
             }
         }
-        return 1
+        return version
     }
 
     /// Decodes a whole payload of format `version`; `exactCount`, when given, is the number
@@ -158,7 +164,17 @@ enum ChangePayload {
                 }
                 let action: Action
                 switch tag {
-                case ActionTag.assign: action = .assign(try r.value(replicas: replicas, limits: limits))
+                case ActionTag.assign:
+                    let value = try r.value(replicas: replicas, limits: limits, attachments: version >= 3)
+                    let key = FieldKey(field, element: element)
+                    if case .attachment(let ref) = value {
+                        do { try Change.validateAttachment(ref, key: key, change: id) } catch {
+                            throw r.error(.invalidChange(error.description), at: actionAt)
+                        }
+                    } else if field.hasSameBytes(as: SystemField.attachments) {
+                        throw r.error(.invalidChange("change \(id) assigns something other than an attachment to \(SystemField.attachments)"), at: actionAt)
+                    }
+                    action = .assign(value)
                 case ActionTag.editText:
                     let edits = try r.textEdits(replica: replica, replicas: replicas, limits: limits)
                     do { try Change.validateTextEdits(edits, key: FieldKey(field, element: element), preds: preds, change: id) } catch {

@@ -5,8 +5,9 @@ import StrataCore
 /// replicas and inside bundles (Protocol/SPEC.md, "Change set").
 public enum ChangeSetCodec {
     /// The newest format version this Strata reads and writes. It writes the lowest version
-    /// that can hold a set's changes (1 unless a change edits a long text), and reads 1...2.
-    public static let formatVersion: UInt8 = 2
+    /// that can hold a set's changes (1 unless a change edits a long text, 3 when one holds an
+    /// attachment), and reads 1...3.
+    public static let formatVersion: UInt8 = 3
     /// ASCII "SCHG".
     public static let magic: [UInt8] = [0x53, 0x43, 0x48, 0x47]
     /// Flag bit 0: the payload is a zlib stream (otherwise stored as is).
@@ -107,7 +108,7 @@ extension ByteReader {
 public enum ChangeCodec {
     /// The newest version read and written; as for change sets, the lowest that can hold the
     /// change is written.
-    public static let formatVersion: UInt8 = 2
+    public static let formatVersion: UInt8 = 3
 
     public static func encode(_ change: Change) -> [UInt8] {
         var w = ByteWriter(capacity: ChangePayload.sizeHint([change]))

@@ -27,6 +27,8 @@ public enum FieldValue: Hashable, Sendable {
     /// The record is deleted. `seen` is the deleting replica's version vector at the time:
     /// edits it does not count were concurrent with the delete and are surfaced.
     case deletion(seen: VersionVector)
+    /// An attachment: the value of the set element `att[<hash hex>]` (see ``AttachmentRef``).
+    case attachment(AttachmentRef)
 }
 
 /// What an operation does to the key it names.
@@ -123,6 +125,10 @@ public struct Change: Hashable, Sendable {
             switch op.action {
             case .retract where op.key.element.isEmpty:
                 throw ChangeValidationError("change \(id) retracts field \(op.key.field), which is not a set element")
+            case .assign(.attachment(let ref)):
+                try Self.validateAttachment(ref, key: op.key, change: id)
+            case .assign where op.key.field.hasSameBytes(as: SystemField.attachments):
+                throw ChangeValidationError("change \(id) assigns something other than an attachment to \(SystemField.attachments)")
             case .editText(let edits):
                 try Self.validateTextEdits(edits, key: op.key, preds: op.preds, change: id)
             default:
@@ -133,6 +139,15 @@ public struct Change: Hashable, Sendable {
 }
 
 extension Change {
+    /// An attachment is the value of `att[<its hash in lowercase hex>]` and nothing else, and
+    /// its reference is well formed (``AttachmentRef/problem``).
+    public static func validateAttachment(_ ref: AttachmentRef, key: FieldKey, change id: ChangeID) throws(ChangeValidationError) {
+        guard key.field.hasSameBytes(as: SystemField.attachments), key.element.hasSameBytes(as: ref.hash.hex) else {
+            throw ChangeValidationError("change \(id) holds an attachment outside \(SystemField.attachments)[<its hash>]")
+        }
+        if let p = ref.problem { throw ChangeValidationError("change \(id) holds an attachment that is not well formed: \(p)") }
+    }
+
     /// The rules of a text edit (Protocol/SPEC.md, "Text edits"), also checked by decoders.
     public static func validateTextEdits(
         _ edits: [TextOperation], key: FieldKey, preds: [ChangeID], change id: ChangeID

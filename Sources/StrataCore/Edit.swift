@@ -19,11 +19,16 @@ public enum Edit: Hashable, Sendable {
     case delete(RecordID)
     /// Restores a deleted record.
     case restore(RecordID)
+    /// Attaches a blob, or writes its reference again (a new caption): supersedes every
+    /// current value of the attachment, so it also resolves a caption conflict.
+    case attach(RecordID, AttachmentRef)
+    /// Detaches a blob: only the attachments this replica has seen, so a concurrent attach wins.
+    case detach(RecordID, BlobHash)
 
     public var record: RecordID {
         switch self {
         case .create(let r, _), .set(let r, _, _), .appendText(let r, _, _), .add(let r, _, _), .remove(let r, _, _),
-            .delete(let r), .restore(let r):
+            .delete(let r), .restore(let r), .attach(let r, _), .detach(let r, _):
             r
         }
     }
@@ -99,6 +104,17 @@ public enum EditPlanner {
                 try emit(id, key, .assign(.bool(true)), ks(key).heads)
             case .remove(_, let field, let element):
                 let key = FieldKey(field, element: element)
+                let heads = ks(key).heads
+                if heads.isEmpty { continue }
+                try emit(id, key, .retract, heads)
+            case .attach(_, let ref):
+                let key = FieldKey(SystemField.attachments, element: ref.hash.hex)
+                if let p = ref.problem { throw EditError("this attachment cannot be stored: \(p)") }
+                let k = ks(key)
+                if !k.isConflicted && k.winner?.value == .attachment(ref) { continue }
+                try emit(id, key, .assign(.attachment(ref)), k.heads)
+            case .detach(_, let hash):
+                let key = FieldKey(SystemField.attachments, element: hash.hex)
                 let heads = ks(key).heads
                 if heads.isEmpty { continue }
                 try emit(id, key, .retract, heads)

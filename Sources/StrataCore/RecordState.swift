@@ -79,6 +79,9 @@ public enum SystemField {
     public static let tags = "tags"
     /// Set field of relations: element is `relation:target-record-id`.
     public static let relations = "rel"
+    /// Set field of attachments: element is the blob's hash in lowercase hex, value an
+    /// ``FieldValue/attachment(_:)``.
+    public static let attachments = "att"
 }
 
 /// A delete that did not see some edits of the record: the edits stay, the record stays
@@ -214,7 +217,7 @@ public struct RecordState: Hashable, Sendable {
     }
 
     /// True when a person has something to resolve on this record.
-    public var hasConflict: Bool { !conflictedKeys.isEmpty || deleteConflict != nil }
+    public var hasConflict: Bool { !conflictedKeys.isEmpty || deleteConflict != nil || !conflictedAttachments.isEmpty }
 
     /// The latest timestamp of any live value: "last modified".
     public var lastModified: HybridTimestamp? {
