@@ -31,12 +31,13 @@ let package = Package(
         .target(name: "StrataCore"),
         // The only code that knows the change-set bytes.
         .target(name: "StrataCodec", dependencies: ["StrataCore", "CZlib"]),
-        // The replica: SQLite through GRDB.
+        // The replica: SQLite through GRDB, and its blobs (files named by SHA-256, swift-crypto).
         .target(
             name: "StrataStore",
             dependencies: [
                 "StrataCore", "StrataCodec",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The sync protocol's server side: projects, tokens, the HTTP endpoints (Hummingbird).
@@ -107,6 +108,7 @@ let package = Package(
                 "StrataCore", "StrataCodec", "StrataStore", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Fixtures"]
         ),

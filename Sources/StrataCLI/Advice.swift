@@ -74,6 +74,16 @@ enum Advice {
         case .storeInUse(let path):
             return "the store \(path) is open in another strata process (serve? sync?); stop it, then restore again; "
                 + "nothing was changed"
+        case .noAttachment(let record, _, let count) where count > 0:
+            return facts + " (`strata show \(record)` lists them)"
+        case .blobCorrupt:
+            return facts + "; run `strata check`, and attach the original file again if you have it"
+        case .attachmentBadName:
+            return facts + "; rename the file, or copy it to a plain name, and attach it again"
+        case .attachmentMissing, .attachmentIsDirectory, .attachmentUnreadable, .attachmentEmpty, .attachmentTooLarge,
+            .attachmentChanged, .attachmentBadCaption, .cannotAttach, .cannotStripLocation, .noAttachment, .blobNotHere,
+            .blobHashMismatch, .blobOffsetMismatch, .blobPastEnd, .blobWriteFailed:
+            return facts
         case .notAStrataStore(_, .store), .cannotCreate, .notADatabase, .noReplicaID, .noRecord, .prefixTooShort,
             .ambiguous, .invalidSearch, .changeTooLarge, .recordWithoutRow, .unreadableLog, .changeNotInLog, .noRemote,
             .backupOntoStore,

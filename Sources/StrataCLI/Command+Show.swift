@@ -63,6 +63,7 @@ extension Output {
                         return ["  \(rel.type)", rel.target.text, "(not on this replica)", ""]
                     }))
         }
+        lines += attachmentLines(r)
         if let c = r.creation {
             lines.append("created: \(Output.iso(c.timestamp)) by \(c.author) on \(c.change.replica.short)")
         }
@@ -95,6 +96,17 @@ extension Output {
                         + (i == 0 ? "  (shown)" : ""))
             }
             lines.append("  resolve: strata resolve \(s) \(key.field) --keep N   (or --value V)")
+        }
+        for (n, a) in r.attachments.enumerated() where a.isConflicted {
+            lines.append("conflict on the caption of attachment \(n + 1) (\(a.values.count) values):")
+            for (i, lv) in a.values.enumerated() {
+                guard case .attachment(let ref) = lv.value else { continue }
+                lines.append(
+                    "  [\(i + 1)] \(ref.caption.isEmpty ? "(no caption)" : Output.oneLine(.text(ref.caption)))"
+                        + "  — \(lv.author), \(Output.iso(lv.timestamp)), replica \(lv.change.replica.short)"
+                        + (i == 0 ? "  (shown)" : ""))
+            }
+            lines.append("  resolve: strata caption \(s) \(n + 1) TEXT")
         }
         if let dc = r.deleteConflict {
             lines.append(

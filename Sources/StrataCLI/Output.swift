@@ -58,6 +58,7 @@ final class Output {
             [l.latitude, l.longitude].map(number).joined(separator: ",")
                 + (l.accuracyMetres.map { "," + number($0) } ?? "")
         case .deletion: "deleted"
+        case .attachment(let a): "\(a.name) (\(Display.bytes(a.size)))\(a.caption.isEmpty ? "" : ": " + a.caption)"
         }
     }
 
@@ -106,7 +107,20 @@ final class Output {
                 "accuracy": l.accuracyMetres.map { .double($0) } ?? .null,
             ])
         case .deletion: .bool(true)
+        case .attachment(let a): attachmentJSON(a)
         }
+    }
+
+    static func attachmentJSON(_ a: AttachmentRef) -> JSON {
+        var o: [String: JSON] = [
+            "hash": .string(a.hash.hex), "name": .string(a.name), "media_type": .string(a.mediaType),
+            "size": .int(Int64(a.size)), "caption": .string(a.caption),
+        ]
+        o["taken_at"] = a.photo.takenAt.map { .string($0) } ?? .null
+        o["location"] = a.photo.location.map { json(.location($0)) } ?? .null
+        o["orientation"] = a.photo.orientation.map { .int(Int64($0)) } ?? .null
+        o["camera"] = a.photo.camera.map { .string($0) } ?? .null
+        return .object(o)
     }
 
     func json(_ lv: LiveValue, winner: Bool? = nil) -> JSON {
@@ -174,6 +188,7 @@ final class Output {
                 ])
             } ?? .null,
             "modified": r.lastModified.map { .string(Output.iso($0)) } ?? .null,
+            "attachments": attachmentsJSON(r),
             "conflicts": conflictsJSON(r),
             "delete_conflict": deleteConflictJSON(r),
         ])

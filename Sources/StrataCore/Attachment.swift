@@ -192,9 +192,9 @@ public struct AttachmentRef: Hashable, Sendable {
         return nil
     }
 
-    static func isControl(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || (0x7F...0x9F).contains(s.value) }
+    public static func isControl(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || (0x7F...0x9F).contains(s.value) }
 
-    static func isBidiControl(_ s: Unicode.Scalar) -> Bool {
+    public static func isBidiControl(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
@@ -220,6 +220,18 @@ public struct AttachmentState: Hashable, Sendable {
     public var values: [LiveValue]
     /// When it was first attached among the live values: attachments are listed in this order.
     public var attachedAt: HybridTimestamp
+
+    /// What full-text search finds it by: name, caption, camera, time taken (every live value's).
+    public var searchableText: String {
+        var words: [String] = []
+        for v in values {
+            guard case .attachment(let r) = v.value else { continue }
+            for w in [r.name, r.caption, r.photo.camera ?? "", r.photo.takenAt ?? ""] where !w.isEmpty && !words.contains(w) {
+                words.append(w)
+            }
+        }
+        return words.joined(separator: " ")
+    }
 
     /// True when the live values disagree (two captions, say): a person resolves it by
     /// writing the caption again.

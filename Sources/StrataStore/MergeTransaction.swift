@@ -28,6 +28,9 @@ struct MergeTransaction {
     var links: [(record: RecordID, replica: Int64, seq: Int64)] = []
     /// Records written by earlier flushes of this transaction.
     var flushed: Set<RecordID> = []
+    /// False only in migrations that run before `record_attachments` exists (v2-text): no
+    /// store of that age holds an attachment.
+    var materialisesAttachments = true
 
     init(db: Database, replica: ReplicaID) {
         self.db = db
@@ -188,14 +191,22 @@ struct MergeTransaction {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
                     .execute(arguments: [Data(target.bytes), type, rowid])
             }
+            if !fresh && materialisesAttachments {
+                try db.cachedStatement(sql: "DELETE FROM record_attachments WHERE record = ?").execute(arguments: [rowid])
+            }
+            let attachments = s.attachments
+            for a in attachments where materialisesAttachments {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_attachments(hash, record, size) VALUES (?, ?, ?)")
+                    .execute(arguments: [Data(a.ref.hash.bytes), rowid, Int64(a.ref.size)])
+            }
             if !fresh {
                 try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
             }
             if kind != nil {
-                let body = s.fields.compactMap { f -> String? in
+                let body = (s.fields.compactMap { f -> String? in
                     guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
                     return t
-                }.joined(separator: "\n")
+                } + attachments.map(\.searchableText)).joined(separator: "\n")
                 try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
                     .execute(arguments: [rowid, title ?? "", body])
             }

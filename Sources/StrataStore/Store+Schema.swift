@@ -6,7 +6,8 @@ import StrataCore
 /// The SQLite schema, as migrations from the first version on.
 ///
 /// > Invariant: `changes` is the source of truth (full history); `records`, `record_tags`,
-/// > `relations` and `records_fts` are materialised from it and could be rebuilt.
+/// > `relations`, `record_attachments` and `records_fts` are materialised from it and could be
+/// > rebuilt.
 enum StoreSchema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -61,7 +62,7 @@ enum StoreSchema {
         // fields as text (see `LegacyText`). The log itself is unchanged, so nothing is lost,
         // and every replica reaches the same text whether it migrates or receives the changes.
         m.registerMigration("v2-text") { db in
-            try rebuildMaterialised(db)
+            try rebuildMaterialised(db, attachments: false)
         }
         // Remotes, bundle peers and what each sync did became tables (they were `x.`-prefixed
         // meta keys, each written in a transaction of its own); see Store+SyncState.swift.
@@ -69,15 +70,29 @@ enum StoreSchema {
             try SyncStateSchema.create(db)
             try SyncStateSchema.moveSettings(db)
         }
+        // Attachments: which record references which blob (materialised from the `att` set,
+        // like tags), for sync, access checks and `check`. The blobs themselves are files
+        // beside the store (BlobStore). No earlier store holds an attachment: nothing to fill.
+        m.registerMigration("v4-attachments") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE record_attachments(
+                        hash BLOB NOT NULL, record INTEGER NOT NULL, size INTEGER NOT NULL,
+                        PRIMARY KEY(hash, record)) WITHOUT ROWID;
+                    CREATE INDEX record_attachments_by_record ON record_attachments(record);
+                    """)
+        }
         return m
     }
 
     /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
-    static func rebuildMaterialised(_ db: Database) throws {
+    /// `attachments`: whether `record_attachments` exists yet (it does from v4 on).
+    static func rebuildMaterialised(_ db: Database, attachments: Bool = true) throws {
         let model = try replayLog(db, replica: ReplicaID(high: 0, low: 0)) { error in
             throw StoreError(.unreadableLog(detail: "\(error)"))
         }
         var batch = MergeTransaction(db: db, replica: model.id)
+        batch.materialisesAttachments = attachments
         batch.states = model.records
         batch.touched = Set(model.records.keys)
         try batch.finish()

@@ -1,3 +1,5 @@
+import StrataCore
+
 /// An error of the store: what happened (``kind``), with the facts (paths, ids, prefixes).
 ///
 /// > Invariant: a description states what happened and never names a `strata` command or
@@ -57,6 +59,42 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case unreadableLog(detail: String)
         /// A change asked for by id (to push it) is not in the log.
         case changeNotInLog(id: String)
+
+        // Attachments.
+        /// No file to attach at `path`.
+        case attachmentMissing(path: String)
+        /// A directory was given where a file to attach was expected.
+        case attachmentIsDirectory(path: String)
+        /// The file cannot be read (the POSIX reason).
+        case attachmentUnreadable(path: String, reason: String)
+        /// The file is empty: nothing to keep as evidence.
+        case attachmentEmpty(path: String)
+        /// The file is over the largest size an attachment may have.
+        case attachmentTooLarge(path: String, size: UInt64, limit: UInt64)
+        /// The file changed size while it was being stored.
+        case attachmentChanged(path: String)
+        /// The name an attachment would get cannot be one (path separators, control characters, …).
+        case attachmentBadName(name: String, problem: String)
+        /// The caption cannot be one.
+        case attachmentBadCaption(problem: String)
+        /// The attach change could not be planned.
+        case cannotAttach(detail: String)
+        /// The photo's position could not be removed from the copy; nothing was attached.
+        case cannotStripLocation(path: String, detail: String)
+        /// A record has no attachment with that number.
+        case noAttachment(record: String, number: Int, count: Int)
+        /// The blob's bytes are not on this machine (not downloaded yet).
+        case blobNotHere(hash: String)
+        /// The stored blob's bytes do not hash to its name: the copy here is damaged.
+        case blobCorrupt(hash: String, path: String)
+        /// Received bytes do not hash to the blob's name; they were dropped.
+        case blobHashMismatch(hash: String, actual: String)
+        /// A piece of a blob offered at another offset than what is held.
+        case blobOffsetMismatch(hash: String, held: UInt64, offered: UInt64)
+        /// A piece or a range past the blob's end.
+        case blobPastEnd(hash: String, size: UInt64, end: UInt64)
+        /// A blob's file could not be written (disk full, say); nothing partial is under its name.
+        case blobWriteFailed(path: String, reason: String)
 
         // Sync state.
         /// A remote of that name is already configured.
@@ -141,6 +179,41 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The facts in a sentence, without advice that names a command or a flag.
     public var description: String {
         switch kind {
+        case .attachmentMissing(let path):
+            return "no file at \(path) to attach"
+        case .attachmentIsDirectory(let path):
+            return "\(path) is a folder; attach the files in it one by one"
+        case .attachmentUnreadable(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .attachmentEmpty(let path):
+            return "\(path) is empty (0 bytes); nothing was attached"
+        case .attachmentTooLarge(let path, let size, let limit):
+            return "\(path) is \(Display.bytes(size)), over the \(Display.bytes(limit)) an attachment may have; nothing was attached"
+        case .attachmentChanged(let path):
+            return "\(path) changed while it was being stored; nothing was attached"
+        case .attachmentBadName(let name, let problem):
+            return "the attachment name \(Display.quoted(name)) \(problem); nothing was attached"
+        case .attachmentBadCaption(let problem):
+            return "the caption \(problem)"
+        case .cannotAttach(let detail):
+            return "cannot attach: \(detail)"
+        case .cannotStripLocation(let path, let detail):
+            return "cannot remove the position from \(path) (\(detail)); nothing was attached"
+        case .noAttachment(let record, let number, let count):
+            if count == 0 { return "record \(record) has no attachments" }
+            return "record \(record) has no attachment \(number); it has \(count == 1 ? "1 (number 1)" : "\(count), numbered 1 to \(count)")"
+        case .blobNotHere(let hash):
+            return "the bytes of attachment \(hash.prefix(12)) are not on this machine yet"
+        case .blobCorrupt(let hash, let path):
+            return "the stored copy of attachment \(hash.prefix(12)) is damaged (\(path) does not hash to its name)"
+        case .blobHashMismatch(let hash, let actual):
+            return "the bytes received for attachment \(hash.prefix(12)) hash to \(actual.prefix(12)), not to its name; they were dropped"
+        case .blobOffsetMismatch(let hash, let held, let offered):
+            return "bytes of attachment \(hash.prefix(12)) were offered from byte \(offered), but \(held) are held"
+        case .blobPastEnd(let hash, let size, let end):
+            return "byte \(end) is past the end of attachment \(hash.prefix(12)) (\(size) bytes)"
+        case .blobWriteFailed(let path, let reason):
+            return "cannot write \(path): \(reason); nothing partial was kept under the attachment's name"
         case .invalidAuthorName:
             return "the author name must be one non-empty line"
         case .storeExists(let path):

@@ -106,6 +106,44 @@ import Testing
             "cannot put the restored store in place: Permission denied; the previous store is at \(p).before-restore"
         ),
         (.cannotPlaceRestored(path: p, reason: "Permission denied"), "cannot put the restored store at \(p): Permission denied"),
+        // Attachments (issue 12): no earlier words; these are the first.
+        (.attachmentMissing(path: "/data/bust.jpg"), "no file at /data/bust.jpg to attach"),
+        (.attachmentIsDirectory(path: "/data/photos"), "/data/photos is a folder; attach the files in it one by one"),
+        (.attachmentUnreadable(path: "/data/bust.jpg", reason: "Permission denied"), "cannot read /data/bust.jpg: Permission denied"),
+        (.attachmentEmpty(path: "/data/bust.jpg"), "/data/bust.jpg is empty (0 bytes); nothing was attached"),
+        (
+            .attachmentTooLarge(path: "/data/film.mov", size: 5_000_000_000, limit: 4 << 30),
+            "/data/film.mov is 5 GB, over the 4.3 GB an attachment may have; nothing was attached"
+        ),
+        (.attachmentChanged(path: "/data/bust.jpg"), "/data/bust.jpg changed while it was being stored; nothing was attached"),
+        (
+            .attachmentBadName(name: "gpj\u{202E}.exe", problem: "contains a bidirectional control character (U+202E)"),
+            "the attachment name \"gpj<U+202E>.exe\" contains a bidirectional control character (U+202E); nothing was attached; "
+                + "rename the file, or copy it to a plain name, and attach it again"
+        ),
+        (.attachmentBadCaption(problem: "is 5000 bytes long; the limit is 4096"), "the caption is 5000 bytes long; the limit is 4096"),
+        (.cannotAttach(detail: "one command writes att of x twice"), "cannot attach: one command writes att of x twice"),
+        (
+            .cannotStripLocation(path: "/data/bust.jpg", detail: "the EXIF block is truncated"),
+            "cannot remove the position from /data/bust.jpg (the EXIF block is truncated); nothing was attached"
+        ),
+        (.noAttachment(record: "0a1b2c3", number: 4, count: 2), "record 0a1b2c3 has no attachment 4; it has 2, numbered 1 to 2 (`strata show 0a1b2c3` lists them)"),
+        (.blobNotHere(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), "the bytes of attachment 0123456789ab are not on this machine yet"),
+        (
+            .blobCorrupt(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", path: "/data/r.strata.blobs/sha256/01/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            "the stored copy of attachment 0123456789ab is damaged (/data/r.strata.blobs/sha256/01/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef does not hash to its name); "
+                + "run `strata check`, and attach the original file again if you have it"
+        ),
+        (
+            .blobHashMismatch(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", actual: "fedcba9876543210"),
+            "the bytes received for attachment 0123456789ab hash to fedcba987654, not to its name; they were dropped"
+        ),
+        (.blobOffsetMismatch(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", held: 10, offered: 20), "bytes of attachment 0123456789ab were offered from byte 20, but 10 are held"),
+        (.blobPastEnd(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", size: 100, end: 120), "byte 120 is past the end of attachment 0123456789ab (100 bytes)"),
+        (
+            .blobWriteFailed(path: "/data/r.strata.blobs/partial/x", reason: "No space left on device"),
+            "cannot write /data/r.strata.blobs/partial/x: No space left on device; nothing partial was kept under the attachment's name"
+        ),
     ]
 
     static let serverErrors: [(ServerError.Kind, String)] = [
@@ -170,6 +208,23 @@ import Testing
         case .cannotKeepCurrentStore: "cannotKeepCurrentStore"
         case .cannotSwapIn: "cannotSwapIn"
         case .cannotPlaceRestored: "cannotPlaceRestored"
+        case .attachmentMissing: "attachmentMissing"
+        case .attachmentIsDirectory: "attachmentIsDirectory"
+        case .attachmentUnreadable: "attachmentUnreadable"
+        case .attachmentEmpty: "attachmentEmpty"
+        case .attachmentTooLarge: "attachmentTooLarge"
+        case .attachmentChanged: "attachmentChanged"
+        case .attachmentBadName: "attachmentBadName"
+        case .attachmentBadCaption: "attachmentBadCaption"
+        case .cannotAttach: "cannotAttach"
+        case .cannotStripLocation: "cannotStripLocation"
+        case .noAttachment: "noAttachment"
+        case .blobNotHere: "blobNotHere"
+        case .blobCorrupt: "blobCorrupt"
+        case .blobHashMismatch: "blobHashMismatch"
+        case .blobOffsetMismatch: "blobOffsetMismatch"
+        case .blobPastEnd: "blobPastEnd"
+        case .blobWriteFailed: "blobWriteFailed"
         }
     }
 
@@ -217,7 +272,7 @@ import Testing
     }
 
     @Test func everyKindOfErrorHasASample() {
-        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 48)
+        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 65)
         #expect(Set(Self.serverErrors.map { Self.name($0.0) }).count == 4)
     }
 

@@ -27,10 +27,10 @@ struct RejectionTests {
     }
 
     @Test func csRej02_newerVersionSaysUpgrade() throws {
-        let bytes = Vectors.withByte(ChangeSetCodec.encode(Fixtures.single), at: 4, xor: 1 ^ 3)
+        let bytes = Vectors.withByte(ChangeSetCodec.encode(Fixtures.single), at: 4, xor: 1 ^ 4)
         let e = try #require(error(bytes))
         #expect(e.code == "unsupported-version")
-        #expect(e.description.contains("newer Strata (format version 3; this one reads 2): upgrade strata"))
+        #expect(e.description.contains("newer Strata (format version 4; this one reads 3): upgrade strata"))
     }
 
     @Test func csRej04_declaredSizeOverALoweredLimitIsRefusedBeforeInflating() throws {
@@ -172,7 +172,7 @@ struct RejectionTests {
         w.u8(1)
         w.raw(ChangeSetCodec.payload(Fixtures.everyValue))
         #expect(errorCode { () throws(CodecError) in try ChangeCodec.decode(w.bytes) } == "malformed")
-        #expect(errorCode { () throws(CodecError) in try ChangeCodec.decode([3] + ChangeCodec.encode(Fixtures.single[0]).dropFirst()) } == "unsupported-version")
+        #expect(errorCode { () throws(CodecError) in try ChangeCodec.decode([4] + ChangeCodec.encode(Fixtures.single[0]).dropFirst()) } == "unsupported-version")
         #expect(errorCode { () throws(CodecError) in try ChangeCodec.decode(ChangeCodec.encode(Fixtures.single[0]) + [0]) } == "trailing-bytes")
     }
 

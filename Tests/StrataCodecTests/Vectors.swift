@@ -158,7 +158,7 @@ enum Vectors {
         let maxVarint: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]  // 2^64 - 1
         return [
             Invalid(name: "cs-rej-01-bad-magic", kind: "change-set", bytes: Array("SCHX".utf8) + single.dropFirst(4), code: "bad-magic", requirement: "CS-REJ-01", note: "magic is SCHX"),
-            Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 3), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 3"),
+            Invalid(name: "cs-rej-02-newer-version", kind: "change-set", bytes: withByte(single, at: 4, xor: 1 ^ 4), code: "unsupported-version", requirement: "CS-REJ-02", note: "format version 4"),
             Invalid(name: "cs-rej-03-unknown-flag", kind: "change-set", bytes: withByte(single, at: 5, xor: 0x02), code: "unsupported-flags", requirement: "CS-REJ-03", note: "flags 0x03"),
             Invalid(name: "cs-rej-04-zip-bomb-declared", kind: "change-set", bytes: cs([1, 1] + declared64MiB.bytes, bomb), code: "too-large", requirement: "CS-REJ-04", note: "declares and inflates to 64 MiB of zeros (64 KiB compressed)"),
             Invalid(name: "cs-rej-06-zip-bomb-undeclared", kind: "change-set", bytes: cs([1, 1, 100], bomb), code: "length-mismatch", requirement: "CS-REJ-06", note: "declares 100 bytes, inflates to 64 MiB of zeros"),
@@ -483,6 +483,14 @@ enum Vectors {
             if let a = l.accuracyMetres { s += ", \"accuracyMetres\": \(quote(hex64(a.bitPattern)))" }
             return s + ", \"approx\": \(quote("\(l.latitude),\(l.longitude)"))}"
         case .deletion(let seen): return "{\"deletion\": \(describe(seen))}"
+        case .attachment(let a):
+            var s = "{\"attachment\": {\"hash\": \(quote(a.hash.hex)), \"size\": \(a.size), \"mediaType\": \(quote(a.mediaType)), "
+                + "\"name\": \(quote(a.name)), \"caption\": \(quote(a.caption))"
+            if let t = a.photo.takenAt { s += ", \"takenAt\": \(quote(t))" }
+            if let l = a.photo.location { s += ", \"location\": \(describe(.location(l)))" }
+            if let o = a.photo.orientation { s += ", \"orientation\": \(o)" }
+            if let c = a.photo.camera { s += ", \"camera\": \(quote(c))" }
+            return s + "}}"
         }
     }
 

@@ -1,0 +1,327 @@
+import Crypto
+import Foundation
+import StrataCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 { open(path, flags, mode) }
+private func posixClose(_ fd: Int32) { _ = close(fd) }
+private func posixRead(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) -> Int { read(fd, buf, n) }
+private func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ n: Int) -> Int { write(fd, buf, n) }
+private func posixFsync(_ fd: Int32) -> Int32 { fsync(fd) }
+private func posixLseek(_ fd: Int32, _ off: off_t, _ whence: Int32) -> off_t { lseek(fd, off, whence) }
+
+/// How much of a blob a store holds.
+public enum BlobPresence: Sendable, Equatable {
+    /// Whole and verified.
+    case present
+    /// A download or upload stopped after `bytes`: it resumes there.
+    case partial(bytes: UInt64)
+    case missing
+}
+
+/// The store's blobs: files beside the SQLite file, in `<store>.blobs/`, named by their
+/// SHA-256 (ARCHITECTURE.md says why files and not rows, with the figures).
+///
+/// > Invariant: a file under `sha256/` is whole and hashes to its name. Bytes are written
+/// > under `tmp/` (an attach) or `partial/` (a transfer that may stop and resume), flushed,
+/// > verified, and only then renamed into place. A record may name a blob that is not here
+/// > (not downloaded yet), never one that is here in part.
+public struct BlobStore: Sendable {
+    /// `<store path>.blobs`
+    public let root: String
+    /// Bytes per read and write.
+    static let chunk = 1 << 20
+
+    public init(storePath: String) { root = storePath + ".blobs" }
+
+    var objects: String { root + "/sha256" }
+    var partialDirectory: String { root + "/partial" }
+    var staging: String { root + "/tmp" }
+
+    /// Where the blob lives when it is here.
+    public func path(of hash: BlobHash) -> String {
+        let hex = hash.hex
+        return "\(objects)/\(hex.prefix(2))/\(hex)"
+    }
+
+    func partialPath(of hash: BlobHash) -> String { "\(partialDirectory)/\(hash.hex)" }
+
+    public func presence(of hash: BlobHash) -> BlobPresence {
+        if FileManager.default.fileExists(atPath: path(of: hash)) { return .present }
+        if let n = FileSystem.fileSize(partialPath(of: hash)) { return .partial(bytes: UInt64(n)) }
+        return .missing
+    }
+
+    public func has(_ hash: BlobHash) -> Bool { FileManager.default.fileExists(atPath: path(of: hash)) }
+
+    /// Every blob held whole (by the names of the files; `verify` reads them).
+    public func allHashes() -> [BlobHash] {
+        var out: [BlobHash] = []
+        guard let dirs = try? FileManager.default.contentsOfDirectory(atPath: objects) else { return [] }
+        for d in dirs.sorted() {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: "\(objects)/\(d)") else { continue }
+            for n in names.sorted() {
+                if let h = BlobHash(hex: n), n.hasPrefix(d) { out.append(h) }
+            }
+        }
+        return out
+    }
+
+    func makeDirectories(for hash: BlobHash? = nil) throws {
+        var dirs = [root, objects, partialDirectory, staging]
+        if let hash { dirs.append("\(objects)/\(hash.hex.prefix(2))") }
+        for d in dirs where !FileManager.default.fileExists(atPath: d) {
+            do {
+                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StoreError(.blobWriteFailed(path: d, reason: "cannot create the folder (\(error.localizedDescription))"))
+            }
+        }
+    }
+
+    // MARK: Adding a blob from a file or bytes
+
+    /// Copies a file into the store, hashing it on the way: written under `tmp/`, flushed,
+    /// renamed into place. Returns its hash and size. When the store has the blob already, the
+    /// copy is dropped. `transform`, when given, is applied to the whole file first (stripping
+    /// a photo's position): the stored blob is its output.
+    public func add(file: String, transform: (([UInt8]) throws -> [UInt8])? = nil) throws -> (hash: BlobHash, size: UInt64) {
+        try makeDirectories()
+        let input = posixOpen(file, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
+        defer { posixClose(input) }
+        if let transform {
+            var all: [UInt8] = []
+            try readAll(fd: input, path: file) { all.append(contentsOf: $0) }
+            return try add(bytes: try transform(all))
+        }
+        let temp = try temporaryFile()
+        var keep = false
+        defer { if !keep { FileSystem.unlink(temp.path) } }
+        var hasher = SHA256()
+        var size: UInt64 = 0
+        do {
+            defer { posixClose(temp.fd) }
+            try readAll(fd: input, path: file) { piece in
+                hasher.update(data: piece)
+                size += UInt64(piece.count)
+                try writeAll(fd: temp.fd, piece, path: temp.path)
+            }
+            guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
+        }
+        let hash = BlobHash(bytes: Array(hasher.finalize()))!
+        try place(temp.path, as: hash)
+        keep = true
+        return (hash, size)
+    }
+
+    /// Stores bytes held in memory (a transformed file).
+    public func add(bytes: [UInt8]) throws -> (hash: BlobHash, size: UInt64) {
+        try makeDirectories()
+        let hash = BlobHash(bytes: Array(SHA256.hash(data: bytes)))!
+        if has(hash) { return (hash, UInt64(bytes.count)) }
+        let temp = try temporaryFile()
+        var keep = false
+        defer { if !keep { FileSystem.unlink(temp.path) } }
+        do {
+            defer { posixClose(temp.fd) }
+            try writeAll(fd: temp.fd, bytes[...], path: temp.path)
+            guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
+        }
+        try place(temp.path, as: hash)
+        keep = true
+        return (hash, UInt64(bytes.count))
+    }
+
+    /// Renames a flushed file into place (or drops it when the blob is here already).
+    func place(_ file: String, as hash: BlobHash) throws {
+        let target = path(of: hash)
+        if has(hash) {
+            FileSystem.unlink(file)
+            return
+        }
+        try makeDirectories(for: hash)
+        if let reason = FileSystem.rename(file, to: target) { throw StoreError(.blobWriteFailed(path: target, reason: reason)) }
+        FileSystem.syncDirectory((target as NSString).deletingLastPathComponent)
+    }
+
+    func temporaryFile() throws -> (path: String, fd: Int32) {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<8 {
+            let name = "\(staging)/\(String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)).tmp"
+            let fd = posixOpen(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 { return (name, fd) }
+            if errno != EEXIST { throw StoreError(.blobWriteFailed(path: staging, reason: FileSystem.errnoText())) }
+        }
+        throw StoreError(.blobWriteFailed(path: staging, reason: "no free temporary name"))
+    }
+
+    // MARK: Transfers that stop and resume
+
+    /// Adds the next bytes of a blob that arrives in pieces (a download, an upload). `offset`
+    /// must be what the store holds of it (``presence(of:)``); once `size` bytes are here they
+    /// are flushed and verified and the blob is renamed into place. Bytes that do not hash to
+    /// the name are dropped (the transfer starts again from 0) and reported.
+    @discardableResult
+    public func receive(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: some Collection<UInt8>) throws -> BlobPresence {
+        switch presence(of: hash) {
+        case .present: return .present
+        case .partial(let held) where held != offset:
+            throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: held, offered: offset))
+        case .missing where offset != 0:
+            throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: 0, offered: offset))
+        default: break
+        }
+        if offset + UInt64(bytes.count) > size {
+            throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset + UInt64(bytes.count)))
+        }
+        try makeDirectories()
+        let partial = partialPath(of: hash)
+        let fd = posixOpen(partial, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
+        var done = false
+        do {
+            defer { posixClose(fd) }
+            if !bytes.isEmpty { try writeAll(fd: fd, Array(bytes)[...], path: partial) }
+            done = offset + UInt64(bytes.count) == size
+            if done, posixFsync(fd) != 0 { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
+        }
+        guard done else { return .partial(bytes: offset + UInt64(bytes.count)) }
+        let actual = try hashOf(file: partial)
+        guard actual == hash else {
+            FileSystem.unlink(partial)
+            throw StoreError(.blobHashMismatch(hash: hash.hex, actual: actual.hex))
+        }
+        try place(partial, as: hash)
+        return .present
+    }
+
+    /// Drops what a stopped transfer left (to start it again from 0).
+    public func discardPartial(_ hash: BlobHash) { FileSystem.unlink(partialPath(of: hash)) }
+
+    // MARK: Reading
+
+    /// Reads a blob whole, in pieces, and checks at the end that the bytes hash to its name:
+    /// the last call of `body` is followed by the check, so a caller that writes the pieces
+    /// out must not trust them before this returns.
+    public func read(_ hash: BlobHash, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        let file = path(of: hash)
+        let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StoreError(.blobNotHere(hash: hash.hex)) }
+            throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText()))
+        }
+        defer { posixClose(fd) }
+        var hasher = SHA256()
+        try readAll(fd: fd, path: file) { piece in
+            hasher.update(data: piece)
+            try body(piece)
+        }
+        let actual = BlobHash(bytes: Array(hasher.finalize()))!
+        guard actual == hash else { throw StoreError(.blobCorrupt(hash: hash.hex, path: file)) }
+    }
+
+    /// Reads `offset ..< offset + maxBytes` of a blob held whole (for a transfer that resumes;
+    /// the receiver verifies the whole). Past the end is an error.
+    public func read(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) throws -> [UInt8] {
+        let file = path(of: hash)
+        let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StoreError(.blobNotHere(hash: hash.hex)) }
+            throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText()))
+        }
+        defer { posixClose(fd) }
+        let size = UInt64(max(0, posixLseek(fd, 0, SEEK_END)))
+        guard offset <= size else { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset)) }
+        _ = posixLseek(fd, off_t(offset), SEEK_SET)
+        let n = Int(min(UInt64(maxBytes), size - offset))
+        var out = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = out.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress! + got, n - got) }
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: r < 0 ? FileSystem.errnoText() : "the file ended early")) }
+            got += r
+        }
+        return out
+    }
+
+    public func size(of hash: BlobHash) -> UInt64? { FileSystem.fileSize(path(of: hash)).map(UInt64.init) }
+
+    /// Writes a verified copy of a blob to `destination` (through a temporary file beside it,
+    /// renamed once the bytes are verified, so a corrupt blob never leaves a file behind).
+    public func export(_ hash: BlobHash, to destination: String) throws {
+        let temp = try FileSystem.makeTemporaryFile(besides: destination, purpose: "get")
+        var keep = false
+        defer { if !keep { FileSystem.unlink(temp) } }
+        let fd = posixOpen(temp, O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.cannotWrite(path: destination, reason: FileSystem.errnoText())) }
+        do {
+            defer { posixClose(fd) }
+            try read(hash) { piece in try writeAll(fd: fd, piece, path: destination) }
+            guard posixFsync(fd) == 0 else { throw StoreError(.cannotWrite(path: destination, reason: FileSystem.errnoText())) }
+        }
+        _ = chmod(temp, 0o644)
+        if let reason = FileSystem.rename(temp, to: destination) { throw StoreError(.cannotWrite(path: destination, reason: reason)) }
+        keep = true
+    }
+
+    /// The SHA-256 of a file's bytes.
+    func hashOf(file: String) throws -> BlobHash {
+        let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
+        defer { posixClose(fd) }
+        var hasher = SHA256()
+        try readAll(fd: fd, path: file) { hasher.update(data: $0) }
+        return BlobHash(bytes: Array(hasher.finalize()))!
+    }
+
+    /// Whether the blob's bytes hash to its name.
+    public func verify(_ hash: BlobHash) throws -> Bool {
+        do {
+            try read(hash) { _ in }
+            return true
+        } catch let e as StoreError {
+            if case .blobCorrupt = e.kind { return false }
+            throw e
+        }
+    }
+
+    /// Removes a blob (one no record references any more, found by `check`).
+    public func remove(_ hash: BlobHash) { FileSystem.unlink(path(of: hash)) }
+
+    // MARK: POSIX loops
+
+    func readAll(fd: Int32, path: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        var buffer = [UInt8](repeating: 0, count: Self.chunk)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress!, Self.chunk) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.attachmentUnreadable(path: path, reason: FileSystem.errnoText()))
+            }
+            if n == 0 { return }
+            try body(buffer[0..<n])
+        }
+    }
+
+    func writeAll(fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws {
+        var done = 0
+        let total = bytes.count
+        try bytes.withUnsafeBytes { raw in
+            while done < total {
+                let n = posixWrite(fd, raw.baseAddress! + done, total - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError(.blobWriteFailed(path: path, reason: FileSystem.errnoText()))
+                }
+                done += n
+            }
+        }
+    }
+}

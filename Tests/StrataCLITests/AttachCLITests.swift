@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+@Suite("strata attach, show, get, open, detach, caption: run as a user runs them")
+struct AttachCLITests {
+    func photo(_ s: Sandbox, _ name: String, bytes: Int = 20_000, seed: UInt8 = 1) throws -> String {
+        var b: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+        var x = seed
+        for _ in 0..<bytes {
+            x = x &* 73 &+ 41
+            b.append(x)
+        }
+        let p = s.path(name)
+        try Data(b).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    @Test func attachShowGetDetachCaption() throws {
+        let s = try Sandbox()
+        try s.initStore()
+        let bust = try s.ok("add", "artefact", "Funerary bust of a woman", "--set", "state=in-situ")
+        let p = try photo(s, "bust-east.jpg")
+        let out = try s.ok("attach", bust, p, "--caption", "The bust from the east, before")
+        #expect(out.contains("attached [1] bust-east.jpg  image/jpeg, 20 kB"))
+        let shown = try s.ok("show", bust)
+        #expect(shown.contains("[1] bust-east.jpg  image/jpeg, 20 kB, here"))
+        #expect(shown.contains("caption: The bust from the east, before"))
+        let json = try #require(try s.run("show", bust, "--json").json() as? [String: Any])
+        let atts = try #require(json["attachments"] as? [[String: Any]])
+        #expect(atts.count == 1)
+        #expect(atts[0]["bytes_here"] as? String == "here")
+        #expect((atts[0]["hash"] as? String)?.count == 64)
+        #expect(atts[0]["size"] as? Int == 20_004)
+
+        // get: a verified copy, never over an existing file unless asked.
+        try s.ok("get", bust, "1", "-o", s.path("copy.jpg"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("copy.jpg"))) == Data(contentsOf: URL(fileURLWithPath: p)))
+        expectOneLineError(try s.run("get", bust, "1", "-o", s.path("copy.jpg")), containing: "exists")
+        try s.ok("get", bust, "1", "-o", s.path("copy.jpg"), "--force")
+        expectOneLineError(try s.run("get", bust, "2", "-o", s.path("x.jpg")), containing: "has no attachment 2; it has 1 (number 1)")
+
+        // open: through $STRATA_OPENER, on a private copy.
+        let opener = try s.editorScript("opener.sh", "cp \"$1\" \(s.path("opened.jpg"))")
+        let opened = try s.ok("open", bust, env: ["STRATA_OPENER": opener])
+        #expect(opened.contains("opened bust-east.jpg"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("opened.jpg"))) == Data(contentsOf: URL(fileURLWithPath: p)))
+
+        try s.ok("caption", bust, "1", "The bust, east face")
+        #expect(try s.ok("show", bust).contains("caption: The bust, east face"))
+        #expect(try s.ok("search", "east").contains("Funerary bust"))
+        try s.ok("detach", bust, "1")
+        #expect(try s.ok("show", bust).contains("attachments: (none)"))
+        // Reversible: attach the same file again.
+        try s.ok("attach", bust, p)
+        #expect(try s.ok("show", bust).contains("[1] bust-east.jpg"))
+        #expect(try s.ok("check") == "ok")
+    }
+
+    @Test func badFilesGetOneClearLine() throws {
+        let s = try Sandbox()
+        try s.initStore()
+        let note = try s.ok("add", "note", "Cella wall")
+        expectOneLineError(try s.run("attach", note, s.path("nope.jpg")), containing: "no file at")
+        try FileManager.default.createDirectory(atPath: s.path("photos"), withIntermediateDirectories: true)
+        expectOneLineError(try s.run("attach", note, s.path("photos")), containing: "is a folder")
+        FileManager.default.createFile(atPath: s.path("empty.jpg"), contents: Data())
+        expectOneLineError(try s.run("attach", note, s.path("empty.jpg")), containing: "is empty (0 bytes)")
+        let hostile = s.path("photo\u{202E}gpj.exe")
+        FileManager.default.createFile(atPath: hostile, contents: Data("x".utf8))
+        let r = try s.run("attach", note, hostile)
+        expectOneLineError(r, containing: "bidirectional control character (U+202E)")
+        #expect(!r.stderr.contains("\u{202E}"), "the hostile character is shown escaped, never printed raw")
+        #expect(try s.ok("show", note).contains("attachments: (none)"))
+    }
+}

@@ -1,0 +1,179 @@
+import Crypto
+import Foundation
+import StrataCodec
+import StrataTestSupport
+import Testing
+
+@testable import StrataCore
+@testable import StrataStore
+
+/// Attachments in the store (issue 12): blobs beside the store, the `att` set, merging.
+@Suite struct AttachmentTests {
+    static func bytes(_ n: Int, seed: UInt64) -> [UInt8] {
+        var rng = SeededRandom(seed: seed)
+        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    }
+
+    static func file(_ dir: TemporaryDirectory, _ name: String, _ bytes: [UInt8]) throws -> String {
+        let p = dir.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    static func sha(_ b: [UInt8]) -> BlobHash { BlobHash(bytes: Array(SHA256.hash(data: b)))! }
+
+    func site(_ store: Store) throws -> RecordID {
+        let id = store.newRecordID()
+        try store.commit([.create(id, kind: .artefact), .set(id, field: "title", .text("Funerary bust"))])
+        return id
+    }
+
+    @Test func attachStoresTheBytesOnceAndTheRecordListsThem() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        let photo = Self.bytes(300_000, seed: 1)
+        let a = try Self.file(dir, "bust-east.jpg", [0xFF, 0xD8, 0xFF] + photo)
+        let b = try Self.file(dir, "copy.jpg", [0xFF, 0xD8, 0xFF] + photo)
+        let pdf = try Self.file(dir, "handover list.pdf", Array("%PDF-1.4\n".utf8) + Self.bytes(5000, seed: 2))
+        let attached = try store.attach(
+            [AttachmentInput(path: a, caption: "from the east"), AttachmentInput(path: b), AttachmentInput(path: pdf)], to: id)
+        #expect(attached.count == 3)
+        #expect(attached[0].ref.hash == Self.sha([0xFF, 0xD8, 0xFF] + photo))
+        #expect(attached[0].ref.mediaType == "image/jpeg")
+        #expect(attached[1].wasStored, "the same bytes again are not stored twice")
+        #expect(attached[2].ref.mediaType == "application/pdf")
+        let r = try #require(try store.record(id))
+        #expect(r.attachments.map(\.ref.name) == ["bust-east.jpg", "handover list.pdf"], "two files with one content are one attachment")
+        #expect(r.attachments[0].ref.caption == "from the east")
+        #expect(store.blobs.allHashes().count == 2)
+        var back: [UInt8] = []
+        try store.blobs.read(r.attachments[0].ref.hash) { back.append(contentsOf: $0) }
+        #expect(back == [0xFF, 0xD8, 0xFF] + photo)
+        #expect(try store.referencedBlobs().map(\.hash).sorted() == r.attachments.map(\.ref.hash).sorted())
+        #expect(try store.search("handover").map(\.id) == [id], "names and captions are searchable")
+        #expect(try store.search("east").map(\.id) == [id])
+        #expect(try store.check().isEmpty)
+    }
+
+    @Test func badFilesAreRefusedWithNothingAttached() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        let empty = try Self.file(dir, "empty.jpg", [])
+        try FileManager.default.createDirectory(atPath: dir.file("photos"), withIntermediateDirectories: true)
+        let good = try Self.file(dir, "ok.txt", Array("fine".utf8))
+        func kind(_ inputs: [AttachmentInput]) -> StoreError.Kind? {
+            do {
+                _ = try store.attach(inputs, to: id)
+                return nil
+            } catch let e as StoreError { return e.kind } catch { return nil }
+        }
+        #expect(kind([AttachmentInput(path: dir.file("missing.jpg"))]) == .attachmentMissing(path: dir.file("missing.jpg")))
+        #expect(kind([AttachmentInput(path: dir.file("photos"))]) == .attachmentIsDirectory(path: dir.file("photos")))
+        #expect(kind([AttachmentInput(path: empty)]) == .attachmentEmpty(path: empty))
+        // One bad file in a list: nothing of the list is attached.
+        #expect(kind([AttachmentInput(path: good), AttachmentInput(path: empty)]) == .attachmentEmpty(path: empty))
+        if case .attachmentBadName? = kind([AttachmentInput(path: good, name: "gpj\u{202E}.exe")]) {} else {
+            Issue.record("a bidi control in a name is refused")
+        }
+        if case .attachmentBadName? = kind([AttachmentInput(path: good, name: "a\u{7}b")]) {} else {
+            Issue.record("a control character in a name is refused")
+        }
+        if case .attachmentBadCaption? = kind([AttachmentInput(path: good, caption: String(repeating: "x", count: 5000))]) {} else {
+            Issue.record("an oversized caption is refused")
+        }
+        #expect(try store.record(id)?.attachments.isEmpty == true)
+        #expect(try store.status().localChanges == 1)
+    }
+
+    @Test func attachAndDetachMergeLikeTagsAndCaptionsConflict() throws {
+        let dir = try TemporaryDirectory()
+        let khaled = try makeStore(dir, "k", author: "Khaled", seed: 1)
+        let maria = try makeStore(dir, "m", author: "Maria", seed: 2)
+        let id = try site(khaled)
+        let t = Store.wallClockMillis()
+        let photo = try Self.file(dir, "bust.jpg", [0xFF, 0xD8, 0xFF] + Self.bytes(1000, seed: 3))
+        _ = try khaled.attach([AttachmentInput(path: photo, caption: "before")], to: id, now: t + 1)
+        try maria.receive(try khaled.changes(missingFrom: maria.versionVector()), now: t + 1)
+        let hash = try #require(try maria.record(id)?.attachments.first?.ref.hash)
+        #expect(!maria.blobs.has(hash), "the bytes did not travel with the change")
+        // Concurrent: Khaled detaches, Maria recaptions. Add wins: the attachment stays, with
+        // Maria's caption.
+        try khaled.detach(hash, from: id, now: t + 2)
+        try maria.setCaption("before, east face", of: hash, on: id, now: t + 3)
+        let fromK = try khaled.changes(missingFrom: maria.versionVector())
+        let fromM = try maria.changes(missingFrom: khaled.versionVector())
+        try maria.receive(fromK, now: t + 4)
+        try khaled.receive(fromM, now: t + 4)
+        for s in [khaled, maria] {
+            let a = try #require(try s.record(id)?.attachments.first)
+            #expect(a.ref.caption == "before, east face")
+            #expect(!a.isConflicted)
+        }
+        // Concurrent captions: a conflict on both sides, both values kept, resolved by writing it.
+        try khaled.setCaption("K's caption", of: hash, on: id, now: t + 5)
+        try maria.setCaption("M's caption", of: hash, on: id, now: t + 6)
+        try maria.receive(try khaled.changes(missingFrom: maria.versionVector()), now: t + 7)
+        try khaled.receive(try maria.changes(missingFrom: khaled.versionVector()), now: t + 7)
+        for s in [khaled, maria] {
+            let r = try #require(try s.record(id))
+            #expect(r.hasConflict)
+            let a = try #require(r.conflictedAttachments.first)
+            #expect(Set(a.values.compactMap { if case .attachment(let ref) = $0.value { ref.caption } else { nil } }) == ["K's caption", "M's caption"])
+        }
+        try maria.setCaption("agreed", of: hash, on: id, now: t + 8)
+        try khaled.receive(try maria.changes(missingFrom: khaled.versionVector()), now: t + 8)
+        #expect(try khaled.record(id)?.hasConflict == false)
+        #expect(try khaled.record(id) == maria.record(id))
+        #expect(try khaled.check().isEmpty)
+        #expect(try maria.check().isEmpty)
+    }
+
+    @Test func piecesResumeWhereTheyStoppedAndBadBytesAreDropped() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let blob = Self.bytes(250_000, seed: 9)
+        let hash = Self.sha(blob)
+        let size = UInt64(blob.count)
+        #expect(store.blobs.presence(of: hash) == .missing)
+        #expect(try store.blobs.receive(hash, size: size, offset: 0, bytes: blob[0..<150_000]) == .partial(bytes: 150_000))
+        #expect(store.blobs.presence(of: hash) == .partial(bytes: 150_000))
+        #expect(!store.blobs.has(hash), "nothing under the hash before it is whole")
+        #expect(throws: StoreError.self) { try store.blobs.receive(hash, size: size, offset: 0, bytes: blob[0..<10]) }
+        #expect(throws: StoreError.self) { try store.blobs.receive(hash, size: size, offset: 150_000, bytes: blob[150_000...] + [0]) }
+        #expect(try store.blobs.receive(hash, size: size, offset: 150_000, bytes: blob[150_000...]) == .present)
+        #expect(try store.blobs.verify(hash))
+        #expect(try store.blobs.read(hash, from: 249_990, maxBytes: 100) == Array(blob[249_990...]))
+        #expect(throws: StoreError.self) { try store.blobs.read(hash, from: 250_001, maxBytes: 1) }
+
+        // Bytes that do not hash to the name: dropped, nothing under the hash.
+        var wrong = Self.bytes(1000, seed: 10)
+        let wrongHash = Self.sha(wrong)
+        wrong[500] ^= 1
+        do {
+            try store.blobs.receive(wrongHash, size: 1000, offset: 0, bytes: wrong)
+            Issue.record("bytes that do not hash to the name are refused")
+        } catch let e as StoreError {
+            guard case .blobHashMismatch = e.kind else { throw e }
+        }
+        #expect(store.blobs.presence(of: wrongHash) == .missing)
+    }
+
+    @Test func aDamagedBlobIsFoundOnRead() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        let photo = try Self.file(dir, "bust.jpg", Self.bytes(10_000, seed: 4))
+        let ref = try store.attach([AttachmentInput(path: photo)], to: id)[0].ref
+        let path = store.blobs.path(of: ref.hash)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[42] ^= 0xFF
+        _ = chmod(path, 0o600)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try store.blobs.verify(ref.hash) == false)
+        let out = dir.file("out.jpg")
+        #expect(throws: StoreError.self) { try store.blobs.export(ref.hash, to: out) }
+        #expect(!FileManager.default.fileExists(atPath: out), "a damaged blob leaves no file behind")
+    }
+}
