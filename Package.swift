@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/bench/Sources/strata-bench"

@@ -8,9 +8,9 @@ struct BenchSmokeTests {
     @Test func everyScenarioRunsAndReportsARatio() throws {
         let bench = URL(fileURLWithPath: strataBinary).deletingLastPathComponent().appendingPathComponent("strata-bench").path
         try #require(FileManager.default.isExecutableFile(atPath: bench), "no strata-bench next to \(strataBinary)")
-        var scenarios = ["write", "merge", "first-sync", "incremental-sync", "load"]
+        var scenarios = ["write", "merge", "first-sync", "incremental-sync", "load", "attach"]
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") { scenarios.append("cli") }
-        let r = try runProgram(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--json", "--strata", strataBinary] + scenarios)
+        let r = try runProgram(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--photos", "3", "--photo-bytes", "20000", "--json", "--strata", strataBinary] + scenarios)
         #expect(r.status == 0, "\(r.stderr)")
         let rows = r.lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(rows.count == r.lines.count, "every line is a JSON result")

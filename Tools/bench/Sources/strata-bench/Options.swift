@@ -15,7 +15,10 @@ struct Options: Sendable {
     var json = false
     var strataBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("strata").path
     var scenarios: [String] = []
-    static let all = ["write", "merge", "first-sync", "incremental-sync", "cli", "load"]
+    static let all = ["write", "merge", "first-sync", "incremental-sync", "cli", "load", "attach"]
+    /// Photos attached in the `attach` scenario, and their size (default: 3-5 MB each, random).
+    var photos = 200
+    var photoBytes: Int?
     /// Clients syncing at once in the `load` scenario, and for how long.
     var clients = 50
     var loadSeconds = 20.0
@@ -43,8 +46,14 @@ struct Options: Sendable {
                 guard let n = Double(value(a)), n > 0 else { fail("--seconds takes a duration, e.g. --seconds 20") }
                 o.loadSeconds = n
             case "--strata": o.strataBinary = value(a)
+            case "--photos":
+                guard let n = Int(value(a)), n >= 1 else { fail("--photos takes a count, e.g. --photos 200") }
+                o.photos = n
+            case "--photo-bytes":
+                guard let n = Int(value(a)), n >= 3 else { fail("--photo-bytes takes a size in bytes, e.g. --photo-bytes 4000000") }
+                o.photoBytes = n
             case "-h", "--help":
-                print("usage: strata-bench [--size N] [--repeat R] [--json] [--strata PATH] [--clients C] [--seconds S] [\(all.joined(separator: "|")) ...]")
+                print("usage: strata-bench [--size N] [--repeat R] [--json] [--strata PATH] [--clients C] [--seconds S] [--photos N] [--photo-bytes B] [\(all.joined(separator: "|")) ...]")
                 exit(0)
             default:
                 guard all.contains(a) else { fail("unknown scenario '\(a)'; scenarios: \(all.joined(separator: ", "))") }

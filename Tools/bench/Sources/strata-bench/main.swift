@@ -4,7 +4,7 @@
 //   swift build -c release --product strata-bench && .build/release/strata-bench [options] [scenario ...]
 //   Tools/bench/run.sh            the whole suite (release), a table, JSON and the plot
 //
-// Scenarios: write, merge, first-sync, incremental-sync, cli. Options: --size N (records,
+// Scenarios: write, merge, first-sync, incremental-sync, cli, load, attach. Options: --size N (records,
 // default 100000), --repeat R (default 3; medians are reported), --json (one JSON object per
 // result on stdout), --strata PATH (the strata binary for `cli`; default: next to this one).
 import CZlib
@@ -35,6 +35,7 @@ for s in opts.scenarios {
     case "incremental-sync": try await incrementalScenario()
     case "cli": try cliScenario()
     case "load": try await loadScenario()
+    case "attach": try attachScenario()
     default: break
     }
 }
