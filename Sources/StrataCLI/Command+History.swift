@@ -8,7 +8,7 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
     @Argument(help: "The record's id (a prefix is enough).") var id: String
-    @Option(help: "Only this field (or tags, rel, deleted).") var field: String?
+    @Option(help: "Only this field (or tags, rel, attachments, deleted).") var field: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -16,11 +16,15 @@ struct HistoryCommand: ParsableCommand {
         let r = try store.find(id)
         let out = try Output(store: store)
         var entries = try store.history(of: r.id)
+        var names: [String: String] = [:]
+        for e in entries {
+            if case .assign(.attachment(let a)) = e.action { names[e.key.element] = a.name }
+        }
         if let field {
             let f = Schema.canonicalFieldName(field)
-            let name = f == "relations" ? SystemField.relations : f
+            let name = f == "relations" ? SystemField.relations : (f == "attachments" || f == "attachment") ? SystemField.attachments : f
             if let kind = Output.kind(r), kind.field(named: name) == nil,
-                ![SystemField.tags, SystemField.relations, SystemField.deleted, SystemField.kind].contains(name)
+                ![SystemField.tags, SystemField.relations, SystemField.deleted, SystemField.kind, SystemField.attachments].contains(name)
             {
                 _ = try Fields.spec(field, of: kind)
             }
@@ -30,7 +34,7 @@ struct HistoryCommand: ParsableCommand {
             printJSON(
                 .array(
                     entries.map { e in
-                        let (action, value) = describe(e, out: out)
+                        let (action, value) = describe(e, out: out, attachmentNames: names)
                         return .object([
                             "at": .string(Output.iso(e.timestamp)), "author": .string(e.author),
                             "replica": .string(e.change.replica.hex), "change": .string(e.change.description),
@@ -43,7 +47,7 @@ struct HistoryCommand: ParsableCommand {
             return
         }
         let rows = entries.map { e -> [String] in
-            let (action, value) = describe(e, out: out)
+            let (action, value) = describe(e, out: out, attachmentNames: names)
             var what = action
             if let value { what += action == "set" ? " to \(value)" : " \(value)" }
             if e.preds.count > 1 { what += " (resolved \(e.preds.count) values)" }
@@ -52,12 +56,23 @@ struct HistoryCommand: ParsableCommand {
         if !rows.isEmpty { print(Output.table(rows)) }
     }
 
-    /// The action word and its value for one operation.
-    func describe(_ e: HistoryEntry, out: Output) -> (String, String?) {
+    /// The action word and its value for one operation. `attachmentNames` (hash hex → name)
+    /// names what a detach removed, since a retract carries no value.
+    func describe(_ e: HistoryEntry, out: Output, attachmentNames: [String: String] = [:]) -> (String, String?) {
         if e.key.field == SystemField.kind, case .assign(let v) = e.action { return ("created as", Output.text(v)) }
         if e.key.field == SystemField.deleted, case .assign(let v) = e.action {
             if case .deletion = v { return ("deleted", nil) }
             return ("restored", nil)
+        }
+        if e.key.field == SystemField.attachments {
+            switch e.action {
+            case .assign(.attachment(let a)) where e.preds.isEmpty:
+                return ("attached", "\(a.name) (\(Display.bytes(a.size)))" + (a.caption.isEmpty ? "" : ": \(Output.oneLine(.text(a.caption)))"))
+            case .assign(.attachment(let a)):
+                return ("captioned", "\(a.name): " + (a.caption.isEmpty ? "(no caption)" : Output.oneLine(.text(a.caption))))
+            default:
+                return ("detached", attachmentNames[e.key.element] ?? String(e.key.element.prefix(12)))
+            }
         }
         if !e.key.element.isEmpty {
             var element = e.key.element

@@ -49,6 +49,10 @@ struct AttachCLITests {
         #expect(try s.ok("show", bust).contains("caption: The bust, east face"))
         #expect(try s.ok("search", "east").contains("Funerary bust"))
         try s.ok("detach", bust, "1")
+        let history = try s.ok("history", bust, "--field", "attachments")
+        #expect(history.contains("attached bust-east.jpg (20 kB): The bust from the east, before"))
+        #expect(history.contains("captioned bust-east.jpg: The bust, east face"))
+        #expect(history.contains("detached bust-east.jpg"))
         #expect(try s.ok("show", bust).contains("attachments: (none)"))
         // Reversible: attach the same file again.
         try s.ok("attach", bust, p)
