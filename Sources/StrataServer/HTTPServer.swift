@@ -24,22 +24,20 @@ public enum SyncHTTPServer {
         // read now (readyz, 503 with Retry-After when not). Neither needs a token or says more.
         router.get("/healthz") { _, _ in json(200, ["status": "ok"]) }
         router.get("/readyz") { _, _ in
-            try await NIOThreadPool.singleton.runIfActive {
-                do {
-                    try service.storage.checkReady()
-                    return json(200, ["status": "ready"])
-                } catch {
-                    var response = json(503, ["status": "unavailable", "reason": "the server's storage cannot be read; see its log"])
-                    response.headers[.retryAfter] = "5"
-                    return response
-                }
+            do {
+                try await service.storage.checkReady()
+                return json(200, ["status": "ready"])
+            } catch {
+                var response = json(503, ["status": "unavailable", "reason": "the server's storage cannot be read; see its log"])
+                response.headers[.retryAfter] = "5"
+                return response
             }
         }
         router.get("/v1/projects/:project/session") { request, context in
             let project = context.parameters.get("project") ?? ""
             let authorization = request.headers[.authorization]
-            return try await offload {
-                let info = try service.session(token: bearer(authorization), project: project)
+            return try await respond {
+                let info = try await service.session(token: bearer(authorization), project: project)
                 let data = try JSONEncoder.sorted.encode(info)
                 return Response(
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -50,10 +48,11 @@ public enum SyncHTTPServer {
             var request = request
             let body = try await collect(&request, media: SyncCodec.pullRequestMediaType, limit: service.limits.maxBodyBytes)
             let authorization = request.headers[.authorization]
-            return try await offload {
+            return try await respond {
                 let token = try bearer(authorization)
-                let response = try service.pull(token: token, project: project, body: try body.get())
-                let bytes = SyncCodec.encode(response)
+                let response = try await service.pull(token: token, project: project, body: try body.get())
+                // Deflating the answer is CPU work: off the threads that serve connections.
+                let bytes = try await blocking { SyncCodec.encode(response) }
                 return Response(
                     status: .ok, headers: [.contentType: SyncCodec.pullResponseMediaType],
                     body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -64,9 +63,9 @@ public enum SyncHTTPServer {
             var request = request
             let body = try await collect(&request, media: SyncCodec.changeSetMediaType, limit: service.limits.maxBodyBytes)
             let authorization = request.headers[.authorization]
-            return try await offload {
+            return try await respond {
                 let token = try bearer(authorization)
-                let result = try service.push(token: token, project: project, body: try body.get())
+                let result = try await service.push(token: token, project: project, body: try body.get())
                 let data = try JSONEncoder.sorted.encode(result)
                 return Response(
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -117,15 +116,11 @@ public enum SyncHTTPServer {
         return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 
-    static func respond(_ body: () throws -> Response) throws -> Response {
-        do { return try body() } catch let f as SyncFailure { return error(f) }
-    }
-
-    /// `respond` on NIO's pool for blocking work: the store's SQLite reads and writes (with
-    /// their fsyncs) and the change-set deflate never hold the threads that serve connections
-    /// and run Swift concurrency, so one slow push does not stall every other request.
-    static func offload(_ body: @escaping @Sendable () throws -> Response) async throws -> Response {
-        try await NIOThreadPool.singleton.runIfActive { try respond(body) }
+    /// Runs a handler's body; a failure becomes its JSON error answer. Blocking work (SQLite,
+    /// deflate) is run on NIO's pool for blocking work by the storage and the service, so it
+    /// never holds the threads that serve connections and run Swift concurrency.
+    static func respond(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let f as SyncFailure { return error(f) }
     }
 
     /// The HTTP status of a failure (SPEC §10.4): the one place kinds become statuses.

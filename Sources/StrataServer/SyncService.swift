@@ -37,13 +37,15 @@ public struct SyncService: Sendable {
     }
 
     /// Checks the bearer token against the project; returns the grant and the project's storage.
-    public func authorize(token: String?, project: String, needs role: Role) throws(SyncFailure) -> (Grant, any ProjectStorage) {
+    public func authorize(token: String?, project: String, needs role: Role) async throws(SyncFailure) -> (
+        Grant, any ProjectStorage
+    ) {
         guard let token, !token.isEmpty else { throw SyncFailure(.noToken) }
         let grant: Grant?
         let storage: (any ProjectStorage)?
         do {
-            grant = try self.storage.authenticate(token)
-            storage = try self.storage.project(project)
+            grant = try await self.storage.authenticate(token)
+            storage = try await self.storage.project(project)
         } catch {
             throw SyncFailure(.storage(what: "read its data", logged: true))
         }
@@ -55,10 +57,10 @@ public struct SyncService: Sendable {
         return (grant, storage)
     }
 
-    public func session(token: String?, project: String) throws(SyncFailure) -> SessionInfo {
-        let (grant, storage) = try authorize(token: token, project: project, needs: .read)
+    public func session(token: String?, project: String) async throws(SyncFailure) -> SessionInfo {
+        let (grant, storage) = try await authorize(token: token, project: project, needs: .read)
         let vv: VersionVector
-        do { vv = try storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project", logged: false)) }
+        do { vv = try await storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project", logged: false)) }
         return SessionInfo(
             protocol: Int(SyncCodec.protocolVersion), project: project, researcher: grant.researcher,
             role: grant.role, serverReplica: storage.replicaID.hex, version: vv.description,
@@ -66,17 +68,17 @@ public struct SyncService: Sendable {
     }
 
     /// One batch of what the client lacks.
-    public func pull(token: String?, project: String, body: [UInt8]) throws(SyncFailure) -> PullResponse {
-        let (_, storage) = try authorize(token: token, project: project, needs: .read)
+    public func pull(token: String?, project: String, body: [UInt8]) async throws(SyncFailure) -> PullResponse {
+        let (_, storage) = try await authorize(token: token, project: project, needs: .read)
         let request: PullRequest
         do { request = try SyncCodec.decodePullRequest(body, limits: limits.codec) } catch {
             throw SyncFailure(.undecodable(error, what: "the pull request was refused"))
         }
         let bound = max(1, min(request.maxBatchBytes, limits.maxBatchBytes))
         do {
-            let batch = try storage.changes(missingFrom: request.version, maxBytes: bound)
+            let batch = try await storage.changes(missingFrom: request.version, maxBytes: bound)
             return PullResponse(
-                replica: storage.replicaID, version: try storage.versionVector(), changes: batch.changes,
+                replica: storage.replicaID, version: try await storage.versionVector(), changes: batch.changes,
                 remaining: batch.remaining)
         } catch {
             throw SyncFailure(.storage(what: "read the project", logged: true))
@@ -85,26 +87,31 @@ public struct SyncService: Sendable {
 
     /// Appends a pushed change set: all of it or nothing.
     public func push(token: String?, project: String, body: [UInt8], now: UInt64 = Store.wallClockMillis())
-        throws(SyncFailure) -> PushResult
+        async throws(SyncFailure) -> PushResult
     {
-        let (grant, storage) = try authorize(token: token, project: project, needs: .write)
+        let (grant, storage) = try await authorize(token: token, project: project, needs: .write)
         let changes: [Change]
-        do { changes = try ChangeSetCodec.decode(body, limits: limits.codec) } catch {
-            throw SyncFailure(.undecodable(error, what: "the pushed change set was refused"))
+        let codec = limits.codec
+        // Inflating and decoding up to the body cap is CPU work: off the concurrency threads.
+        do { changes = try await blocking { try ChangeSetCodec.decode(body, limits: codec) } } catch let e as CodecError {
+            throw SyncFailure(.undecodable(e, what: "the pushed change set was refused"))
+        } catch {
+            throw SyncFailure(.storage(what: "decode the changes", logged: true))
         }
         do {
             if grant.role < .admin {
                 // A change the server already holds may come back from anyone (a relayed copy);
                 // a new one must be the token's researcher's own.
-                let present = try storage.present(changes.map(\.id))
+                let present = try await storage.present(changes.map(\.id))
                 if let foreign = changes.first(where: {
                     !present.contains($0.id) && !grant.role.mayPush(authoredBy: $0.author, as: grant.researcher)
                 }) {
                     throw SyncFailure(.foreignAuthor(change: foreign.id, researcher: grant.researcher, role: grant.role))
                 }
             }
-            let r = try storage.append(changes, now: now)
-            return PushResult(applied: r.applied, duplicates: r.duplicates, version: try storage.versionVector().description)
+            let r = try await storage.append(changes, now: now)
+            return PushResult(
+                applied: r.applied, duplicates: r.duplicates, version: try await storage.versionVector().description)
         } catch let f as SyncFailure {
             throw f
         } catch let e as ClockSkewError {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOPosix
 import StrataCore
 import StrataStore
 
@@ -20,12 +21,14 @@ public final class TeamStorage: ServerStorage, @unchecked Sendable {
         tokens = try TokenStore(path: directory + "/server.sqlite")
     }
 
-    public func authenticate(_ token: String) throws -> Grant? { try tokens.authenticate(token) }
+    public func authenticate(_ token: String) async throws -> Grant? { try await blocking { try self.tokens.authenticate(token) } }
 
-    public func project(_ name: String) throws -> (any ProjectStorage)? { try store(for: name).map(StoreProjectStorage.init) }
+    public func project(_ name: String) async throws -> (any ProjectStorage)? {
+        try await blocking { try self.store(for: name).map(StoreProjectStorage.init) }
+    }
 
     /// Reads `server.sqlite` (projects and tokens): what every request needs first.
-    public func checkReady() throws { try tokens.checkReadable() }
+    public func checkReady() async throws { try await blocking { try self.tokens.checkReadable() } }
 
     /// The replica of a project, or nil when there is no such project (administration, tests).
     public func store(for project: String) throws -> Store? {
@@ -67,7 +70,7 @@ public final class PeerStorage: ServerStorage, Sendable {
 
     public static func newToken() -> String { TokenStore.newToken() }
 
-    public func authenticate(_ token: String) throws -> Grant? {
+    public func authenticate(_ token: String) async throws -> Grant? {
         let d = Data(SHA256.hash(data: Data(token.utf8)))
         // Constant-time comparison of the digests.
         guard d.count == digest.count else { return nil }
@@ -76,12 +79,12 @@ public final class PeerStorage: ServerStorage, Sendable {
         return diff == 0 ? Grant(tokenID: 0, project: Self.project, researcher: researcher, role: .admin) : nil
     }
 
-    public func project(_ name: String) throws -> (any ProjectStorage)? {
+    public func project(_ name: String) async throws -> (any ProjectStorage)? {
         name == Self.project ? StoreProjectStorage(replica) : nil
     }
 
     /// Reads the served replica's version vector.
-    public func checkReady() throws { _ = try replica.versionVector() }
+    public func checkReady() async throws { _ = try await blocking { try self.replica.versionVector() } }
 }
 
 /// A replica's change log as a project's storage: pulls read primary-key ranges of its log,
@@ -91,14 +94,25 @@ public struct StoreProjectStorage: ProjectStorage {
     public init(_ store: Store) { self.store = store }
 
     public var replicaID: ReplicaID { store.replicaID }
-    public func versionVector() throws -> VersionVector { try store.versionVector() }
-    public func changes(missingFrom version: VersionVector, maxBytes: Int) throws -> MissingChanges {
-        let batch = try store.changes(missingFrom: version, maxBytes: maxBytes)
-        return MissingChanges(changes: batch.changes, remaining: batch.remaining)
+    public func versionVector() async throws -> VersionVector { try await blocking { try store.versionVector() } }
+    public func changes(missingFrom version: VersionVector, maxBytes: Int) async throws -> MissingChanges {
+        try await blocking {
+            let batch = try store.changes(missingFrom: version, maxBytes: maxBytes)
+            return MissingChanges(changes: batch.changes, remaining: batch.remaining)
+        }
     }
-    public func present(_ ids: [ChangeID]) throws -> Set<ChangeID> { try store.present(ids) }
-    public func append(_ changes: [Change], now: UInt64) throws -> AppendResult {
-        let r = try store.apply(changes, now: now)
-        return AppendResult(applied: r.applied, duplicates: r.duplicates)
+    public func present(_ ids: [ChangeID]) async throws -> Set<ChangeID> { try await blocking { try store.present(ids) } }
+    public func append(_ changes: [Change], now: UInt64) async throws -> AppendResult {
+        try await blocking {
+            let r = try store.apply(changes, now: now)
+            return AppendResult(applied: r.applied, duplicates: r.duplicates)
+        }
     }
+}
+
+/// Runs blocking work (SQLite reads and writes with their fsyncs, deflate) on NIO's pool for
+/// blocking work, so it never holds the threads that serve connections and run Swift
+/// concurrency: one slow push does not stall every other request.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await NIOThreadPool.singleton.runIfActive(body)
 }

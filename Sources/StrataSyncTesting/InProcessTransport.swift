@@ -23,13 +23,13 @@ public struct InProcessTransport: SyncTransport {
     }
 
     public func session() async throws -> SessionInfo {
-        let info = try call { () throws(SyncFailure) in try service.session(token: token, project: project) }
+        let info = try await call { () async throws(SyncFailure) in try await service.session(token: token, project: project) }
         return try JSONDecoder().decode(SessionInfo.self, from: JSONEncoder().encode(info))
     }
 
     public func pull(_ request: PullRequest) async throws -> PullResponse {
         let body = SyncCodec.encode(request)
-        let response = try call { () throws(SyncFailure) in try service.pull(token: token, project: project, body: body) }
+        let response = try await call { () async throws(SyncFailure) in try await service.pull(token: token, project: project, body: body) }
         do {
             return try SyncCodec.decodePullResponse(SyncCodec.encode(response))
         } catch {
@@ -39,14 +39,14 @@ public struct InProcessTransport: SyncTransport {
 
     public func push(_ changes: [Change]) async throws -> PushResult {
         let body = ChangeSetCodec.encode(changes)
-        let result = try call { () throws(SyncFailure) in try service.push(token: token, project: project, body: body) }
+        let result = try await call { () async throws(SyncFailure) in try await service.push(token: token, project: project, body: body) }
         return try JSONDecoder().decode(PushResult.self, from: JSONEncoder().encode(result))
     }
 
     public func close() async {}
 
-    func call<T>(_ body: () throws(SyncFailure) -> T) throws(SyncClientError) -> T {
-        do { return try body() } catch {
+    func call<T>(_ body: () async throws(SyncFailure) -> T) async throws(SyncClientError) -> T {
+        do { return try await body() } catch {
             throw SyncClientError(
                 status: SyncHTTPServer.status(of: error), code: error.code, retryAfter: error.retryAfter,
                 "the server refused: \(error.message)")

@@ -277,10 +277,10 @@ final class Notices: @unchecked Sendable {
     }
 
     /// Tokens are kept only as SHA-256 digests: the clear token is nowhere in the server's files.
-    @Test func tokensAreStoredHashed() throws {
+    @Test func tokensAreStoredHashed() async throws {
         let team = try Team(researchers: ["Khaled"])
         let token = team.tokens["Khaled"]!
-        #expect(try team.backend.authenticate(token)?.researcher == "Khaled")
+        #expect(try await team.backend.authenticate(token)?.researcher == "Khaled")
         var files: [String] = []
         let e = FileManager.default.enumerator(atPath: team.dir.path)
         while let f = e?.nextObject() as? String { files.append(team.dir.path + "/" + f) }
@@ -297,10 +297,10 @@ final class Notices: @unchecked Sendable {
         let replica = try Store.create(at: peerDir.file("p.strata"), author: "Maria")
         let peerToken = PeerStorage.newToken()
         let peer = try PeerStorage(replica: replica, token: peerToken)
-        #expect(try peer.authenticate(peerToken) != nil)
+        #expect(try await peer.authenticate(peerToken) != nil)
         var nearMiss = Array(peerToken)
         nearMiss[nearMiss.count - 1] = nearMiss.last == "a" ? "b" : "a"
-        #expect(try peer.authenticate(String(nearMiss)) == nil)
-        #expect(try peer.authenticate("") == nil)
+        #expect(try await peer.authenticate(String(nearMiss)) == nil)
+        #expect(try await peer.authenticate("") == nil)
     }
 }
