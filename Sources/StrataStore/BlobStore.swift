@@ -89,8 +89,9 @@ public struct BlobStore: Sendable {
     /// Copies a file into the store, hashing it on the way: written under `tmp/`, flushed,
     /// renamed into place. Returns its hash and size. When the store has the blob already, the
     /// copy is dropped. `transform`, when given, is applied to the whole file first (stripping
-    /// a photo's position): the stored blob is its output.
-    public func add(file: String, transform: (([UInt8]) throws -> [UInt8])? = nil) throws -> (hash: BlobHash, size: UInt64) {
+    /// a photo's position): the stored blob is its output. `wasHere`: the store held these
+    /// bytes already.
+    public func add(file: String, transform: (([UInt8]) throws -> [UInt8])? = nil) throws -> (hash: BlobHash, size: UInt64, wasHere: Bool) {
         try makeDirectories()
         let input = posixOpen(file, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
@@ -115,16 +116,16 @@ public struct BlobStore: Sendable {
             guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
         }
         let hash = BlobHash(bytes: Array(hasher.finalize()))!
-        try place(temp.path, as: hash)
+        let wasHere = try place(temp.path, as: hash)
         keep = true
-        return (hash, size)
+        return (hash, size, wasHere)
     }
 
     /// Stores bytes held in memory (a transformed file).
-    public func add(bytes: [UInt8]) throws -> (hash: BlobHash, size: UInt64) {
+    public func add(bytes: [UInt8]) throws -> (hash: BlobHash, size: UInt64, wasHere: Bool) {
         try makeDirectories()
         let hash = BlobHash(bytes: Array(SHA256.hash(data: bytes)))!
-        if has(hash) { return (hash, UInt64(bytes.count)) }
+        if has(hash) { return (hash, UInt64(bytes.count), true) }
         let temp = try temporaryFile()
         var keep = false
         defer { if !keep { FileSystem.unlink(temp.path) } }
@@ -133,21 +134,24 @@ public struct BlobStore: Sendable {
             try writeAll(fd: temp.fd, bytes[...], path: temp.path)
             guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
         }
-        try place(temp.path, as: hash)
+        let wasHere = try place(temp.path, as: hash)
         keep = true
-        return (hash, UInt64(bytes.count))
+        return (hash, UInt64(bytes.count), wasHere)
     }
 
-    /// Renames a flushed file into place (or drops it when the blob is here already).
-    func place(_ file: String, as hash: BlobHash) throws {
+    /// Renames a flushed file into place (or drops it when the blob is here already, and
+    /// returns true).
+    @discardableResult
+    func place(_ file: String, as hash: BlobHash) throws -> Bool {
         let target = path(of: hash)
         if has(hash) {
             FileSystem.unlink(file)
-            return
+            return true
         }
         try makeDirectories(for: hash)
         if let reason = FileSystem.rename(file, to: target) { throw StoreError(.blobWriteFailed(path: target, reason: reason)) }
         FileSystem.syncDirectory((target as NSString).deletingLastPathComponent)
+        return false
     }
 
     func temporaryFile() throws -> (path: String, fd: Int32) {

@@ -63,7 +63,7 @@ extension Store {
             let stripped = false
             let stored = try blobs.add(file: input.path)
             if stored.size != size { throw StoreError(.attachmentChanged(path: input.path)) }
-            let wasStored = !seen.insert(stored.hash).inserted || out.contains { $0.ref.hash == stored.hash }
+            let wasStored = stored.wasHere || !seen.insert(stored.hash).inserted
             let ref = AttachmentRef(
                 hash: stored.hash, size: stored.size, mediaType: mediaType, name: name, caption: input.caption, photo: photo)
             if let p = ref.problem { throw StoreError(.attachmentBadName(name: name, problem: p)) }
