@@ -102,7 +102,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec", "StrataTestSupport"]),
+        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec", "StrataTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "StrataStoreTests",
             dependencies: [

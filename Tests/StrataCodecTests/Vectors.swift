@@ -68,7 +68,7 @@ enum Vectors {
             Valid(
                 name: "to-01-operations", kind: "text-operations", bytes: TextOperationCodec.encode(Fixtures.twoReplicasText.operations()),
                 note: "tx-03's history as an operation list: inserts with and without origins, deletes with several ranges, replicas in order of first use"),
-        ]
+        ] + validEXIF
     }
 
     static let samplePullRequest = PullRequest(
@@ -201,7 +201,7 @@ enum Vectors {
             Invalid(name: "sy-rej-04-pull-request-unsorted", kind: "pull-request", bytes: Array(SyncCodec.encode(PullRequest(replica: Fixtures.alice, version: VersionVector(), maxBatchBytes: 5))[0..<22]) + [2] + Fixtures.bob.bytes + [7] + Fixtures.alice.bytes + [3, 5], code: "malformed", requirement: "SY-REJ-04", note: "version entries not in ascending replica order"),
             Invalid(name: "sy-rej-05-pull-response-zip-bomb", kind: "pull-response", bytes: pullResponseAround(cs([1, 1] + declared64MiB.bytes, bomb)), code: "too-large", requirement: "SY-REJ-05", note: "a pull response whose change set declares and inflates to 64 MiB"),
             Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
-        ] + invalidText
+        ] + invalidText + invalidEXIF
     }
 
     // MARK: text documents and operation lists, by hand (§4.3, §4.4)
@@ -371,6 +371,8 @@ enum Vectors {
         case "text-operations":
             let ops = try TextOperationCodec.decode(bytes)
             return (describe(ops), TextOperationCodec.encode(ops))
+        case "exif":
+            return (describe(try EXIF.metadata(of: bytes).get()), bytes)
         default:
             let c = try ChangeSetCodec.decode(bytes)
             return (describe(c), ChangeSetCodec.encode(c))

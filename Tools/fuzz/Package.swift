@@ -6,7 +6,7 @@ import PackageDescription
 
 let targets = [
     "fuzz-changeset", "fuzz-bundle", "fuzz-change", "fuzz-recordstate", "fuzz-pullrequest", "fuzz-pullresponse",
-    "fuzz-textdocument",
+    "fuzz-textdocument", "fuzz-exif",
 ]
 
 let package = Package(

@@ -7,7 +7,7 @@
 #   FUZZ_SANITIZE=fuzzer Tools/fuzz/run.sh      without AddressSanitizer
 #   FUZZ_NO_BUILD=1 ...                         reuse the last build
 #
-# Targets: changeset bundle change recordstate pullrequest pullresponse textdocument.
+# Targets: changeset bundle change recordstate pullrequest pullresponse textdocument exif.
 # Work files go to Tools/out/fuzz/<target>/ (corpus/, crashes/, log.txt), not committed.
 # A finding is a crash-*, leak-*, timeout-*, oom- or slow-unit file in crashes/: reproduce it
 # with `Tools/fuzz/.build/release/fuzz-<target> <file>`.
@@ -18,7 +18,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(changeset bundle change recordstate pullrequest pullresponse textdocument)
+[ ${#targets[@]} -gt 0 ] || targets=(changeset bundle change recordstate pullrequest pullresponse textdocument exif)
 sanitize="${FUZZ_SANITIZE:-fuzzer,address}"
 # Memory caps: a decoder must stay well below them (its inputs are at most -max_len bytes).
 rss_mb="${FUZZ_RSS_MB:-1024}"

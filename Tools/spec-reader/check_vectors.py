@@ -34,6 +34,7 @@ DECODERS = {
     "pull-response": spec.decode_pull_response,
     "text-document": spec.decode_text_document,
     "text-operations": lambda data: spec.decode_text_operations(data, TEXT_OPERATION_LIMITS),
+    "exif": spec.read_exif,
 }
 
 # The spec's limit for bundle re-encoding (section 9).
@@ -204,6 +205,9 @@ def check_valid(kind, data, content_text, exact):
             if spec.encode_text_operations(decoded) != data:
                 raise Mismatch("re-encoding differs from the vector's bytes")
             notes.append("re-encodes exactly")
+    elif kind == "exif":
+        compare(json.loads(content_text), decoded, "photo metadata")
+        notes.append("photo metadata")
     else:
         raise Mismatch(f"unknown kind {kind}")
     return ", ".join(notes)

@@ -1595,3 +1595,239 @@ def decode_record_state(data: bytes) -> dict:
     if r.remaining:
         raise r.fail("trailing-bytes", f"{r.remaining} bytes after the record state")
     return {"version": version, "keys": keys, "texts": texts}
+
+
+# --- EXIF metadata (section 11) -------------------------------------------------------------
+
+EXIF_MAX_ENTRIES = 1024
+EXIF_MAX_ASCII = 256  # declared bytes, NUL included
+EXIF_TYPE_SIZES = {1: 1, 2: 1, 6: 1, 7: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5: 8, 10: 8, 12: 8}
+
+
+class _TIFF:
+    """A TIFF structure in data[start:end]; in a JPEG, running past the end is malformed."""
+
+    def __init__(self, data: bytes, start: int, end: int, in_jpeg: bool):
+        self.data, self.start, self.end, self.in_jpeg = data, start, end, in_jpeg
+        self.length = end - start
+        self.order = "<"
+
+    def u16(self, o: int) -> int:
+        return struct.unpack_from(self.order + "H", self.data, self.start + o)[0]
+
+    def u32(self, o: int) -> int:
+        return struct.unpack_from(self.order + "I", self.data, self.start + o)[0]
+
+    def check(self, o: int, n: int, what: str) -> None:
+        if o < 0 or o + n > self.length:
+            code = "malformed" if self.in_jpeg else "truncated"
+            raise SpecError(code, f"{what} runs past the end of the EXIF block", self.start + o)
+
+    def header(self) -> int:
+        if self.length < 8:
+            raise SpecError("truncated", "the TIFF header needs 8 bytes", self.start)
+        bo = self.data[self.start:self.start + 2]
+        if bo == b"II":
+            self.order = "<"
+        elif bo == b"MM":
+            self.order = ">"
+        else:
+            raise SpecError("malformed", "no byte order II or MM", self.start)
+        if self.u16(2) != 42:
+            raise SpecError("malformed", "no 42 in the TIFF header", self.start)
+        return self.u32(4)
+
+    def ifd(self, o: int, visited: set, what: str) -> dict:
+        if o in visited:
+            raise SpecError("malformed", f"{what} reached twice (an IFD loop)", self.start + o)
+        visited.add(o)
+        self.check(o, 2, what)
+        n = self.u16(o)
+        if n > EXIF_MAX_ENTRIES:
+            raise SpecError("too-large", f"{what} declares {n} entries", self.start + o)
+        self.check(o + 2, 12 * n, what)
+        entries = {}
+        for i in range(n):
+            at = o + 2 + 12 * i
+            tag = self.u16(at)
+            if tag not in entries:
+                entries[tag] = (at, self.u16(at + 2), self.u32(at + 4))
+        return entries
+
+    def value(self, e, what: str) -> bytes:
+        at, typ, count = e
+        if typ not in EXIF_TYPE_SIZES:
+            raise SpecError("bad-value", f"{what} has unknown type {typ}", self.start + at)
+        size = EXIF_TYPE_SIZES[typ] * count
+        o = at + 8 if size <= 4 else self.u32(at + 8)
+        self.check(o, size, what)
+        return self.data[self.start + o:self.start + o + size]
+
+    def pointer(self, e, what: str) -> int:
+        at, typ, count = e
+        if typ not in (4, 13) or count != 1:
+            raise SpecError("bad-value", f"{what} is not one LONG", self.start + at)
+        return self.u32(at + 8)
+
+    def ascii(self, e, what: str) -> str:
+        at, typ, count = e
+        if typ != 2:
+            raise SpecError("bad-value", f"{what} is not ASCII", self.start + at)
+        if count > EXIF_MAX_ASCII:
+            raise SpecError("too-large", f"{what} declares {count} bytes", self.start + at)
+        raw = self.value(e, what).split(b"\0", 1)[0].rstrip(b" ")
+        try:
+            s = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpecError("bad-value", f"{what} is not UTF-8", self.start + at) from None
+        for ch in s:
+            c = ord(ch)
+            if c < 0x20 or 0x7F <= c <= 0x9F or c in (0x061C, 0x200E, 0x200F) \
+                    or 0x202A <= c <= 0x202E or 0x2066 <= c <= 0x2069:
+                raise SpecError("bad-value", f"{what} holds a control character", self.start + at)
+        return s
+
+    def rationals(self, e, what: str, count: int) -> list:
+        at, typ, n = e
+        if typ != 5 or n != count:
+            raise SpecError("bad-value", f"{what} is not {count} RATIONAL", self.start + at)
+        raw = self.value(e, what)
+        pairs = [struct.unpack_from(self.order + "II", raw, 8 * i) for i in range(count)]
+        if any(d == 0 for _, d in pairs):
+            raise SpecError("bad-value", f"{what} has a zero denominator", self.start + at)
+        return [n_ / d for n_, d in pairs]
+
+
+def _exif_block(data: bytes):
+    if data[:4] in (b"II*\0", b"MM\0*"):
+        return _TIFF(data, 0, len(data), False)
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 1 < len(data):
+        if data[pos] != 0xFF:
+            return None
+        m = data[pos + 1]
+        if m == 0xFF:
+            pos += 1
+            continue
+        if m in (0xD9, 0xDA):
+            return None
+        if m == 0x01 or 0xD0 <= m <= 0xD7:
+            pos += 2
+            continue
+        if pos + 4 > len(data):
+            return None
+        length = data[pos + 2] << 8 | data[pos + 3]
+        if length < 2:
+            return None
+        end = pos + 2 + length
+        present = data[pos + 4:min(end, len(data))]
+        header = b"Exif\0\0"
+        if m == 0xE1 and present and header.startswith(present[:6]):
+            if end > len(data):
+                raise SpecError("truncated", "the Exif APP1 segment runs past the end", pos)
+            if len(present) < 6:
+                raise SpecError("truncated", "the Exif APP1 segment ends inside its header", pos)
+            return _TIFF(data, pos + 10, end, True)
+        pos = end
+    return None
+
+
+def _exif_date(s: str):
+    if s == "" or all(c in " :0" for c in s):
+        return None
+    bad = SpecError("bad-value", "DateTimeOriginal is not YYYY:MM:DD HH:MM:SS")
+    if len(s) != 19 or s[4] != ":" or s[7] != ":" or s[10] != " " or s[13] != ":" or s[16] != ":":
+        raise bad
+    parts = [s[0:4], s[5:7], s[8:10], s[11:13], s[14:16], s[17:19]]
+    if not all(len(p) == len(p.encode()) and p.isdigit() and p.isascii() for p in parts):
+        raise bad
+    _, mo, d, h, mi, se = (int(p) for p in parts)
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and se <= 60):
+        raise SpecError("bad-value", "DateTimeOriginal out of range")
+    return s[0:4] + "-" + s[5:7] + "-" + s[8:10] + "T" + s[11:19]
+
+
+def _exif_offset(s: str):
+    if s == "" or all(c in " :" for c in s):
+        return None
+    if (len(s) != 6 or s[0] not in "+-" or s[3] != ":" or not (s[1:3] + s[4:6]).isascii()
+            or not (s[1:3] + s[4:6]).isdigit() or int(s[1:3]) > 14 or int(s[4:6]) > 59):
+        raise SpecError("bad-value", "OffsetTimeOriginal is not +HH:MM or -HH:MM")
+    return s
+
+
+def read_exif(data: bytes) -> dict:
+    """A file's PhotoMetadata (section 11) as an `exif` vector's .json gives it."""
+    t = _exif_block(data)
+    if t is None:
+        return {}
+    visited: set = set()
+    ifd0 = t.ifd(t.header(), visited, "IFD0")
+    out = {}
+    orientation = None
+    if 0x0112 in ifd0:
+        at, typ, count = ifd0[0x0112]
+        if typ != 3 or count != 1:
+            raise SpecError("bad-value", "Orientation is not one SHORT", t.start + at)
+        orientation = t.u16(at + 8)
+        if not 1 <= orientation <= 8:
+            raise SpecError("bad-value", "Orientation is not 1 to 8", t.start + at)
+    make = t.ascii(ifd0[0x010F], "Make") if 0x010F in ifd0 else ""
+    model = t.ascii(ifd0[0x0110], "Model") if 0x0110 in ifd0 else ""
+    if 0x8769 in ifd0:
+        exif = t.ifd(t.pointer(ifd0[0x8769], "Exif IFD pointer"), visited, "the Exif IFD")
+        if 0x9003 in exif:
+            taken = _exif_date(t.ascii(exif[0x9003], "DateTimeOriginal"))
+            if taken is not None:
+                if 0x9011 in exif:
+                    offset = _exif_offset(t.ascii(exif[0x9011], "OffsetTimeOriginal"))
+                    if offset is not None:
+                        taken += offset
+                out["takenAt"] = taken
+    if 0x8825 in ifd0:
+        gps = t.ifd(t.pointer(ifd0[0x8825], "GPS IFD pointer"), visited, "the GPS IFD")
+        present = [k for k in (1, 2, 3, 4) if k in gps]
+        if present and len(present) != 4:
+            raise SpecError("bad-value", "only some of the four position tags")
+        if present:
+            ns = t.ascii(gps[1], "GPSLatitudeRef")
+            ew = t.ascii(gps[3], "GPSLongitudeRef")
+            if ns not in ("N", "S"):
+                raise SpecError("bad-value", "GPSLatitudeRef is not N or S")
+            if ew not in ("E", "W"):
+                raise SpecError("bad-value", "GPSLongitudeRef is not E or W")
+            lat = [t.rationals(gps[2], "GPSLatitude", 3)]
+            lon = [t.rationals(gps[4], "GPSLongitude", 3)]
+            latitude = lat[0][0] + lat[0][1] / 60 + lat[0][2] / 3600
+            longitude = lon[0][0] + lon[0][1] / 60 + lon[0][2] / 3600
+            if latitude > 90:
+                raise SpecError("bad-value", "GPSLatitude beyond 90 degrees")
+            if longitude > 180:
+                raise SpecError("bad-value", "GPSLongitude beyond 180 degrees")
+            if ns == "S":
+                latitude = -latitude
+            if ew == "W":
+                longitude = -longitude
+            loc = {"latitude": _f64_hex(latitude), "longitude": _f64_hex(longitude)}
+            if 0x1F in gps:
+                loc["accuracyMetres"] = _f64_hex(t.rationals(gps[0x1F], "GPSHPositioningError", 1)[0])
+            out["location"] = loc
+    if orientation is not None:
+        out["orientation"] = orientation
+    if make and model:
+        fold = lambda x: x.translate(_ASCII_LOWER)  # noqa: E731
+        camera = model if fold(model).startswith(fold(make)) else make + " " + model
+    else:
+        camera = make or model
+    if camera:
+        out["camera"] = camera
+    return out
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _f64_hex(x: float) -> str:
+    return "0x%016x" % struct.unpack("<Q", struct.pack("<d", x))[0]

@@ -225,6 +225,43 @@ public enum FuzzTargets {
         _ = d.operations()
     }
 
+    /// A photo's head (`EXIF.metadata`) and the whole file (`EXIF.strippingLocation`). Reading:
+    /// a known code and a one-line message, or metadata that passes `AttachmentRef.problem`.
+    /// Stripping: a known code, or a file no longer than the input whose reading has no
+    /// position. (Stripping a hostile block can change its other tags: a GPS IFD may overlap
+    /// them, and its bytes are zeroed.)
+    public static func exif(_ input: [UInt8]) {
+        let read = EXIF.metadata(of: input)
+        switch read {
+        case .success(let m):
+            let ref = AttachmentRef(hash: BlobHash(bytes: [UInt8](repeating: 0, count: 32))!, size: 1, mediaType: "image/jpeg", name: "p.jpg", photo: m)
+            if let p = ref.problem { fail("metadata the reader gave is refused by AttachmentRef: \(p)") }
+        case .failure(let e): checkEXIF(e)
+        }
+        do {
+            let out = try EXIF.strippingLocation(input)
+            require(out.count <= input.count, "stripping grew the file")
+            switch EXIF.metadata(of: out) {
+            case .success(let m): require(m.location == nil, "a position survived stripping")
+            case .failure(let e): checkEXIF(e)
+            }
+        } catch {
+            require(exifCodes.contains(error.code) || error.code == "unsupported-format", "unknown strip code \(error.code)")
+            require(!error.description.isEmpty && !error.description.contains("\n"), "strip message not one line")
+        }
+    }
+
+    static let exifCodes: Set<String> = ["truncated", "malformed", "too-large", "bad-value"]
+
+    static func checkEXIF(_ e: EXIFError) {
+        if verbose {
+            let line = "rejected: \(e.code): \(e.description.debugDescription)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+        }
+        require(exifCodes.contains(e.code), "unknown EXIF error code \(e.code)")
+        require(!e.description.isEmpty && !e.description.contains("\n"), "EXIF message empty or not one line")
+    }
+
     static let editor = ReplicaID(high: 0xFFFF_FFFF_FFFF_FFFF, low: 0xFFFF_FFFF_FFFF_FFF0)
 
     // MARK: - checks

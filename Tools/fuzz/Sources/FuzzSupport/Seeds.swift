@@ -70,6 +70,12 @@ public enum Seeds {
                 SyncCodec.encode(PullResponse(replica: h.a, version: h.version, changes: h.changes, remaining: 0)),
                 SyncCodec.encode(PullResponse(replica: h.b, version: h.version, changes: Array(h.changes.prefix(2)), remaining: 3)),
             ]
+        case "exif":
+            let photos = (try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/Tests/StrataCodecTests/Fixtures")) ?? []
+            return vectors.files(kind: "exif")
+                + photos.sorted().filter { !$0.hasSuffix(".md") }.compactMap {
+                    FileManager.default.contents(atPath: "\(repo)/Tests/StrataCodecTests/Fixtures/\($0)").map { [UInt8]($0) }
+                }
         case "textdocument":
             return h.records.flatMap { $0.texts.values.map { TextDocumentCodec.encode($0.document) } } + traceDocuments(repo: repo)
         default:
