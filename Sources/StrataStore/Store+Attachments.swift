@@ -58,11 +58,30 @@ extension Store {
             let size = try Self.checkAttachable(input.path)
             let head = try Self.head(of: input.path)
             let mediaType = MediaType.sniff(head, name: name)
-            let photo = PhotoMetadata()
-            let problem: String? = nil
-            let stripped = false
-            let stored = try blobs.add(file: input.path)
-            if stored.size != size { throw StoreError(.attachmentChanged(path: input.path)) }
+            var photo = PhotoMetadata()
+            var problem: String?
+            if MediaType.mayHoldEXIF(mediaType) {
+                switch EXIF.metadata(of: head) {
+                case .success(let m): photo = m
+                case .failure(let e): problem = e.description
+                }
+            }
+            var stripped = false
+            let stored: (hash: BlobHash, size: UInt64, wasHere: Bool)
+            if input.stripLocation && MediaType.mayHoldEXIF(mediaType) {
+                // The stored copy is the file without its GPS block: its own bytes, its own hash.
+                stored = try blobs.add(file: input.path) { bytes in
+                    do { return try EXIF.strippingLocation(bytes) } catch {
+                        throw StoreError(.cannotStripLocation(path: input.path, detail: "\(error)"))
+                    }
+                }
+                stripped = photo.location != nil
+                photo.location = nil
+            } else {
+                if input.stripLocation { photo.location = nil }
+                stored = try blobs.add(file: input.path)
+                if stored.size != size { throw StoreError(.attachmentChanged(path: input.path)) }
+            }
             let wasStored = stored.wasHere || !seen.insert(stored.hash).inserted
             let ref = AttachmentRef(
                 hash: stored.hash, size: stored.size, mediaType: mediaType, name: name, caption: input.caption, photo: photo)

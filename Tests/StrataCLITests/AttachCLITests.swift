@@ -1,4 +1,5 @@
 import Foundation
+import StrataCodec
 import Testing
 
 @Suite("strata attach, show, get, open, detach, caption: run as a user runs them")
@@ -58,6 +59,40 @@ struct AttachCLITests {
         try s.ok("attach", bust, p)
         #expect(try s.ok("show", bust).contains("[1] bust-east.jpg"))
         #expect(try s.ok("check") == "ok")
+    }
+
+    /// A photo made by ImageMagick and exiftool (Tests/StrataCodecTests/Fixtures/README.md).
+    static let geotagged = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("StrataCodecTests/Fixtures/north-east-le.jpg").path
+
+    @Test func aPhotosEXIFIsShownAndItsPositionCanBeLeftOut() throws {
+        let s = try Sandbox()
+        try s.initStore()
+        let bel = try s.ok("add", "site", "Temple of Bel")
+        let out = try s.ok("attach", bel, Self.geotagged, "--caption", "Cella from the east")
+        #expect(out.contains("taken 2015-05-20T14:32:07+03:00 at 34.5472,38.2681,5 with Canon EOS 80D"), "\(out)")
+        let shown = try s.ok("show", bel)
+        #expect(shown.contains("taken 2015-05-20T14:32:07+03:00 at 34.5472,38.2681,5 with Canon EOS 80D"), "\(shown)")
+        #expect(try s.ok("search", "canon").contains("Temple of Bel"), "the camera is searchable")
+
+        let cella = try s.ok("add", "site", "Cella wall")
+        let stripped = try s.ok("attach", cella, Self.geotagged, "--strip-location")
+        #expect(stripped.contains("position removed from the stored copy"))
+        #expect(!stripped.contains(" at 34.5472"))
+        try s.ok("get", cella, "1", "-o", s.path("stripped.jpg"))
+        let copy = [UInt8](try Data(contentsOf: URL(fileURLWithPath: s.path("stripped.jpg"))))
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.geotagged)))
+        #expect(copy != original)
+        guard case .success(let m) = EXIF.metadata(of: copy) else {
+            Issue.record("the stripped copy still reads")
+            return
+        }
+        #expect(m.location == nil)
+        #expect(m.camera == "Canon EOS 80D", "everything but the position stays")
+        let json = try #require(try s.run("show", cella, "--json").json() as? [String: Any])
+        let att = try #require((json["attachments"] as? [[String: Any]])?.first)
+        #expect(att["location"] is NSNull)
+        #expect(att["taken_at"] as? String == "2015-05-20T14:32:07+03:00")
     }
 
     @Test func badFilesGetOneClearLine() throws {
