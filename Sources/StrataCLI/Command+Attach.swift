@@ -15,7 +15,8 @@ struct AttachCommand: ParsableCommand {
     @OptionGroup var options: StoreOptions
     @Argument(help: "The record's id (a prefix is enough).") var id: String
     @Argument(help: "The files.", completion: .file()) var files: [String]
-    @Option(help: "What it shows (for every file given).") var caption: String = ""
+    @Option(help: "What it shows (for every file given; a file attached already keeps its caption unless this is given).")
+    var caption: String?
     @Flag(help: "Leave the photo's GPS position out of the stored copy (site coordinates are sensitive).")
     var stripLocation = false
 
@@ -33,7 +34,7 @@ struct AttachCommand: ParsableCommand {
         for f in attached {
             let n = (now.firstIndex { $0.ref.hash == f.ref.hash } ?? 0) + 1
             var line = "attached [\(n)] \(f.ref.name)  \(f.ref.mediaType), \(Display.bytes(f.ref.size))"
-            if before.contains(f.ref.hash) { line += "  (already attached; caption updated)" }
+            if before.contains(f.ref.hash) { line += caption == nil ? "  (already attached)" : "  (already attached; caption written)" }
             print(line)
             var facts: [String] = []
             if let t = f.ref.photo.takenAt { facts.append("taken \(t)") }

@@ -51,7 +51,7 @@ struct HistoryCommand: ParsableCommand {
             var what = action
             if let value { what += action == "set" ? " to \(value)" : " \(value)" }
             if e.preds.count > 1 { what += " (resolved \(e.preds.count) values)" }
-            return [Output.iso(e.timestamp), e.author, e.change.replica.short, e.change.description, e.key.field, what]
+            return [Output.iso(e.timestamp), e.author, e.change.replica.short, e.change.description, e.key.field == SystemField.attachments ? "attachment" : e.key.field, what]
         }
         if !rows.isEmpty { print(Output.table(rows)) }
     }

@@ -6,13 +6,15 @@ import StrataCore
 /// A file to attach, as the researcher gave it.
 public struct AttachmentInput: Sendable {
     public var path: String
-    public var caption: String
+    /// nil: none for a new attachment, and the current one kept when the record has the file
+    /// attached already.
+    public var caption: String?
     /// Leave the photo's GPS position out of the stored copy and of its metadata.
     public var stripLocation: Bool
     /// The name to record; the file's own name when nil.
     public var name: String?
 
-    public init(path: String, caption: String = "", stripLocation: Bool = false, name: String? = nil) {
+    public init(path: String, caption: String? = nil, stripLocation: Bool = false, name: String? = nil) {
         self.path = path
         self.caption = caption
         self.stripLocation = stripLocation
@@ -48,13 +50,14 @@ extension Store {
     /// (flushed, renamed into place) before the change is written, so a crash at any point
     /// leaves no attachment or a whole one. Files with the same bytes are stored once.
     public func attach(_ inputs: [AttachmentInput], to id: RecordID, now: UInt64 = Store.wallClockMillis()) throws -> [AttachedFile] {
-        guard try record(id)?.kind != nil else { throw StoreError(.noRecord(id: id.text)) }
+        guard let current = try record(id), current.kind != nil else { throw StoreError(.noRecord(id: id.text)) }
+        let attached = Dictionary(current.attachments.map { ($0.ref.hash, $0.ref) }, uniquingKeysWith: { a, _ in a })
         var out: [AttachedFile] = []
         var seen = Set<BlobHash>()
         for input in inputs {
             let name = input.name ?? (input.path as NSString).lastPathComponent
             if let p = AttachmentRef.problem(withName: name) { throw StoreError(.attachmentBadName(name: name, problem: p)) }
-            if let p = AttachmentRef.problem(withCaption: input.caption) { throw StoreError(.attachmentBadCaption(problem: p)) }
+            if let c = input.caption, let p = AttachmentRef.problem(withCaption: c) { throw StoreError(.attachmentBadCaption(problem: p)) }
             let size = try Self.checkAttachable(input.path)
             let head = try Self.head(of: input.path)
             let mediaType = MediaType.sniff(head, name: name)
@@ -83,8 +86,12 @@ extension Store {
                 if stored.size != size { throw StoreError(.attachmentChanged(path: input.path)) }
             }
             let wasStored = stored.wasHere || !seen.insert(stored.hash).inserted
+            // Attaching a file the record has already: its name and caption stay unless a
+            // caption is given.
+            let existing = attached[stored.hash]
             let ref = AttachmentRef(
-                hash: stored.hash, size: stored.size, mediaType: mediaType, name: name, caption: input.caption, photo: photo)
+                hash: stored.hash, size: stored.size, mediaType: mediaType, name: existing?.name ?? name,
+                caption: input.caption ?? existing?.caption ?? "", photo: photo)
             if let p = ref.problem { throw StoreError(.attachmentBadName(name: name, problem: p)) }
             out.append(AttachedFile(ref: ref, wasStored: wasStored, metadataProblem: problem, locationStripped: stripped))
         }

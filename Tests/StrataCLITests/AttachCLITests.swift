@@ -46,6 +46,9 @@ struct AttachCLITests {
         #expect(opened.contains("opened bust-east.jpg"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("opened.jpg"))) == Data(contentsOf: URL(fileURLWithPath: p)))
 
+        let again = try s.ok("attach", bust, p)
+        #expect(again.contains("(already attached)"))
+        #expect(try s.ok("show", bust).contains("caption: The bust from the east, before"), "attaching again keeps the caption")
         try s.ok("caption", bust, "1", "The bust, east face")
         #expect(try s.ok("show", bust).contains("caption: The bust, east face"))
         #expect(try s.ok("search", "east").contains("Funerary bust"))
