@@ -417,12 +417,7 @@ struct TIFFBlock {
     }
 
     /// The characters `AttachmentRef.problem` refuses in a camera name or a time taken.
-    static func isControlOrBidi(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
-        default: false
-        }
-    }
+    static func isControlOrBidi(_ s: Unicode.Scalar) -> Bool { AttachmentRef.isControl(s) || AttachmentRef.isBidiControl(s) }
 
     /// `count` unsigned RATIONALs as (numerator, denominator).
     func rationals(_ e: Entry, _ what: String, count: Int) throws(EXIFError) -> [(UInt32, UInt32)] {
