@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `strata serve` running as a separate process, as a team or a researcher runs it.
-final class ServerProcess {
+final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let errURL: URL
     private(set) var port = 0
