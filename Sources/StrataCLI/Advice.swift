@@ -16,16 +16,20 @@ enum Advice {
         case let e as StoreError: message(for: e)
         case let e as ServerError: message(for: e)
         case let e as SyncClientError: message(for: e)
+        case let e as ServerConfigError: e.description
         default: "\(error)"
         }
     }
 
-    /// A failed sync: the server's or the transport's facts, and the flag that helps when the
-    /// server gave up waiting for a request body.
+    /// A failed sync: the server's or the transport's facts, the flag that helps when the
+    /// server gave up waiting for a request body, and when to sync again when the server
+    /// cannot reach its storage.
     static func message(for e: SyncClientError) -> String {
         switch e.code {
         case .requestTimeout?:
             e.description + "; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
+        case .unavailable?:
+            e.description + "; run `strata sync` again in \(e.retryAfter ?? ServerLimits.defaultUnavailableRetryAfterSeconds) s"
         default: e.description
         }
     }

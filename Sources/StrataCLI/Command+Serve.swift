@@ -5,22 +5,27 @@ import StrataCodec
 import StrataServer
 import StrataStore
 
-/// Where a team server keeps its data: `--data DIR`, else `$STRATA_SERVER_DATA`, else
-/// `$XDG_DATA_HOME/strata/server`.
+/// Where a team server keeps its data: `--data DIR`, else `$STRATA_SERVER_DATA`, else the
+/// config file's `data` (for `serve`), else `$XDG_DATA_HOME/strata/server`.
 struct ServerDataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: "The server's data directory (default: $STRATA_SERVER_DATA, else $XDG_DATA_HOME/strata/server).", completion: .directory)
     var data: String?
 
-    var path: String {
+    var path: String { path(configured: nil) }
+
+    func path(configured: String?) -> String {
         let env = ProcessInfo.processInfo.environment
         if let d = data, !d.isEmpty { return Paths.expand(d) }
         if let d = env["STRATA_SERVER_DATA"], !d.isEmpty { return Paths.expand(d) }
+        if let d = configured, !d.isEmpty { return Paths.expand(d) }
         let base = env["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? (Paths.home() + "/.local/share")
         return base + "/strata/server"
     }
 
-    func open() throws -> TeamStorage {
-        do { return try TeamStorage(directory: path) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
+    func open(configured: String? = nil) throws -> TeamStorage {
+        do { return try TeamStorage(directory: path(configured: configured)) } catch let e as ServerError {
+            throw CLIError(Advice.message(for: e))
+        }
     }
 }
 
@@ -32,74 +37,122 @@ struct ServeCommand: AsyncParsableCommand {
               strata serve --data /srv/strata --host 0.0.0.0 --port 7070
             Peer to peer: serve your own replica so a colleague in the same camp can sync with it.
               strata serve --peer --port 7070
+            Settings can also come from a JSON file, keys named as the long options:
+              strata serve --config /etc/strata/serve.json   ({"port": 7070, "log-format": "json"})
+            Options on the command line override the file.
             Put a TLS-terminating reverse proxy in front of a server reachable beyond your own network.
-            Stop with Ctrl-C (SIGINT) or SIGTERM: requests in progress finish first.
+            For operators: GET /healthz, /readyz, /metrics (Prometheus).
+            Stop with Ctrl-C (SIGINT) or SIGTERM: requests in progress finish first (at most
+            --shutdown-timeout seconds), then the server exits 0.
             """)
 
     @OptionGroup var options: StoreOptions
     @OptionGroup var server: ServerDataOptions
-    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0: any free port).") var port = 7070
+    @Option(help: "A JSON file of settings (keys: the long option names); options given here override it.", completion: .file())
+    var config: String?
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface). Default 127.0.0.1.")
+    var host: String?
+    @Option(help: "Port to listen on (0: any free port). Default 7070.") var port: Int?
     @Flag(help: "Serve this replica (--store) to a colleague as project 'peer', with a token printed at start.") var peer = false
-    @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
-    @Option(help: "Seconds a client has to send a request's headers, then its body (slower: 408, connection closed).")
-    var requestTimeout = 120
-    @Option(help: "Requests per second each token may make, on average (0: no limit; over it: 429 with Retry-After).")
-    var rateLimit = RateLimit.standard.perSecond
-    @Option(help: "Requests a token may make in a burst before the rate limit applies.")
-    var rateBurst = RateLimit.standard.burst
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.") var logLevel: String?
+    @Option(help: "Log format: human (default) or json (one JSON object a line, for a log collector).") var logFormat: String?
+    @Option(help: "Seconds a client has to send a request's headers, then its body (slower: 408, connection closed). Default 120.")
+    var requestTimeout: Int?
+    @Option(help: "Requests per second each token may make, on average (0: no limit; over it: 429 with Retry-After). Default 10.")
+    var rateLimit: Double?
+    @Option(help: "Requests a token may make in a burst before the rate limit applies. Default 60.")
+    var rateBurst: Int?
+    @Option(help: "Seconds requests in progress may take to finish after SIGTERM or SIGINT. Default 30.")
+    var shutdownTimeout: Int?
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard (1...86_400).contains(requestTimeout) else {
+        if let port, !ServerConfig.portRange.contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+        if let requestTimeout, !ServerConfig.requestTimeoutRange.contains(requestTimeout) {
             throw ValidationError("--request-timeout must be between 1 and 86400 seconds (default 120)")
         }
-        guard rateLimit >= 0, rateLimit.isFinite else {
+        if let rateLimit, !(rateLimit >= 0 && rateLimit.isFinite) {
             throw ValidationError("--rate-limit must be a number of requests per second, 0 for no limit (default 10)")
         }
-        guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1 (default 60)") }
-        guard Logger.Level(rawValue: logLevel) != nil else {
+        if let rateBurst, rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1 (default 60)") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
+        }
+        if let logFormat, LogFormat(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format must be human or json")
+        }
+        if let shutdownTimeout, !ServerConfig.shutdownTimeoutRange.contains(shutdownTimeout) {
+            throw ValidationError("--shutdown-timeout must be between 1 and 3600 seconds (default 30)")
         }
     }
 
     func run() async throws {
+        var file = ServerConfig()
+        if let config {
+            do { file = try ServerConfig.load(path: Paths.expand(config)) } catch { throw CLIError(Advice.message(for: error)) }
+        }
+        let host = self.host ?? file.host ?? "127.0.0.1"
+        let port = self.port ?? file.port ?? 7070
+        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
+        let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? file.logFormat ?? .human
+        let rateLimit = self.rateLimit ?? file.rateLimit ?? RateLimit.standard.perSecond
+        let rateBurst = self.rateBurst ?? file.rateBurst ?? RateLimit.standard.burst
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            return h
+            switch format {
+            case .human:
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            case .json:
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
         }
         let logger = Logger(label: "strata.server")
         let backend: any ServerStorage
         var banner: [String] = []
+        // Lines for the person who started a peer server: they hold its token, so in JSON mode
+        // they go to standard output, never into the log.
+        var peerBanner: [String] = []
+        let dataPath = server.path(configured: file.data)
         if peer {
             let store = try options.open()
             let token = PeerStorage.newToken()
             backend = try PeerStorage(replica: store, token: token)
             let author = try store.author()
-            banner = [
+            peerBanner = [
                 "serving \(author)'s replica \(store.replicaID.short) as project 'peer'.",
                 "your colleague runs (with this machine's address instead of \(host) if they are on another machine):",
                 "  strata remote add \(author.lowercased().filter { $0.isLetter || $0.isNumber }) http://\(host):PORT --project peer --token \(token)",
                 "this token works until you stop the server.",
             ]
         } else {
-            let team = try server.open()
+            let team = try server.open(configured: file.data)
             if try team.tokens.projects().isEmpty {
                 banner.append(
-                    "no projects yet: create one with `strata server project add NAME --data \(server.path)` and give each researcher a token")
+                    "no projects yet: create one with `strata server project add NAME --data \(dataPath)` and give each researcher a token")
             }
             backend = team
         }
         var limits = ServerLimits()
-        limits.requestTimeoutSeconds = requestTimeout
+        limits.requestTimeoutSeconds = requestTimeout ?? file.requestTimeout ?? limits.requestTimeoutSeconds
         limits.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil
-        let app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
-        let lines = banner
+        var app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
+        app.shutdownTimeout = .seconds(shutdownTimeout ?? file.shutdownTimeout ?? 30)
+        let (lines, peerLines) = (banner, peerBanner)
         try await app.run { bound in
-            for line in lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
-            printError("listening on http://\(host):\(bound) (Ctrl-C to stop)")
+            let listening = "listening on http://\(host):\(bound)"
+            switch format {
+            case .human:
+                for line in peerLines + lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
+                printError(listening + " (Ctrl-C to stop)")
+            case .json:
+                for line in peerLines { print(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
+                for line in lines { logger.notice("\(line)") }
+                logger.notice("\(listening)", metadata: ["host": "\(host)", "port": .stringConvertible(bound)])
+            }
         }
+        logger.notice("stopped")
     }
 }
 

@@ -53,6 +53,8 @@ public struct SyncErrorCode: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let unsupportedMediaType = Self(rawValue: "unsupported-media-type")
     public static let clockSkew = Self(rawValue: "clock-skew")
     public static let rateLimited = Self(rawValue: "rate-limited")
+    /// The server cannot read or write its storage now (503, with `Retry-After`).
+    public static let unavailable = Self(rawValue: "unavailable")
     public static let `internal` = Self(rawValue: "internal")
 }
 

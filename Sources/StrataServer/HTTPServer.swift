@@ -7,65 +7,109 @@ import StrataCodec
 import StrataCore
 
 /// The HTTP edge of the sync protocol (Protocol/SPEC.md, "Sync protocol"): routes, body
-/// limits, media types, and the mapping of failures to statuses and JSON error bodies.
+/// limits, media types, and the mapping of failures to statuses and JSON error bodies; also
+/// the operator's endpoints (`/healthz`, `/readyz`, `/metrics`).
 public enum SyncHTTPServer {
     public static let jsonMediaType = "application/json; charset=utf-8"
 
-    /// Builds the router for a service.
-    public static func router(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: AccessLog(logger: logger))
-        router.add(middleware: JSONErrors())
+    /// The routes' templates: the `route` label of the metrics and the log (never a project name).
+    enum Route: String, CaseIterable {
+        case health = "/v1/health"
+        case healthz = "/healthz"
+        case readyz = "/readyz"
+        case metrics = "/metrics"
+        case session = "/v1/projects/{project}/session"
+        case pull = "/v1/projects/{project}/pull"
+        case push = "/v1/projects/{project}/push"
+    }
 
-        router.get("/v1/health") { _, _ in
+    /// The template of the route that takes `path`, or nil when none does.
+    static func routeTemplate(of path: String) -> String? {
+        if let r = Route(rawValue: path), !r.rawValue.contains("{") { return r.rawValue }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", parts[2] == "projects", !parts[3].isEmpty else { return nil }
+        return Route(rawValue: "/v1/projects/{project}/\(parts[4])")?.rawValue
+    }
+
+    /// The whole HTTP edge: the router, with every request (routed or not) counted in
+    /// `metrics` and logged once by `logger`.
+    public static func responder(service: SyncService, logger: Logger, metrics: ServerMetrics) -> some HTTPResponder<
+        StrataRequestContext
+    > {
+        ObservedResponder(inner: router(service: service, metrics: metrics).buildResponder(), logger: logger, metrics: metrics)
+    }
+
+    /// Builds the router for a service.
+    public static func router(service: SyncService, metrics: ServerMetrics) -> Router<StrataRequestContext> {
+        let router = Router(context: StrataRequestContext.self)
+        router.add(middleware: JSONErrors())
+        let retryAfter = service.limits.unavailableRetryAfterSeconds
+
+        router.get(.init(Route.health.rawValue)) { _, _ in
             json(200, ["status": "ok", "protocol": [Int(SyncCodec.protocolVersion)], "server": "strata"])
         }
         // For operators and load balancers: the process answers (healthz); its storage can be
         // read now (readyz, 503 with Retry-After when not). Neither needs a token or says more.
-        router.get("/healthz") { _, _ in json(200, ["status": "ok"]) }
-        router.get("/readyz") { _, _ in
+        router.get(.init(Route.healthz.rawValue)) { _, _ in json(200, ["status": "ok"]) }
+        router.get(.init(Route.readyz.rawValue)) { _, _ in
             do {
                 try await service.storage.checkReady()
                 return json(200, ["status": "ready"])
             } catch {
                 var response = json(503, ["status": "unavailable", "reason": "the server's storage cannot be read; see its log"])
-                response.headers[.retryAfter] = "5"
+                response.headers[.retryAfter] = String(retryAfter)
                 return response
             }
         }
-        router.get("/v1/projects/:project/session") { request, context in
+        // Prometheus scrapes: counts by route template and status, never a project or a token.
+        router.get(.init(Route.metrics.rawValue)) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: ServerMetrics.mediaType],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
+        router.get(.init(Route.session.rawValue)) { request, context in
             let project = context.parameters.get("project") ?? ""
+            let facts = context.facts
+            facts.project = project
             let authorization = request.headers[.authorization]
-            return try await respond {
+            return try await respond(facts, retryAfter: retryAfter) {
                 let info = try await service.session(token: bearer(authorization), project: project)
                 let data = try JSONEncoder.sorted.encode(info)
                 return Response(
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
-        router.post("/v1/projects/:project/pull") { request, context in
+        router.post(.init(Route.pull.rawValue)) { request, context in
             let project = context.parameters.get("project") ?? ""
+            let facts = context.facts
+            facts.project = project
             var request = request
             let body = try await collect(&request, media: SyncCodec.pullRequestMediaType, limit: service.limits.maxBodyBytes)
+            if case .success(let b) = body { facts.bytesIn = b.count }
             let authorization = request.headers[.authorization]
-            return try await respond {
+            return try await respond(facts, retryAfter: retryAfter) {
                 let token = try bearer(authorization)
                 let response = try await service.pull(token: token, project: project, body: try body.get())
                 // Deflating the answer is CPU work: off the threads that serve connections.
                 let bytes = try await blocking { SyncCodec.encode(response) }
+                facts.changesOut = response.changes.count
                 return Response(
                     status: .ok, headers: [.contentType: SyncCodec.pullResponseMediaType],
                     body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
-        router.post("/v1/projects/:project/push") { request, context in
+        router.post(.init(Route.push.rawValue)) { request, context in
             let project = context.parameters.get("project") ?? ""
+            let facts = context.facts
+            facts.project = project
             var request = request
             let body = try await collect(&request, media: SyncCodec.changeSetMediaType, limit: service.limits.maxBodyBytes)
+            if case .success(let b) = body { facts.bytesIn = b.count }
             let authorization = request.headers[.authorization]
-            return try await respond {
+            return try await respond(facts, retryAfter: retryAfter) {
                 let token = try bearer(authorization)
                 let result = try await service.push(token: token, project: project, body: try body.get())
+                facts.changesIn = (result.applied, result.duplicates)
                 let data = try JSONEncoder.sorted.encode(result)
                 return Response(
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -73,12 +117,13 @@ public enum SyncHTTPServer {
         }
         // Any other protocol version or path: say which version this server speaks.
         for method in ["GET", "POST", "PUT", "DELETE"] {
-            router.on("/**", method: HTTPRequest.Method(method)!) { request, _ in
+            router.on("/**", method: HTTPRequest.Method(method)!) { request, context in
                 let path = request.uri.path
-                if path.hasPrefix("/v"), !path.hasPrefix("/v1/") {
-                    return error(SyncFailure(.unsupportedProtocol))
-                }
-                return error(SyncFailure(.noSuchEndpoint(method: "\(request.method)", path: path)))
+                let failure =
+                    path.hasPrefix("/v") && !path.hasPrefix("/v1/")
+                    ? SyncFailure(.unsupportedProtocol) : SyncFailure(.noSuchEndpoint(method: "\(request.method)", path: path))
+                context.facts.failure = failure
+                return error(failure)
             }
         }
         return router
@@ -116,11 +161,17 @@ public enum SyncHTTPServer {
         return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 
-    /// Runs a handler's body; a failure becomes its JSON error answer. Blocking work (SQLite,
-    /// deflate) is run on NIO's pool for blocking work by the storage and the service, so it
-    /// never holds the threads that serve connections and run Swift concurrency.
-    static func respond(_ body: () async throws -> Response) async throws -> Response {
-        do { return try await body() } catch let f as SyncFailure { return error(f) }
+    /// Runs a handler's body; a failure becomes its JSON error answer (and is noted in the
+    /// request's facts for the log and metrics). Blocking work (SQLite, deflate) is run on NIO's
+    /// pool for blocking work by the storage and the service, so it never holds the threads that
+    /// serve connections and run Swift concurrency.
+    static func respond(_ facts: RequestFacts? = nil, retryAfter: Int? = nil, _ body: () async throws -> Response)
+        async throws -> Response
+    {
+        do { return try await body() } catch let f as SyncFailure {
+            facts?.failure = f
+            return error(f, unavailableRetryAfter: retryAfter)
+        }
     }
 
     /// The HTTP status of a failure (SPEC §10.4): the one place kinds become statuses.
@@ -137,14 +188,20 @@ public enum SyncHTTPServer {
         case .invalidChange: 400
         case .clockSkew: 422
         case .badRequest(let status): status
-        case .storage: 500
+        case .storage: 503
         case .unanswered(let status): status
         }
     }
 
-    static func error(_ f: SyncFailure) -> Response {
+    /// The response for a failure; a storage failure's `Retry-After` is `unavailableRetryAfter`
+    /// when given (the server's ``ServerLimits/unavailableRetryAfterSeconds``).
+    static func error(_ f: SyncFailure, unavailableRetryAfter: Int? = nil) -> Response {
         var headers: HTTPFields = [.contentType: jsonMediaType]
-        if let wait = f.retryAfter { headers[.retryAfter] = String(wait) }
+        if case .storage = f.kind, let wait = unavailableRetryAfter {
+            headers[.retryAfter] = String(wait)
+        } else if let wait = f.retryAfter {
+            headers[.retryAfter] = String(wait)
+        }
         if case .requestTimeout = f.kind { headers[.connection] = "close" }
         return Response(
             status: .init(code: status(of: f)), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
@@ -192,34 +249,5 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
                 return SyncHTTPServer.error(SyncFailure(.unanswered(status: status)))
             }
         }
-    }
-}
-
-/// One log line per request: method, path, status, duration. Never the token or the body.
-struct AccessLog<Context: RequestContext>: RouterMiddleware {
-    let logger: Logger
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        let start = ContinuousClock.now
-        do {
-            let response = try await next(request, context)
-            log(request, status: Int(response.status.code), start: start)
-            return response
-        } catch {
-            log(request, status: (error as? HTTPError).map { Int($0.status.code) } ?? 500, start: start)
-            throw error
-        }
-    }
-
-    func log(_ request: Request, status: Int, start: ContinuousClock.Instant) {
-        let ms = (ContinuousClock.now - start) / .milliseconds(1)
-        logger.info(
-            "request",
-            metadata: [
-                "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-                "ms": "\(String(format: "%.1f", ms))",
-            ])
     }
 }

@@ -44,7 +44,15 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public let kind: Kind
-    public init(_ kind: Kind) { self.kind = kind }
+    /// What failed underneath, for the server's log only (a storage error's description:
+    /// SQL without its arguments, a path). Never sent to the client.
+    public let cause: String?
+    public init(_ kind: Kind, cause: (any Error)? = nil) {
+        self.kind = kind
+        self.cause = cause.map { String(describing: $0) }
+    }
+
+    public static func == (a: SyncFailure, b: SyncFailure) -> Bool { a.kind == b.kind }
 
     /// The protocol's error code.
     public var code: SyncErrorCode {
@@ -61,14 +69,20 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidChange: .invalidChange
         case .clockSkew: .clockSkew
         case .badRequest: .badRequest
-        case .storage, .unanswered: .internal
+        case .storage: .unavailable
+        case .unanswered: .internal
         }
     }
 
-    /// Seconds the client should wait before trying again (sent as `Retry-After`).
+    /// Seconds the client should wait before trying again (sent as `Retry-After`). For a
+    /// storage failure this is the default; the HTTP edge sends its server's
+    /// ``ServerLimits/unavailableRetryAfterSeconds``.
     public var retryAfter: Int? {
-        if case .rateLimited(let s) = kind { return s }
-        return nil
+        switch kind {
+        case .rateLimited(let s): s
+        case .storage: ServerLimits.defaultUnavailableRetryAfterSeconds
+        default: nil
+        }
     }
 
     /// One sentence of facts, free of tokens and record content.

@@ -17,6 +17,10 @@ public struct ServerLimits: Sendable {
     public var requestTimeoutSeconds = 120
     /// Requests per token (nil: unlimited). `strata serve` turns on ``RateLimit/standard``.
     public var rateLimit: RateLimit? = nil
+    /// The `Retry-After` of a 503: when the storage cannot be read or written (a request's
+    /// storage failure, `/readyz`).
+    public var unavailableRetryAfterSeconds = ServerLimits.defaultUnavailableRetryAfterSeconds
+    public static let defaultUnavailableRetryAfterSeconds = 5
     public init() {}
 }
 
@@ -47,7 +51,7 @@ public struct SyncService: Sendable {
             grant = try await self.storage.authenticate(token)
             storage = try await self.storage.project(project)
         } catch {
-            throw SyncFailure(.storage(what: "read its data", logged: true))
+            throw SyncFailure(.storage(what: "read its data", logged: true), cause: error)
         }
         guard let grant else { throw SyncFailure(.unknownToken) }
         if let rateLimiter, let wait = rateLimiter.take(grant.tokenID) { throw SyncFailure(.rateLimited(retryAfter: wait)) }
@@ -60,7 +64,7 @@ public struct SyncService: Sendable {
     public func session(token: String?, project: String) async throws(SyncFailure) -> SessionInfo {
         let (grant, storage) = try await authorize(token: token, project: project, needs: .read)
         let vv: VersionVector
-        do { vv = try await storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project", logged: false)) }
+        do { vv = try await storage.versionVector() } catch { throw SyncFailure(.storage(what: "read the project", logged: true), cause: error) }
         return SessionInfo(
             protocol: Int(SyncCodec.protocolVersion), project: project, researcher: grant.researcher,
             role: grant.role, serverReplica: storage.replicaID.hex, version: vv.description,
@@ -81,7 +85,7 @@ public struct SyncService: Sendable {
                 replica: storage.replicaID, version: try await storage.versionVector(), changes: batch.changes,
                 remaining: batch.remaining)
         } catch {
-            throw SyncFailure(.storage(what: "read the project", logged: true))
+            throw SyncFailure(.storage(what: "read the project", logged: true), cause: error)
         }
     }
 
@@ -119,7 +123,7 @@ public struct SyncService: Sendable {
         } catch let e as ChangeValidationError {
             throw SyncFailure(.invalidChange(e))
         } catch {
-            throw SyncFailure(.storage(what: "apply the changes", logged: true))
+            throw SyncFailure(.storage(what: "apply the changes", logged: true), cause: error)
         }
     }
 }

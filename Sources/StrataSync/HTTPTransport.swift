@@ -22,8 +22,8 @@ public final class HTTPTransport: SyncTransport {
     /// Largest response body accepted.
     let maxResponseBytes: Int
     /// The longest `Retry-After` (seconds) the transport waits out, once per request, when
-    /// the server answers 429; a longer one fails the request with a message saying when to
-    /// sync again.
+    /// the server answers 429 (rate limited) or 503 (its storage unavailable); a longer one
+    /// fails the request with a message saying when to sync again.
     let maxRetryAfterSeconds: Int
     /// Told what the transport is waiting for (e.g. a rate limit), for the person at the terminal.
     let notice: @Sendable (String) -> Void
@@ -64,24 +64,39 @@ public final class HTTPTransport: SyncTransport {
         let via = firstContact ? probe : client
         do {
             return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
-        } catch let e as SyncClientError where e.status == 429 {
-            // Rate limited: wait as long as the server asks, once, then try again.
-            let wait = e.retryAfter ?? 1
-            guard wait <= maxRetryAfterSeconds else {
-                throw SyncClientError(
-                    status: 429, code: e.code,
-                    "the server is limiting how often this token may sync; try again in \(wait) s (your changes are safe here)")
-            }
-            notice("the server asks this token to slow down (rate limit): retrying in \(wait) s")
+        } catch let e as SyncClientError where e.status == 429 || e.status == 503 {
+            // Rate limited, or the server cannot reach its storage for now: wait as long as the
+            // server asks, once, then try again. Resending is safe: a refused push applied
+            // nothing, and a push applied twice changes nothing.
+            let limited = e.status == 429
+            let wait = e.retryAfter ?? (limited ? 1 : 5)
+            guard wait <= maxRetryAfterSeconds else { throw Self.gaveUp(e, wait: wait, again: false, baseURL: baseURL) }
+            notice(
+                limited
+                    ? "the server asks this token to slow down (rate limit): retrying in \(wait) s"
+                    : "the server is unavailable for now (it cannot reach its storage): retrying in \(wait) s")
             try await Task.sleep(for: .seconds(wait))
             do {
                 return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
-            } catch let again as SyncClientError where again.status == 429 {
-                throw SyncClientError(
-                    status: 429, code: again.code,
-                    "the server is still limiting how often this token may sync; wait \(again.retryAfter ?? wait) s, then sync again (your changes are safe here)")
+            } catch let again as SyncClientError where again.status == e.status {
+                throw Self.gaveUp(again, wait: again.retryAfter ?? wait, again: true, baseURL: baseURL)
             }
         }
+    }
+
+    /// The error that ends a sync refused with 429 or 503 once too often, saying when to try again.
+    static func gaveUp(_ e: SyncClientError, wait: Int, again: Bool, baseURL: String) -> SyncClientError {
+        if e.status == 429 {
+            return SyncClientError(
+                status: 429, code: e.code, retryAfter: wait,
+                again
+                    ? "the server is still limiting how often this token may sync; wait \(wait) s, then sync again (your changes are safe here)"
+                    : "the server is limiting how often this token may sync; try again in \(wait) s (your changes are safe here)")
+        }
+        return SyncClientError(
+            status: 503, code: .unavailable, retryAfter: wait,
+            "the server at \(baseURL) is unavailable: it cannot read or write its data now\(again ? ", still after one retry" : ""); your changes are safe on this machine"
+        )
     }
 
     func attempt(_ path: String, method: HTTPMethod, mediaType: String?, body: [UInt8]?, via client: HTTPClient) async throws

@@ -322,8 +322,8 @@ import Testing
             "change \(Self.skew.change) is stamped 172800 s ahead of the server's clock (at most 86400 s accepted); fix the clock of the machine that made it, then sync again"
         ),
         (.badRequest(status: 400), 400, "the request could not be read"),
-        (.storage(what: "read its data", logged: true), 500, "the server could not read its data; see its log"),
-        (.storage(what: "read the project", logged: false), 500, "the server could not read the project"),
+        (.storage(what: "read its data", logged: true), 503, "the server could not read its data; see its log"),
+        (.storage(what: "read the project", logged: false), 503, "the server could not read the project"),
         (.unanswered(status: 503), 503, "the server could not answer; see its log"),
     ]
 
@@ -397,6 +397,21 @@ import Testing
             Advice.message(for: e)
                 == "the server refused: the request did not arrive within 120 s; on a slow link sync with smaller batches (strata sync --batch-kb 256), then sync again"
         )
+    }
+
+    /// The server cannot reach its storage: the transport's facts (unavailable, the changes are
+    /// safe here) and the CLI's advice (the command, and when).
+    @Test func anUnavailableServerSaysWhenToSyncAgain() {
+        let e = SyncClientError(
+            status: 503, code: .unavailable, retryAfter: 5,
+            "the server at http://127.0.0.1:7070 is unavailable: it cannot read or write its data now, still after one retry; your changes are safe on this machine"
+        )
+        #expect(
+            Advice.message(for: e)
+                == "the server at http://127.0.0.1:7070 is unavailable: it cannot read or write its data now, still after one retry; your changes are safe on this machine; run `strata sync` again in 5 s"
+        )
+        #expect(SyncFailure(.storage(what: "apply the changes", logged: true)).code == .unavailable)
+        #expect(SyncFailure(.storage(what: "apply the changes", logged: true)).retryAfter == 5)
     }
 
     @Test func theCLIPrintsTheSameWordsAsBefore() {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `strata serve` running as a separate process, as a team or a researcher runs it.
-final class ServerProcess {
+final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let errURL: URL
     private(set) var port = 0
@@ -19,11 +19,13 @@ final class ServerProcess {
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        // Wait (at most 20 s) for "listening on http://127.0.0.1:PORT".
+        // Wait (at most 20 s) for "listening on http://127.0.0.1:PORT" (a line of its own, or
+        // the message of a JSON log line).
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://") }),
-                let p = line.split(separator: ":").dropFirst(2).first.flatMap({ Int($0.prefix { $0.isNumber }) })
+            let log = self.log
+            if let r = log.range(of: "listening on http://127.0.0.1:"),
+                let p = Int(log[r.upperBound...].prefix { $0.isNumber })
             {
                 port = p
                 return
@@ -43,6 +45,13 @@ final class ServerProcess {
         process.terminate()
         process.waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Waits at most `seconds` for the process to exit; its status, or nil if it is still running.
+    func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
     deinit { if process.isRunning { process.terminate() } }

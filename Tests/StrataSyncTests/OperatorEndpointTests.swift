@@ -36,8 +36,10 @@ struct UnreachableStorage: ServerStorage {
             #expect(ready.headers.first(name: "Retry-After") == "5")
             #expect(ready.json["status"] as? String == "unavailable")
             // A sync request says the same in its own words: the server could not read its data.
-            let session = try await rawRequest(url + "/v1/projects/palmyra/session", method: .GET, token: "stk_x")
-            #expect(session.status == 500)
+            let session = try await rawRequestWithHeaders(url + "/v1/projects/palmyra/session", token: "stk_x")
+            #expect(session.status == 503)
+            #expect(session.headers.first(name: "Retry-After") == "5")
+            #expect((session.json["error"] as? [String: Any])?["code"] as? String == "unavailable")
         }
     }
 }
