@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // System zlib, used only by the codec.
@@ -50,6 +51,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The team server's storage on PostgreSQL (postgres-nio): several servers on one database.
+        .target(
+            name: "StrataPostgres",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The sync protocol's client side (AsyncHTTPClient).
         .target(
             name: "StrataSync",
@@ -65,7 +76,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "strata-bench",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CZlib",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataSyncTesting", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,8 +100,10 @@ let package = Package(
         .target(
             name: "StrataSyncTesting",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -113,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "StrataSyncTests",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataTestSupport",
                 "StrataSyncTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -125,8 +138,8 @@ let package = Package(
         .testTarget(
             name: "StrataCLITests",
             dependencies: [
-                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
-                "StrataTestSupport",
+                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
+                "StrataTestSupport", "StrataSyncTesting",
             ]
         ),
         .testTarget(
