@@ -15,7 +15,7 @@ struct Options: Sendable {
     var json = false
     var strataBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("strata").path
     var scenarios: [String] = []
-    static let all = ["write", "merge", "first-sync", "incremental-sync", "cli", "load"]
+    static let all = ["write", "merge", "first-sync", "incremental-sync", "cli", "load", "server-storage"]
     /// Clients syncing at once in the `load` scenario, and for how long.
     var clients = 50
     var loadSeconds = 20.0

@@ -35,6 +35,7 @@ for s in opts.scenarios {
     case "incremental-sync": try await incrementalScenario()
     case "cli": try cliScenario()
     case "load": try await loadScenario()
+    case "server-storage": try await serverStorageScenario()
     default: break
     }
 }
