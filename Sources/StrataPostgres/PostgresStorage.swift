@@ -88,6 +88,9 @@ public final class PostgresStorage: TeamServerStorage, Sendable {
         }
         var c = database.clientConfiguration
         c.options.maximumConnections = options.maximumConnections
+        // The server gives up on a statement (a lock wait included) when the request has, so a
+        // connection never stays busy with work nobody waits for.
+        c.options.additionalStartupParameters = [("statement_timeout", "\(options.operationTimeoutSeconds * 1000)")]
         let client = PostgresClient(configuration: c, backgroundLogger: log)
         let task = Task { await client.run() }
         return PostgresStorage(database: database, options: options, client: client, runTask: task, logger: log)
@@ -383,18 +386,72 @@ final class ProjectCache: @unchecked Sendable {
     }
 }
 
-/// Runs `body`, failing with `timedOut` after `seconds` (the body is then cancelled).
+/// Runs `body`, failing with `timedOut` after `seconds`. The caller gets its answer in time even
+/// when the body does not stop at once on cancellation (a query the server is still running):
+/// the body is cancelled and left to finish on its own.
 func withTimeout<T: Sendable>(seconds: Int, operation: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw PostgresStorageError(.timedOut(operation: operation, seconds: seconds))
+    let race = Race<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            race.start(
+                continuation,
+                work: Task { race.finish(await Result { try await body() }) },
+                timer: Task {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    race.finish(.failure(PostgresStorageError(.timedOut(operation: operation, seconds: seconds))))
+                })
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else {
-            throw PostgresStorageError(.timedOut(operation: operation, seconds: seconds))
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of a body's answer, its timeout and the caller's cancellation resumes the caller;
+/// the others are ignored, and the body and the timer are cancelled.
+final class Race<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    private var done = false
+    private var tasks: [Task<Void, Never>] = []
+
+    func start(_ c: CheckedContinuation<T, any Error>, work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let ready: Result<T, any Error>? = lock.withLock {
+            tasks = [work, timer]
+            if let early {
+                done = true
+                return early
+            }
+            continuation = c
+            return nil
         }
-        return first
+        if let ready {
+            work.cancel()
+            timer.cancel()
+            c.resume(with: ready)
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let (c, toCancel): (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) = lock.withLock {
+            if done { return (nil, []) }
+            guard let c = continuation else {
+                // Before `start` (cancelled at once): kept for it.
+                if early == nil { early = result }
+                return (nil, [])
+            }
+            done = true
+            continuation = nil
+            return (c, tasks)
+        }
+        guard let c else { return }
+        for t in toCancel { t.cancel() }
+        c.resume(with: result)
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -125,8 +125,9 @@ struct PostgresStorageTests {
             try notes(khaled, count: 40)
             let token = team.tokens["Khaled"]!
             let body = ChangeSetCodec.encode(try khaled.changes(missingFrom: VersionVector()))
+            let blocker = try await TestPostgres.connect(db)
+            defer { Task { [blocker] in try? await blocker.close() } }
             try await withServer(team.backend) { url in
-                let blocker = try await TestPostgres.connect(db)
                 try await TestPostgres.query("BEGIN", on: blocker)
                 try await TestPostgres.query("LOCK TABLE strata_versions IN EXCLUSIVE MODE", on: blocker)
                 async let push = rawRequest(
@@ -148,7 +149,6 @@ struct PostgresStorageTests {
                 let waiting = try #require(pid, "the push never waited on the lock")
                 try await TestPostgres.query("SELECT pg_terminate_backend(\(waiting))::text", on: blocker)
                 try await TestPostgres.query("ROLLBACK", on: blocker)
-                try? await blocker.close()
                 let answer = try await push
                 #expect(answer.status == SyncHTTPServer.status(of: SyncFailure(.storage(what: "apply the changes", logged: true))))
                 #expect(try await team.serverChanges().isEmpty, "a cut push left changes behind")
