@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // System zlib, used only by the codec.
@@ -56,6 +57,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The team server's storage on PostgreSQL (postgres-nio): several servers on one database.
+        .target(
+            name: "StrataPostgres",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The sync protocol's client side (AsyncHTTPClient).
         .target(
             name: "StrataSync",
@@ -71,7 +82,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "strata-bench",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CZlib",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataSyncTesting", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,8 +107,10 @@ let package = Package(
         .target(
             name: "StrataSyncTesting",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -121,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "StrataSyncTests",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataTestSupport",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataTestSupport",
                 "StrataSyncTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -133,8 +146,8 @@ let package = Package(
         .testTarget(
             name: "StrataCLITests",
             dependencies: [
-                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
-                "StrataTestSupport",
+                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
+                "StrataTestSupport", "StrataSyncTesting",
             ]
         ),
         .testTarget(

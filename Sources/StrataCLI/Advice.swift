@@ -1,3 +1,4 @@
+import StrataPostgres
 import StrataServer
 import StrataStore
 import StrataSync
@@ -15,6 +16,7 @@ enum Advice {
         switch error {
         case let e as StoreError: message(for: e)
         case let e as ServerError: message(for: e)
+        case let e as PostgresStorageError: message(for: e)
         case let e as SyncClientError: message(for: e)
         case let e as ServerConfigError: e.description
         default: "\(error)"
@@ -38,7 +40,7 @@ enum Advice {
     /// any other error as it is (argument-parser's own errors keep their exit codes).
     static func adding(to error: any Error) -> any Error {
         switch error {
-        case is StoreError, is ServerError: CLIError(message(for: error))
+        case is StoreError, is ServerError, is PostgresStorageError: CLIError(message(for: error))
         default: error
         }
     }
@@ -108,6 +110,30 @@ enum Advice {
             return facts + "; see `strata server token list`"
         case .invalidProjectName, .invalidResearcherName:
             return facts
+        }
+    }
+
+    static func message(for e: PostgresStorageError) -> String {
+        let facts = e.description
+        switch e.kind {
+        case .invalidURL:
+            return facts + "; pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or set STRATA_DATABASE_URL)"
+        case .unreachable:
+            return facts + "; check that PostgreSQL runs and listens there, then start again"
+        case .authenticationFailed:
+            return facts + "; check the user and password in --database (or STRATA_DATABASE_URL)"
+        case .noDatabase:
+            return facts + "; create it (createdb NAME) or name another one in --database"
+        case .foreignDatabase:
+            return facts + "; give strata a database of its own (createdb strata)"
+        case .newerSchema:
+            return facts + "; upgrade strata to use it"
+        case .needsMigration:
+            return facts + "; run `strata server migrate --database URL`"
+        case .timedOut, .server:
+            return facts + "; check the database and its log, then try again"
+        case .verificationFailed:
+            return facts + "; nothing was overwritten: look at that project, then run `strata server migrate --to URL` again"
         }
     }
 }

@@ -2,14 +2,18 @@ import ArgumentParser
 import Foundation
 import Logging
 import StrataCodec
+import StrataPostgres
 import StrataServer
 import StrataStore
 
-/// Where a team server keeps its data: `--data DIR`, else `$STRATA_SERVER_DATA`, else the
+/// Where a team server keeps its data: `--database postgres://…` (else `$STRATA_DATABASE_URL`)
+/// for PostgreSQL; otherwise SQLite files in `--data DIR`, else `$STRATA_SERVER_DATA`, else the
 /// config file's `data` (for `serve`), else `$XDG_DATA_HOME/strata/server`.
 struct ServerDataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: "The server's data directory (default: $STRATA_SERVER_DATA, else $XDG_DATA_HOME/strata/server).", completion: .directory)
     var data: String?
+    @Option(name: .customLong("database"), help: "A PostgreSQL database instead of the data directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: $STRATA_DATABASE_URL).")
+    var database: String?
 
     var path: String { path(configured: nil) }
 
@@ -22,11 +26,60 @@ struct ServerDataOptions: ParsableArguments {
         return base + "/strata/server"
     }
 
-    func open(configured: String? = nil) throws -> TeamStorage {
+    /// The PostgreSQL URL, when the server's data is in PostgreSQL.
+    var databaseURL: String? {
+        if let d = database, !d.isEmpty { return d }
+        if data == nil, let d = ProcessInfo.processInfo.environment["STRATA_DATABASE_URL"], !d.isEmpty { return d }
+        return nil
+    }
+
+    func validate() throws {
+        if data != nil, database != nil {
+            throw ValidationError("pass --data (SQLite files) or --database (PostgreSQL), not both")
+        }
+    }
+
+    /// The SQLite storage in the data directory.
+    func openSQLite(configured: String? = nil) throws -> TeamStorage {
         do { return try TeamStorage(directory: path(configured: configured)) } catch let e as ServerError {
             throw CLIError(Advice.message(for: e))
         }
     }
+
+    /// The storage these options name; a PostgreSQL database is created or upgraded when
+    /// `migrate`. Errors are one line with advice.
+    func open(configured: String? = nil, migrate: Bool = true, logger: Logger? = nil) async throws -> any TeamServerStorage {
+        guard let url = databaseURL else { return try openSQLite(configured: configured) }
+        do {
+            var options = PostgresStorage.Options()
+            options.migrate = migrate
+            return try await PostgresStorage.open(try PostgresLocation(url: url), options: options, logger: logger)
+        } catch let e as PostgresStorageError { throw CLIError(Advice.message(for: e)) }
+    }
+
+    /// `body` on the storage, closed afterwards; a `ServerError` becomes its line with advice.
+    func with<T>(_ body: (any TeamServerStorage) async throws -> T) async throws -> T {
+        let storage = try await open()
+        do {
+            let r = try await body(storage)
+            await storage.close()
+            return r
+        } catch let e as ServerError {
+            await storage.close()
+            throw CLIError(Advice.message(for: e))
+        } catch let e as PostgresStorageError {
+            await storage.close()
+            throw CLIError(Advice.message(for: e))
+        } catch {
+            await storage.close()
+            throw error
+        }
+    }
+
+    /// Where the data is, for messages.
+    var shown: String { databaseURL.flatMap { try? PostgresLocation(url: $0).description } ?? path }
+    /// The flag naming this storage again, for advice.
+    var flag: String { databaseURL != nil ? "--database \(shown)" : "--data \(path)" }
 }
 
 struct ServeCommand: AsyncParsableCommand {
@@ -35,6 +88,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Team server: projects and tokens live in the data directory (see `strata server`).
               strata serve --data /srv/strata --host 0.0.0.0 --port 7070
+            Or in PostgreSQL, where any number of servers may share one database:
+              strata serve --database postgres://strata@db.internal/strata --port 7070
             Peer to peer: serve your own replica so a colleague in the same camp can sync with it.
               strata serve --peer --port 7070
             Settings can also come from a JSON file, keys named as the long options:
@@ -127,10 +182,10 @@ struct ServeCommand: AsyncParsableCommand {
                 "this token works until you stop the server.",
             ]
         } else {
-            let team = try server.open(configured: file.data)
-            if try team.tokens.projects().isEmpty {
+            let team = try await server.open(configured: file.data, logger: logger)
+            if try await team.projects().isEmpty {
                 banner.append(
-                    "no projects yet: create one with `strata server project add NAME --data \(dataPath)` and give each researcher a token")
+                    "no projects yet: create one with `strata server project add NAME \(server.databaseURL == nil ? "--data \(dataPath)" : server.flag)` and give each researcher a token")
             }
             backend = team
         }
@@ -140,59 +195,64 @@ struct ServeCommand: AsyncParsableCommand {
         var app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
         app.shutdownTimeout = .seconds(shutdownTimeout ?? file.shutdownTimeout ?? 30)
         let (lines, peerLines) = (banner, peerBanner)
-        try await app.run { bound in
-            let listening = "listening on http://\(host):\(bound)"
-            switch format {
-            case .human:
-                for line in peerLines + lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
-                printError(listening + " (Ctrl-C to stop)")
-            case .json:
-                for line in peerLines { print(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
-                for line in lines { logger.notice("\(line)") }
-                logger.notice("\(listening)", metadata: ["host": "\(host)", "port": .stringConvertible(bound)])
+        do {
+            try await app.run { bound in
+                let listening = "listening on http://\(host):\(bound)"
+                switch format {
+                case .human:
+                    for line in peerLines + lines { printError(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
+                    printError(listening + " (Ctrl-C to stop)")
+                case .json:
+                    for line in peerLines { print(line.replacingOccurrences(of: ":PORT", with: ":\(bound)")) }
+                    for line in lines { logger.notice("\(line)") }
+                    logger.notice("\(listening)", metadata: ["host": "\(host)", "port": .stringConvertible(bound)])
+                }
             }
+        } catch {
+            if let team = backend as? any TeamServerStorage { await team.close() }
+            throw error
         }
+        if let team = backend as? any TeamServerStorage { await team.close() }
         logger.notice("stopped")
     }
 }
 
-struct ServerCommand: ParsableCommand {
+struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server", abstract: "Administer a team server's projects and tokens.",
-        subcommands: [ServerProject.self, ServerToken.self])
+        subcommands: [ServerProject.self, ServerToken.self, ServerMigrate.self])
 }
 
-struct ServerProject: ParsableCommand {
+struct ServerProject: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project", abstract: "Create and list projects.", subcommands: [Add.self, List.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project (one replica on the server).")
         @OptionGroup var server: ServerDataOptions
         @Argument(help: "Project name: lowercase letters, digits, - and _.") var name: String
 
-        func run() throws {
-            let team = try server.open()
-            do { try team.addProject(name) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
-            print("project \(name) ready in \(server.path); give each researcher a token: strata server token create --project \(name) --researcher NAME")
+        func run() async throws {
+            try await server.with { team in try await team.addProject(name) }
+            print("project \(name) ready in \(server.shown); give each researcher a token: strata server token create --project \(name) --researcher NAME")
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List projects.")
         @OptionGroup var server: ServerDataOptions
-        func run() throws {
-            for p in try server.open().tokens.projects() { print(p) }
+        func run() async throws {
+            for p in try await server.with({ team in try await team.projects() }) { print(p) }
         }
     }
 }
 
-struct ServerToken: ParsableCommand {
+struct ServerToken: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token", abstract: "Create, list and revoke researchers' tokens.",
         subcommands: [Create.self, List.self, Revoke.self])
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a token for one researcher in one project (shown once, stored hashed).")
         @OptionGroup var server: ServerDataOptions
@@ -200,27 +260,26 @@ struct ServerToken: ParsableCommand {
         @Option(help: "The researcher's name, exactly as their replica's author name.") var researcher: String
         @Option(help: "read (pull), write (push own changes), admin (push anyone's: relaying).") var role = "write"
 
-        func run() throws {
+        func run() async throws {
             guard let r = Role(rawValue: role.lowercased()) else {
                 throw CLIError("'\(role)' is not a role; roles: read, write, admin")
             }
-            let team = try server.open()
-            do {
-                let (id, token) = try team.tokens.createToken(project: project, researcher: researcher, role: r)
-                print(token)
-                printError("token \(id) for \(researcher) (\(r.rawValue)) in \(project): copy it now, it is not stored and cannot be shown again")
-            } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
+            let (id, token) = try await server.with { team in
+                try await team.createToken(project: project, researcher: researcher, role: r)
+            }
+            print(token)
+            printError("token \(id) for \(researcher) (\(r.rawValue)) in \(project): copy it now, it is not stored and cannot be shown again")
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never the tokens themselves).")
         @OptionGroup var server: ServerDataOptions
         @Option(help: "Only this project.") var project: String?
         @Flag(help: "Print JSON.") var json = false
 
-        func run() throws {
-            let tokens = try server.open().tokens.listTokens(project: project)
+        func run() async throws {
+            let tokens = try await server.with { team in try await team.listTokens(project: project) }
             func iso(_ d: Date?) -> String { d.map { Output.iso(millis: UInt64($0.timeIntervalSince1970 * 1000)) } ?? "" }
             if json {
                 printJSON(
@@ -244,14 +303,75 @@ struct ServerToken: ParsableCommand {
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (see `token list`).")
         @OptionGroup var server: ServerDataOptions
         @Argument(help: "The token id.") var id: Int64
 
-        func run() throws {
-            do { try server.open().tokens.revoke(id: id) } catch let e as ServerError { throw CLIError(Advice.message(for: e)) }
+        func run() async throws {
+            try await server.with { team in try await team.revoke(id: id) }
             print("token \(id) revoked")
+        }
+    }
+}
+
+struct ServerMigrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Create or upgrade a PostgreSQL server's schema, or copy a SQLite server into PostgreSQL (--to).",
+        discussion: """
+            Create or upgrade the Strata schema of a PostgreSQL database (strata serve also does it on start):
+              strata server migrate --database postgres://strata@127.0.0.1/strata
+            Copy the SQLite server in a data directory (every project, token and change) into PostgreSQL,
+            then verify counts, version vectors and every change byte for byte. Safe to run again:
+              strata server migrate --data /srv/strata --to postgres://strata@127.0.0.1/strata
+            """)
+
+    @OptionGroup var server: ServerDataOptions
+    @Option(help: "Copy the SQLite server (--data) into this PostgreSQL database: postgres://USER@HOST[:PORT]/DATABASE.")
+    var to: String?
+
+    func validate() throws {
+        if to != nil, server.database != nil {
+            throw ValidationError("--to copies the SQLite server in --data into PostgreSQL; pass --data DIR, not --database")
+        }
+    }
+
+    func run() async throws {
+        do {
+            if let to {
+                let location = try PostgresLocation(url: to)
+                guard FileManager.default.fileExists(atPath: server.path + "/server.sqlite") else {
+                    throw CLIError("no SQLite team server in \(server.path) (no server.sqlite); pass --data DIR")
+                }
+                let team = try server.openSQLite()
+                let pg = try await PostgresStorage.open(location)
+                do {
+                    let r = try await TeamMigration.copy(from: team, to: pg) { line in printError(line) }
+                    await pg.close()
+                    print(
+                        "copied \(server.path) to \(location): \(r.projects) projects, \(r.tokens) tokens, \(r.changesCopied) changes copied (\(r.changesAlreadyThere) already there), \(r.changesVerified) changes verified byte for byte"
+                    )
+                    print("serve it with: strata serve --database \(location)")
+                } catch {
+                    await pg.close()
+                    throw error
+                }
+            } else if let url = server.databaseURL {
+                let location = try PostgresLocation(url: url)
+                var options = PostgresStorage.Options()
+                options.migrate = true
+                let pg = try await PostgresStorage.open(location, options: options)
+                await pg.close()
+                print("\(location) has the Strata schema, version \(PostgresStorage.schemaVersion)")
+            } else {
+                _ = try server.openSQLite()
+                print("\(server.path) is up to date (SQLite servers are upgraded when they are opened)")
+            }
+        } catch let e as PostgresStorageError {
+            throw CLIError(Advice.message(for: e))
+        } catch let e as ServerError {
+            throw CLIError(Advice.message(for: e))
         }
     }
 }

@@ -11,6 +11,13 @@ public struct Grant: Sendable, Equatable {
     /// The researcher's name: pushed changes must carry it as their author (unless admin).
     public var researcher: String
     public var role: Role
+
+    public init(tokenID: Int64, project: String, researcher: String, role: Role) {
+        self.tokenID = tokenID
+        self.project = project
+        self.researcher = researcher
+        self.role = role
+    }
 }
 
 /// One row of `strata server token list` (never the token itself).
@@ -22,6 +29,18 @@ public struct TokenInfo: Sendable {
     public var createdAt: Date
     public var revokedAt: Date?
     public var lastUsedAt: Date?
+
+    public init(
+        id: Int64, project: String, researcher: String, role: Role, createdAt: Date, revokedAt: Date?, lastUsedAt: Date?
+    ) {
+        self.id = id
+        self.project = project
+        self.researcher = researcher
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
 }
 
 /// An error of the server's administration (projects and tokens): what happened, with its
@@ -136,10 +155,7 @@ public final class TokenStore: Sendable {
 
     /// Creates a token; returns its id and the clear token, which is not kept.
     public func createToken(project: String, researcher: String, role: Role) throws -> (id: Int64, token: String) {
-        let researcher = researcher.trimmed
-        guard !researcher.isEmpty, !researcher.contains(where: \.isNewline) else {
-            throw ServerError(.invalidResearcherName)
-        }
+        let researcher = try Self.validateResearcherName(researcher)
         guard try hasProject(project) else {
             throw ServerError(.noProject(project))
         }
@@ -168,6 +184,15 @@ public final class TokenStore: Sendable {
                     lastUsedAt: (r[6] as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
+    }
+
+    /// Every token with its digest, in id order: for copying a server to another storage.
+    public func tokensWithDigests() throws -> [(info: TokenInfo, digest: Data)] {
+        let digests = try db.read { db in
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, digest FROM tokens").map { r in (r[0] as Int64, r[1] as Data) })
+        }
+        return try listTokens().compactMap { info in digests[info.id].map { (info: info, digest: $0) } }
     }
 
     /// Revokes a token by id; revoking twice is harmless.
@@ -213,16 +238,26 @@ public final class TokenStore: Sendable {
         return grant
     }
 
+    /// A researcher name trimmed, or `invalidResearcherName` when it is empty or spans lines.
+    public static func validateResearcherName(_ name: String) throws -> String {
+        let researcher = name.trimmed
+        guard !researcher.isEmpty, !researcher.contains(where: \.isNewline) else {
+            throw ServerError(.invalidResearcherName)
+        }
+        return researcher
+    }
+
     /// Whether a stored last use (seconds since 1970) is worth overwriting at `now`.
-    static func lastUsedIsStale(_ stored: Double?, now: Double) -> Bool {
+    public static func lastUsedIsStale(_ stored: Double?, now: Double) -> Bool {
         guard let stored else { return true }
         return abs(now - stored) >= lastUsedResolution
     }
 
-    static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }
+    /// The SHA-256 digest of a token: all a server keeps of it.
+    public static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }
 
     /// `stk_` and 52 base-32 digits: 256 random bits.
-    static func newToken() -> String {
+    public static func newToken() -> String {
         var rng = SystemRandomNumberGenerator()
         var bits: [UInt8] = []
         for _ in 0..<4 { withUnsafeBytes(of: rng.next()) { bits.append(contentsOf: $0) } }

@@ -117,3 +117,31 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// The replicas with at least one change in this log, in id order.
+    public func logReplicas() throws -> [ReplicaID] {
+        try db.read { db in
+            try Self.logRanges(db, past: VersionVector()).map(\.replica).filter { rid in
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM changes WHERE replica = (SELECT idx FROM replicas WHERE id = ?) LIMIT 1",
+                    arguments: [Data(rid.bytes)]) ?? false
+            }
+        }
+    }
+
+    /// At most `limit` of one replica's logged changes after `seq`, in seq order, as their stored
+    /// bytes (the `ChangeCodec` encoding): for copying a log byte for byte.
+    public func storedChanges(of replica: ReplicaID, after seq: UInt64, limit: Int) throws -> [(seq: UInt64, payload: [UInt8])] {
+        try db.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT seq, payload FROM changes
+                        WHERE replica = (SELECT idx FROM replicas WHERE id = ?) AND seq > ? ORDER BY seq LIMIT ?
+                        """),
+                arguments: [Data(replica.bytes), Int64(bitPattern: seq), limit]
+            ).map { row in (seq: UInt64(bitPattern: row[0] as Int64), payload: [UInt8](row[1] as Data)) }
+        }
+    }
+}

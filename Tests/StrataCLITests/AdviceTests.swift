@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StrataCodec
 import StrataCore
+import StrataPostgres
 import StrataServer
 import StrataStore
 import StrataSync
@@ -156,6 +157,65 @@ import Testing
         (.noToken(id: 7), "no token with id 7; see `strata server token list`"),
     ]
 
+    static let pgLocation = "postgres://strata@127.0.0.1:5432/strata"
+    static let postgresErrors: [(PostgresStorageError.Kind, String)] = [
+        (
+            .invalidURL("it names no database: end it with /DATABASE, e.g. postgres://strata@127.0.0.1/strata"),
+            "the database URL is not valid: it names no database: end it with /DATABASE, e.g. postgres://strata@127.0.0.1/strata; pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or set STRATA_DATABASE_URL)"
+        ),
+        (
+            .unreachable(location: pgLocation, reason: "connection refused"),
+            "cannot reach PostgreSQL at \(pgLocation): connection refused; check that PostgreSQL runs and listens there, then start again"
+        ),
+        (
+            .authenticationFailed(location: pgLocation),
+            "PostgreSQL at \(pgLocation) refused the user name or password; check the user and password in --database (or STRATA_DATABASE_URL)"
+        ),
+        (
+            .noDatabase(location: pgLocation),
+            "PostgreSQL has no database named in \(pgLocation); create it (createdb NAME) or name another one in --database"
+        ),
+        (
+            .foreignDatabase(location: pgLocation, tables: ["visits"]),
+            "the database \(pgLocation) belongs to another application (tables visits and no Strata schema); it was left untouched; give strata a database of its own (createdb strata)"
+        ),
+        (
+            .newerSchema(location: pgLocation, found: 3, supported: 1),
+            "the database \(pgLocation) has Strata schema version 3; this strata knows versions up to 1; upgrade strata to use it"
+        ),
+        (
+            .needsMigration(location: pgLocation, found: 0, supported: 1),
+            "the database \(pgLocation) holds no Strata schema yet (version 1 is needed); run `strata server migrate --database URL`"
+        ),
+        (
+            .timedOut(operation: "answer", seconds: 10),
+            "PostgreSQL did not answer within 10 s; check the database and its log, then try again"
+        ),
+        (
+            .server(sqlState: "53300", message: "too many connections"),
+            "PostgreSQL refused (SQLSTATE 53300): too many connections; check the database and its log, then try again"
+        ),
+        (
+            .verificationFailed("project palmyra has 42 changes in SQLite, 41 in PostgreSQL"),
+            "the copy does not match its source: project palmyra has 42 changes in SQLite, 41 in PostgreSQL; nothing was overwritten: look at that project, then run `strata server migrate --to URL` again"
+        ),
+    ]
+
+    static func name(_ k: PostgresStorageError.Kind) -> String {
+        switch k {
+        case .invalidURL: "invalidURL"
+        case .unreachable: "unreachable"
+        case .authenticationFailed: "authenticationFailed"
+        case .noDatabase: "noDatabase"
+        case .foreignDatabase: "foreignDatabase"
+        case .newerSchema: "newerSchema"
+        case .needsMigration: "needsMigration"
+        case .timedOut: "timedOut"
+        case .server: "server"
+        case .verificationFailed: "verificationFailed"
+        }
+    }
+
     /// The case name of a store error kind. The switch lists every case, so a new kind does
     /// not build until it is named here, and the count below makes it need a sample above.
     static func name(_ k: StoreError.Kind) -> String {
@@ -274,6 +334,7 @@ import Testing
     @Test func everyKindOfErrorHasASample() {
         #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 65)
         #expect(Set(Self.serverErrors.map { Self.name($0.0) }).count == 4)
+        #expect(Set(Self.postgresErrors.map { Self.name($0.0) }).count == 10)
     }
 
     @Test func noErrorBelowTheCLINamesACommandOrAFlag() {
@@ -284,6 +345,16 @@ import Testing
         for (kind, _) in Self.serverErrors {
             let d = ServerError(kind).description
             #expect(Self.namesACommandOrFlag(d) == nil, "\(Self.name(kind)): \(d)")
+        }
+        for (kind, _) in Self.postgresErrors {
+            let d = PostgresStorageError(kind).description
+            #expect(Self.namesACommandOrFlag(d) == nil, "\(Self.name(kind)): \(d)")
+        }
+    }
+
+    @Test func postgresErrorsReadAsBeforeWithTheirAdvice() {
+        for (kind, expected) in Self.postgresErrors {
+            #expect(Advice.message(for: PostgresStorageError(kind)) == expected, "\(Self.name(kind))")
         }
     }
 

@@ -13,9 +13,13 @@ import Testing
 /// Three researchers edit offline and sync through a server, in a seeded random order, until
 /// quiescent: every replica and the server end identical. The server's service is reached in
 /// process (the same codec both ways, no socket), unless `overHTTP`.
-func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) async throws {
+func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false, storage: TestStorage = .sqlite) async throws {
     let names = ["Khaled", "Maria", "Omar"]
-    let team = try Team(researchers: names)
+    try await withTeam(storage, researchers: names) { team in try await randomSyncSchedule(seed: seed, steps: steps, overHTTP: overHTTP, team: team) }
+}
+
+func randomSyncSchedule(seed: UInt64, steps: Int, overHTTP: Bool, team: TestTeam) async throws {
+    let names = ["Khaled", "Maria", "Omar"]
     let dir = try TemporaryDirectory()
     let ids = Simulation.makeReplicaIDs(seed: seed, count: 3)
     let created = try (0..<3).map { i in
@@ -42,13 +46,19 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
         for _ in 0..<2 {
             for i in 0..<3 { try await sync(stores[i], url, token: tokens[names[i]]!) }
         }
-        let server = try #require(try team.backend.store(for: "palmyra"))
+        // What the server holds, whether it materialises records (SQLite) or keeps only the log.
+        let server = try await team.serverReplica()
+        let serverVersion = try await team.projectStorage().versionVector()
         let reference = try server.snapshot()
         for s in stores {
-            #expect(try s.snapshot() == reference, "seed \(seed): \(s.path) differs from the server")
-            #expect(try s.versionVector() == (try server.versionVector()), "seed \(seed)")
+            #expect(try s.snapshot() == reference, "seed \(seed), \(team.storage): \(s.path) differs from the server")
+            #expect(try s.versionVector() == serverVersion, "seed \(seed), \(team.storage)")
         }
         #expect(try server.check() == [])
+        if let sqlite = team.backend as? TeamStorage, let materialised = try sqlite.store(for: "palmyra") {
+            #expect(try materialised.snapshot() == reference)
+            #expect(try materialised.check() == [])
+        }
     }
 }
 
@@ -60,14 +70,17 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
         }
     }
 
-    @Test(arguments: [3, 1999] as [UInt64])
-    func regressionSeeds(seed: UInt64) async throws { try await randomSyncSchedule(seed: seed, steps: 80) }
+    @Test(arguments: TestStorage.all, [3, 1999] as [UInt64])
+    func regressionSeeds(storage: TestStorage, seed: UInt64) async throws {
+        try await randomSyncSchedule(seed: seed, steps: 80, storage: storage)
+    }
 }
 
 @Suite(.serialized) struct SyncOverHTTPTests {
     /// The same schedule over real HTTP on loopback: the edge carries what the service says.
-    @Test func threeResearchersConvergeOverHTTP() async throws {
-        try await randomSyncSchedule(seed: 0x7AD_0A, steps: 40, overHTTP: true)
+    @Test(arguments: TestStorage.all)
+    func threeResearchersConvergeOverHTTP(storage: TestStorage) async throws {
+        try await randomSyncSchedule(seed: 0x7AD_0A, steps: 40, overHTTP: true, storage: storage)
     }
 
     @Test func twoLaptopsSyncPeerToPeer() async throws {
@@ -93,8 +106,12 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
 }
 
 @Suite struct ResumeTests {
-    @Test func aCutSyncResumesWithoutResendingAcknowledgedBatches() async throws {
-        let team = try Team(researchers: ["Khaled", "Maria"])
+    @Test(arguments: TestStorage.all)
+    func aCutSyncResumesWithoutResendingAcknowledgedBatches(storage: TestStorage) async throws {
+        try await withTeam(storage, researchers: ["Khaled", "Maria"]) { team in try await cutAndResume(team) }
+    }
+
+    func cutAndResume(_ team: TestTeam) async throws {
         let dir = try TemporaryDirectory()
         let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
         let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
@@ -111,13 +128,12 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
             client.maxBatchBytes = 2000
             await #expect(throws: SyncClientError.self) { _ = try await client.sync() }
             await cut.close()
-            let server = try #require(try team.backend.store(for: "palmyra"))
-            let afterCut = try server.status().changes
+            let afterCut = try await team.serverChanges().count
             #expect(afterCut > 0 && afterCut < 60)
             // Resume: only what the server lacks is sent, nothing twice.
             let resumed = try await sync(khaled, endpoint, token: tokens["Khaled"]!, batchBytes: 2000)
             #expect(resumed.pushed == 60 - afterCut)
-            #expect(try server.status().changes == 60)
+            #expect(try await team.serverChanges().count == 60)
             // Pull cut after 2 batches, then resumed: Maria receives each change once.
             let pullCut = CuttingTransport(
                 inner: endpoint.transport(token: tokens["Maria"]!), allowed: 3)
@@ -137,9 +153,12 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
 @Suite struct CutPointTests {
     /// The link drops after k requests, for every k of a sync, both ways; the next sync
     /// moves exactly what is still missing and both ends agree.
-    @Test(arguments: Array(2...9))
-    func aSyncCutAfterAnyRequestResumes(cutAfter k: Int) async throws {
-        let team = try Team(researchers: ["Khaled", "Maria"])
+    @Test(arguments: TestStorage.all, Array(2...9))
+    func aSyncCutAfterAnyRequestResumes(storage: TestStorage, cutAfter k: Int) async throws {
+        try await withTeam(storage, researchers: ["Khaled", "Maria"]) { team in try await cut(team, after: k) }
+    }
+
+    func cut(_ team: TestTeam, after k: Int) async throws {
         let dir = try TemporaryDirectory()
         let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
         let maria = try Store.create(at: dir.file("m.strata"), author: "Maria")
@@ -158,9 +177,8 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
             client.maxBatchBytes = 1500
             let cutReport = try? await client.sync()
             await cut.close()
-            let server = try #require(try team.backend.store(for: "palmyra"))
             let pulledBefore = try maria.status().changes - 9
-            let pushedBefore = try server.status().changes - 12
+            let pushedBefore = try await team.serverChanges().count - 12
             let rest = try await sync(maria, endpoint, token: tokens["Maria"]!, batchBytes: 1500)
             if cutReport == nil {
                 #expect(rest.pulled == 12 - pulledBefore, "cut after \(k)")
@@ -168,7 +186,7 @@ func randomSyncSchedule(seed: UInt64, steps: Int = 40, overHTTP: Bool = false) a
             }
             try await sync(khaled, endpoint, token: tokens["Khaled"]!)
             #expect(try maria.snapshot() == (try khaled.snapshot()), "cut after \(k)")
-            #expect(try server.snapshot() == (try khaled.snapshot()), "cut after \(k)")
+            #expect(try await team.serverReplica().snapshot() == (try khaled.snapshot()), "cut after \(k)")
         }
     }
 }
@@ -209,8 +227,12 @@ struct RepeatingTransport: SyncTransport {
         #expect(try maria.status().changes == 1)
     }
 
-    @Test func aReplicaHoldingChangesBeyondAGapFinishesItsPull() async throws {
-        let team = try Team(researchers: ["Khaled", "Maria"])
+    @Test(arguments: TestStorage.all)
+    func aReplicaHoldingChangesBeyondAGapFinishesItsPull(storage: TestStorage) async throws {
+        try await withTeam(storage, researchers: ["Khaled", "Maria"]) { team in try await gap(team) }
+    }
+
+    func gap(_ team: TestTeam) async throws {
         let dir = try TemporaryDirectory()
         let khaled = try Store.create(at: dir.file("k.strata"), author: "Khaled")
         for i in 0..<20 {

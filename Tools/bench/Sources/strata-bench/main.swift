@@ -36,6 +36,7 @@ for s in opts.scenarios {
     case "cli": try cliScenario()
     case "load": try await loadScenario()
     case "attach": try attachScenario()
+    case "server-storage": try await serverStorageScenario()
     default: break
     }
 }

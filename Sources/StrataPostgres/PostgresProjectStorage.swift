@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import StrataCodec
+import StrataCore
+import StrataServer
+
+/// One project's log in PostgreSQL, as the sync protocol reads and appends it.
+public struct PostgresProjectStorage: ProjectStorage {
+    let storage: PostgresStorage
+    public let name: String
+    public let replicaID: ReplicaID
+
+    /// Rows per INSERT statement of a push (a batch is still one transaction).
+    static let rowsPerStatement = 1000
+    /// Change bytes per INSERT statement of a push.
+    static let bytesPerStatement = 4 << 20
+
+    public func versionVector() async throws -> VersionVector {
+        let logger = storage.logger
+        let name = self.name
+        return try await storage.query("read the project") { c in try await Self.versionVector(c, project: name, logger: logger) }
+    }
+
+    static func versionVector(_ c: PostgresConnection, project: String, logger: Logger) async throws -> VersionVector {
+        var vv = VersionVector()
+        for try await (r, n) in try await c.query(
+            "SELECT replica, contiguous FROM strata_versions WHERE project = \(project) AND contiguous > 0", logger: logger
+        ).decode((ByteBuffer, Int64).self) {
+            if let id = ReplicaID(bytes: r.readableBytesView) { vv[id] = UInt64(n) }
+        }
+        return vv
+    }
+
+    /// One REPEATABLE READ snapshot: per replica in id order, the changes past `version`, as
+    /// many as fit in `maxBytes` (at least one), then how many more are missing.
+    public func changes(missingFrom version: VersionVector, maxBytes: Int) async throws -> MissingChanges {
+        let logger = storage.logger
+        let name = self.name
+        return try await storage.inTransaction("read the project", readOnlySnapshot: true) { c in
+            var replicas: [ReplicaID] = []
+            for try await r in try await c.query("SELECT replica FROM strata_versions WHERE project = \(name)", logger: logger)
+                .decode(ByteBuffer.self)
+            {
+                if let id = ReplicaID(bytes: r.readableBytesView) { replicas.append(id) }
+            }
+            replicas.sort()
+            var out: [Change] = []
+            var bytes = 0
+            var remaining = 0
+            var full = false
+            for rid in replicas {
+                let r = ByteBuffer(bytes: rid.bytes)
+                let from = Int64(bitPattern: version[rid])
+                if !full {
+                    // The prefix of what this replica lacks that fits what is left of the bound
+                    // (its first change whatever its size when the batch is still empty), and
+                    // how many it lacks in all.
+                    let before = bytes
+                    let budget = Int64(maxBytes - before)
+                    let firstAnyway = out.isEmpty
+                    var taken = 0
+                    var total = 0
+                    for try await (payload, upto, n, count) in try await c.query(
+                        """
+                        SELECT payload, upto, n, total FROM (
+                            SELECT payload, sum(size) OVER w AS upto, row_number() OVER w AS n, count(*) OVER () AS total
+                            FROM strata_changes WHERE project = \(name) AND replica = \(r) AND seq > \(from)
+                            WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)) t
+                        WHERE upto <= \(budget) OR (n = 1 AND \(firstAnyway))
+                        ORDER BY n
+                        """, logger: logger
+                    ).decode((ByteBuffer, Int64, Int64, Int64).self) {
+                        _ = n
+                        out.append(try ChangeCodec.decode(payload.readableBytesView))
+                        bytes = before + Int(upto)
+                        taken += 1
+                        total = Int(count)
+                    }
+                    if taken == 0 {
+                        total = try await Self.count(c, project: name, replica: r, after: from, logger: logger)
+                    }
+                    if taken < total {
+                        full = true
+                        remaining += total - taken
+                    }
+                } else {
+                    remaining += try await Self.count(c, project: name, replica: r, after: from, logger: logger)
+                }
+            }
+            return MissingChanges(changes: out, remaining: remaining)
+        }
+    }
+
+    static func count(_ c: PostgresConnection, project: String, replica: ByteBuffer, after seq: Int64, logger: Logger)
+        async throws -> Int
+    {
+        for try await n in try await c.query(
+            "SELECT count(*) FROM strata_changes WHERE project = \(project) AND replica = \(replica) AND seq > \(seq)",
+            logger: logger
+        ).decode(Int64.self) {
+            return Int(n)
+        }
+        return 0
+    }
+
+    public func present(_ ids: [ChangeID]) async throws -> Set<ChangeID> {
+        if ids.isEmpty { return [] }
+        let logger = storage.logger
+        let name = self.name
+        let rs = ids.map { ByteBuffer(bytes: $0.replica.bytes) }
+        let ss = ids.map { Int64(bitPattern: $0.seq) }
+        return try await storage.query("read the project") { c in
+            var out = Set<ChangeID>()
+            for try await (r, s) in try await c.query(
+                """
+                SELECT c.replica, c.seq FROM strata_changes c
+                JOIN unnest(\(rs)::bytea[], \(ss)::int8[]) AS i(r, s) ON c.replica = i.r AND c.seq = i.s
+                WHERE c.project = \(name)
+                """, logger: logger
+            ).decode((ByteBuffer, Int64).self) {
+                if let rid = ReplicaID(bytes: r.readableBytesView) { out.insert(ChangeID(replica: rid, seq: UInt64(bitPattern: s))) }
+            }
+            return out
+        }
+    }
+
+    /// Validates the batch, then stores it in one transaction (see `PostgresStorage`'s
+    /// invariant). Changes are inserted in (replica, seq) order and replicas locked in id
+    /// order, so concurrent pushes wait for each other instead of deadlocking.
+    public func append(_ changes: [Change], now: UInt64) async throws -> AppendResult {
+        for c in changes {
+            try c.validate()
+            try storage.options.policy.check(c.timestamp, from: c.id, now: now)
+        }
+        var seen = Set<ChangeID>()
+        let unique = changes.filter { seen.insert($0.id).inserted }.sorted { ($0.id.replica, $0.id.seq) < ($1.id.replica, $1.id.seq) }
+        let rows = unique.map { c in (id: c.id, payload: ChangeCodec.encode(c)) }
+        return try await appendEncoded(rows, total: changes.count, receivedAt: now)
+    }
+
+    /// Stores encoded changes (sorted by id, distinct) in one transaction: the push path and
+    /// the SQLite migration, which copies the stored bytes as they are.
+    func appendEncoded(_ rows: [(id: ChangeID, payload: [UInt8])], total: Int, receivedAt: UInt64) async throws -> AppendResult {
+        var chunks: [[(id: ChangeID, payload: [UInt8])]] = [[]]
+        var chunkBytes = 0
+        for row in rows {
+            if chunks[chunks.count - 1].count >= Self.rowsPerStatement || chunkBytes + row.payload.count > Self.bytesPerStatement,
+                !chunks[chunks.count - 1].isEmpty
+            {
+                chunks.append([])
+                chunkBytes = 0
+            }
+            chunks[chunks.count - 1].append(row)
+            chunkBytes += row.payload.count
+        }
+        let logger = storage.logger
+        let name = self.name
+        let received = Int64(bitPattern: receivedAt)
+        let prepared = chunks.filter { !$0.isEmpty }.map { chunk in
+            (
+                chunk.map { ByteBuffer(bytes: $0.id.replica.bytes) }, chunk.map { Int64(bitPattern: $0.id.seq) },
+                chunk.map { Int32($0.payload.count) }, chunk.map { ByteBuffer(bytes: $0.payload) }
+            )
+        }
+        let applied = try await storage.inTransaction("apply the changes") { c in
+            var applied = 0
+            var touched = Set<ReplicaID>()
+            for (rs, ss, zs, ps) in prepared {
+                for try await r in try await c.query(
+                    """
+                    INSERT INTO strata_changes(project, replica, seq, size, received_at, payload)
+                    SELECT \(name), r, s, z, \(received), p
+                    FROM unnest(\(rs)::bytea[], \(ss)::int8[], \(zs)::int4[], \(ps)::bytea[]) AS t(r, s, z, p)
+                    ORDER BY r, s
+                    ON CONFLICT DO NOTHING
+                    RETURNING replica
+                    """, logger: logger
+                ).decode(ByteBuffer.self) {
+                    applied += 1
+                    if let rid = ReplicaID(bytes: r.readableBytesView) { touched.insert(rid) }
+                }
+            }
+            for rid in touched.sorted() {
+                try await Self.advance(c, project: name, replica: rid, logger: logger)
+            }
+            return applied
+        }
+        return AppendResult(applied: applied, duplicates: total - applied)
+    }
+
+    /// Advances a replica's entry of the version vector over the seqs that continue it. The
+    /// row lock is taken first, and the log read by a later statement (a fresh snapshot under
+    /// READ COMMITTED), so each push sees every push that advanced the entry before it.
+    static func advance(_ c: PostgresConnection, project: String, replica rid: ReplicaID, logger: Logger) async throws {
+        let r = ByteBuffer(bytes: rid.bytes)
+        try await c.query(
+            "INSERT INTO strata_versions(project, replica, contiguous) VALUES (\(project), \(r), 0) ON CONFLICT DO NOTHING",
+            logger: logger)
+        var from: Int64 = 0
+        for try await n in try await c.query(
+            "SELECT contiguous FROM strata_versions WHERE project = \(project) AND replica = \(r) FOR UPDATE", logger: logger
+        ).decode(Int64.self) {
+            from = n
+        }
+        var to = from
+        for try await n in try await c.query(
+            """
+            SELECT coalesce(max(seq), \(from)) FROM (
+                SELECT seq, row_number() OVER (ORDER BY seq) AS n
+                FROM strata_changes WHERE project = \(project) AND replica = \(r) AND seq > \(from)) t
+            WHERE seq = \(from) + n
+            """, logger: logger
+        ).decode(Int64.self) {
+            to = n
+        }
+        if to != from {
+            try await c.query(
+                "UPDATE strata_versions SET contiguous = \(to) WHERE project = \(project) AND replica = \(r)", logger: logger)
+        }
+    }
+}

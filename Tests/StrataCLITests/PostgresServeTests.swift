@@ -1,0 +1,92 @@
+import Foundation
+import StrataPostgres
+import StrataSyncTesting
+import Testing
+
+/// The PostgreSQL storage from the terminal: a bad URL or password stops `strata serve` with one
+/// line; two `strata serve` processes on one database serve one team; a SQLite server moved
+/// with `strata server migrate --to` keeps its tokens and data. Run when a test cluster is given
+/// (`STRATA_TEST_DATABASE_URL`), always in CI.
+@Suite("serve on PostgreSQL, from the terminal", .enabled(if: TestStorage.all.contains(.postgres)))
+struct PostgresServeTests {
+    @Test func aWrongPasswordOrAnUnreachableDatabaseStopsServeWithOneLine() async throws {
+        let s = try Sandbox()
+        var wrong = try TestPostgres.base()
+        wrong.password = "not-the-password"
+        let url = "postgres://\(wrong.user):not-the-password@\(wrong.host):\(wrong.port)/\(wrong.database)?sslmode=disable"
+        let r = try s.run("serve", "--port", "0", "--database", url)
+        #expect(r.status != 0)
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("refused the user name or password") && !r.stderr.contains("not-the-password"))
+        let down = try s.run("server", "project", "list", env: ["STRATA_DATABASE_URL": "postgres://postgres@127.0.0.1:1/strata"])
+        #expect(down.status != 0 && down.stderr.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/strata"))
+        #expect(down.stderr.split(separator: "\n").count == 1, "\(down.stderr)")
+        let bad = try s.run("server", "project", "list", "--database", "mysql://x")
+        #expect(bad.status != 0 && bad.stderr.contains("must start with postgres://"))
+    }
+
+    @Test func twoServersOnOneDatabaseServeOneTeam() async throws {
+        let s = try Sandbox()
+        try await TestPostgres.withFreshDatabase { db in try twoServers(s, url: cliURL(db)) }
+    }
+
+    func twoServers(_ s: Sandbox, url: String) throws {
+        let env = ["STRATA_DATABASE_URL": url]
+        #expect(try s.ok("server", "migrate", env: env).contains("has the Strata schema, version"))
+        try s.ok("server", "project", "add", "palmyra", env: env)
+        let khaledToken = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: env)
+        let mariaToken = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Maria", "--database", url)
+        #expect(try s.ok("server", "token", "list", env: env).contains("Maria"))
+        let one = try ServerProcess(["serve", "--port", "0"], env: env, cwd: s.dir)
+        let two = try ServerProcess(["serve", "--port", "0", "--database", url], env: [:], cwd: s.dir)
+        let a = s.path("khaled.strata")
+        let b = s.path("maria.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.initStore(author: "Maria", store: b)
+        try s.ok("remote", "add", "origin", one.url, "--project", "palmyra", "--token", khaledToken, store: a)
+        try s.ok("remote", "add", "origin", two.url, "--project", "palmyra", "--token", mariaToken, store: b)
+        try s.ok("add", "site", "Temple of Bel", "--set", "condition=destroyed", store: a)
+        try s.ok("add", "note", "Theatre", store: b)
+        for store in [a, b, a] { try s.ok("sync", store: store) }
+        #expect(try s.ok("export", "--format", "json", store: a) == (try s.ok("export", "--format", "json", store: b)))
+        #expect(one.stop() == 0)
+        #expect(two.stop() == 0)
+    }
+
+    @Test func aSQLiteServerMovedToPostgreSQLKeepsItsTokensAndData() async throws {
+        let s = try Sandbox()
+        let data = s.path("server")
+        let sqlite = ["STRATA_SERVER_DATA": data]
+        try s.ok("server", "project", "add", "palmyra", env: sqlite)
+        let token = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: sqlite)
+        let server = try ServerProcess(["serve", "--port", "0"], env: sqlite, cwd: s.dir)
+        let a = s.path("khaled.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", token, store: a)
+        try s.ok("add", "artefact", "Lion of Al-lat", "--set", "state=moved-for-safekeeping", store: a)
+        try s.ok("sync", store: a)
+        #expect(server.stop() == 0)
+
+        try await TestPostgres.withFreshDatabase { db in try moveAndServe(s, data: data, url: cliURL(db), token: token, a: a) }
+    }
+
+    func moveAndServe(_ s: Sandbox, data: String, url: String, token: String, a: String) throws {
+        let first = try s.ok("server", "migrate", "--data", data, "--to", url)
+        #expect(first.contains("1 projects, 1 tokens, 1 changes copied (0 already there), 1 changes verified byte for byte"))
+        let again = try s.ok("server", "migrate", "--data", data, "--to", url)
+        #expect(again.contains("0 changes copied (1 already there), 1 changes verified"))
+        let moved = try ServerProcess(["serve", "--port", "0", "--database", url], env: [:], cwd: s.dir)
+        let b = s.path("fresh.strata")
+        try s.initStore(author: "Khaled", store: b)
+        try s.ok("remote", "add", "origin", moved.url, "--project", "palmyra", "--token", token, store: b)
+        #expect(try s.ok("sync", store: b).contains("pulled 1 change"))
+        #expect(try s.ok("export", "--format", "json", store: a) == (try s.ok("export", "--format", "json", store: b)))
+        #expect(moved.stop() == 0)
+    }
+
+    /// The URL of a test database with its password, as a person would type it.
+    func cliURL(_ l: PostgresLocation) -> String {
+        let password = l.password.map { ":\($0)" } ?? ""
+        return "postgres://\(l.user)\(password)@\(l.host):\(l.port)/\(l.database)?sslmode=disable"
+    }
+}
