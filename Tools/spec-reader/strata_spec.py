@@ -32,6 +32,13 @@ PULL_RESPONSE_MAGIC = b"SPLR"
 TEXT_FIELDS = frozenset(["body", "description", "quote"])
 # Section 2.3 / CS-REJ-21: ids and the (exclusive) ends of id ranges stay below 2^31 - 1.
 TEXT_ID_BOUND = (1 << 31) - 1
+# Section 2.2, tag 8 (change-set format 3): the attachments set and the reference's bounds.
+ATTACHMENTS_FIELD = "att"
+ATTACHMENT_MAX_SIZE = 1 << 53
+ATTACHMENT_LIMITS = {"media type": 127, "name": 255, "caption": 4096, "time taken": 64,
+                     "camera": 255}
+PHOTO_PARTS = {"takenAt": 1, "location": 2, "orientation": 4, "camera": 8}
+NEWEST_CHANGE_SET_VERSION = 3
 INFLATE_CHUNK = 64 * 1024
 MASK64 = (1 << 64) - 1
 
@@ -321,8 +328,9 @@ def change_set_header(data: bytes, limits: Limits = STANDARD, base: int = 0):
     _check_magic(data, CHANGE_SET_MAGIC, "change set")
     r = Reader(data, 4, end_code="truncated", base=base)
     version = r.u8("version")
-    if version not in (1, 2):
-        hint = ": written by a newer Strata; upgrade strata" if version > 2 else ""
+    if not 1 <= version <= NEWEST_CHANGE_SET_VERSION:
+        hint = (": written by a newer Strata; upgrade strata"
+                if version > NEWEST_CHANGE_SET_VERSION else "")
         raise SpecError("unsupported-version", f"change-set version {version}{hint}", base + 4)
     flags = r.u8("flags")
     if flags & ~1:
@@ -394,7 +402,9 @@ def _version_vector(r: Reader, limits: Limits, replica_of, what: str, entry_byte
     return entries
 
 
-def _value(r: Reader, limits: Limits, replicas: list) -> dict:
+def _value(r: Reader, limits: Limits, replicas: list, attachments: bool = True) -> dict:
+    """A value (section 2.2); `attachments`: whether tag 8 may appear (change-set format 3
+    on; record states always)."""
     at = r.at()
     tag = r.u8("value tag")
     if tag == 0:
@@ -424,9 +434,125 @@ def _value(r: Reader, limits: Limits, replicas: list) -> dict:
             return r.index(replicas, "deletion replica index")
         entries = _version_vector(r, limits, replica, "deletion vector", 2)
         return {"deletion": {replica_hex(replicas[i]): s for i, s in entries}}
+    if tag == 8 and attachments:
+        return {"attachment": _attachment(r)}
     raise r.fail("unsupported-value",
                  f"value tag {tag}: the data comes from a newer Strata; upgrade strata to read it",
                  at)
+
+
+def _bounded_string(r: Reader, limit: int, what: str) -> str:
+    """A string whose length has its own limit (too-large above it, CS-REJ-13)."""
+    start = r.at()
+    n = r.varint(what + " length")
+    if n > limit:
+        raise r.fail("too-large", f"{what}: {n} bytes, over its limit of {limit}", start)
+    raw = r.bytes(n, what)
+    try:
+        return raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise r.fail("invalid-utf8", f"{what} is not valid UTF-8", start) from None
+
+
+def _is_control(c: str) -> bool:
+    o = ord(c)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def _is_bidi_control(c: str) -> bool:
+    o = ord(c)
+    return o in (0x061C, 0x200E, 0x200F) or 0x202A <= o <= 0x202E or 0x2066 <= o <= 0x2069
+
+
+_MEDIA_TYPE_FIRST = set("abcdefghijklmnopqrstuvwxyz0123456789")
+_MEDIA_TYPE_REST = _MEDIA_TYPE_FIRST | set("!#$&-^_.+")
+
+
+def _f64(bits: str) -> float:
+    return struct.unpack("<d", struct.pack("<Q", int(bits, 16)))[0]
+
+
+def attachment_problem(a: dict) -> str | None:
+    """Section 2.2, CS-REJ-22: what is wrong with a decoded reference, or None."""
+    if a["size"] > ATTACHMENT_MAX_SIZE:
+        return "size over 2^53"
+    name = a["name"]
+    if name in ("", ".", ".."):
+        return "name is empty, . or .."
+    for c in name:
+        if c in "/\\":
+            return "name holds a path separator"
+        if _is_control(c) or _is_bidi_control(c):
+            return "name holds a control or bidirectional control character"
+    parts = a["mediaType"].split("/")
+    if len(parts) != 2 or any(not p or p[0] not in _MEDIA_TYPE_FIRST
+                              or any(c not in _MEDIA_TYPE_REST for c in p) for p in parts):
+        return "media type is not type/subtype of lowercase name characters"
+    if any(c not in "\n\t" and (_is_control(c) or _is_bidi_control(c)) for c in a["caption"]):
+        return "caption holds a control or bidirectional control character"
+    for key in ("takenAt", "camera"):
+        if key in a and (a[key] == "" or any(_is_control(c) or _is_bidi_control(c)
+                                             for c in a[key])):
+            return f"{key} is empty or holds control characters"
+    if "orientation" in a and not 1 <= a["orientation"] <= 8:
+        return f"orientation {a['orientation']} is not 1 to 8"
+    if "location" in a:
+        loc = a["location"]
+        lat, lon = _f64(loc["latitude"]), _f64(loc["longitude"])
+        if not (abs(lat) <= 90 and abs(lon) <= 180):  # NaN fails too
+            return "position out of range"
+        if "accuracyMetres" in loc:
+            acc = _f64(loc["accuracyMetres"])
+            if not (acc >= 0 and acc != float("inf")):
+                return "position accuracy is not a distance"
+    return None
+
+
+def _attachment(r: Reader) -> dict:
+    """Tag 8's payload (section 2.2): hash, size, media type, name, caption, parts, parts."""
+    start = r.at()
+    a = {"hash": r.bytes(32, "attachment hash").hex(), "size": r.varint("attachment size")}
+    a["mediaType"] = _bounded_string(r, ATTACHMENT_LIMITS["media type"], "attachment media type")
+    a["name"] = _bounded_string(r, ATTACHMENT_LIMITS["name"], "attachment name")
+    a["caption"] = _bounded_string(r, ATTACHMENT_LIMITS["caption"], "attachment caption")
+    pat = r.at()
+    parts = r.u8("attachment metadata parts")
+    if parts & ~0x0F:
+        raise r.fail("malformed", f"attachment metadata parts 0x{parts:02x} has reserved bits",
+                     pat)
+    if parts & PHOTO_PARTS["takenAt"]:
+        a["takenAt"] = _bounded_string(r, ATTACHMENT_LIMITS["time taken"], "time taken")
+    if parts & PHOTO_PARTS["location"]:
+        lat = r.f64_bits("latitude")
+        lon = r.f64_bits("longitude")
+        lpat = r.at()
+        present = r.u8("accuracy presence")
+        if present not in (0, 1):
+            raise r.fail("malformed", f"location accuracy presence byte {present}", lpat)
+        loc = {"latitude": "0x%016x" % lat, "longitude": "0x%016x" % lon}
+        if present:
+            loc["accuracyMetres"] = "0x%016x" % r.f64_bits("accuracy")
+        a["location"] = loc
+    if parts & PHOTO_PARTS["orientation"]:
+        a["orientation"] = r.u8("orientation")
+    if parts & PHOTO_PARTS["camera"]:
+        a["camera"] = _bounded_string(r, ATTACHMENT_LIMITS["camera"], "camera")
+    problem = attachment_problem(a)
+    if problem:
+        raise r.fail("malformed", f"attachment: {problem}", start)
+    return a
+
+
+def _check_attachment_key(op: dict) -> None:
+    """CS-REJ-23: an attachment is the value of att[<its hash hex>], and att holds nothing
+    else; checked once the value is read."""
+    value = op.get("value") or {}
+    if "attachment" in value:
+        if op["field"] != ATTACHMENTS_FIELD or op["element"] != value["attachment"]["hash"]:
+            raise SpecError("invalid-change", "an attachment outside att[<its hash>]", op["at"])
+    elif op["action"] == "assign" and op["field"] == ATTACHMENTS_FIELD:
+        raise SpecError("invalid-change", "something other than an attachment assigned to att",
+                        op["at"])
 
 
 def _text_id(replicas: list, i: int, counter: int) -> str:
@@ -572,7 +698,8 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
                   "at": oat}
             if action == 0:
                 op["action"] = "assign"
-                op["value"] = _value(r, limits, replicas)
+                op["value"] = _value(r, limits, replicas, attachments=version >= 3)
+                _check_attachment_key(op)
             elif action == 1:
                 op["action"] = "retract"
             else:
@@ -653,8 +780,10 @@ def encode_payload(changes: list) -> tuple[int, bytes]:
             v = op.get("value") or {}
             for rep in (v.get("deletion") or {}):
                 replicas.add(bytes.fromhex(rep))
+            if "attachment" in v:
+                version = 3
             if op["action"] == "edit-text":
-                version = 2
+                version = max(version, 2)
                 for e in op["edits"]:
                     for key in ("after", "before"):
                         if e.get(key):
@@ -754,6 +883,27 @@ def _encode_value(w: Writer, v: dict, ri: dict) -> None:
         for rep, s in entries:
             w.varint(ri[rep])
             w.varint(s)
+    elif "attachment" in v:
+        a = v["attachment"]
+        w.u8(8)
+        w.raw(bytes.fromhex(a["hash"]))
+        w.varint(a["size"])
+        for key in ("mediaType", "name", "caption"):
+            w.string(a[key])
+        w.u8(sum(bit for key, bit in PHOTO_PARTS.items() if key in a))
+        if "takenAt" in a:
+            w.string(a["takenAt"])
+        if "location" in a:  # tag 6's payload, without the tag
+            loc = a["location"]
+            w.u64le(int(loc["latitude"], 16))
+            w.u64le(int(loc["longitude"], 16))
+            w.u8(1 if "accuracyMetres" in loc else 0)
+            if "accuracyMetres" in loc:
+                w.u64le(int(loc["accuracyMetres"], 16))
+        if "orientation" in a:
+            w.u8(a["orientation"])
+        if "camera" in a:
+            w.string(a["camera"])
     else:
         raise ValueError(f"unknown value {v!r}")
 
