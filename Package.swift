@@ -19,18 +19,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
-        // System zlib, used only by the codec.
+        // System zlib, used only by the codec (not "CZlib": ZIPFoundation has a module of that name).
         .systemLibrary(
-            name: "CZlib",
+            name: "CStrataZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
         // Pure core: identifiers, clocks, version vectors, registers, sets, merge. No I/O.
         .target(name: "StrataCore"),
         // The only code that knows the change-set bytes.
-        .target(name: "StrataCodec", dependencies: ["StrataCore", "CZlib"]),
+        .target(name: "StrataCodec", dependencies: ["StrataCore", "CStrataZlib"]),
         // The replica: SQLite through GRDB, and its blobs (files named by SHA-256, swift-crypto).
         .target(
             name: "StrataStore",
@@ -69,6 +70,7 @@ let package = Package(
                 "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -77,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "strata-bench",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CZlib",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataSync", "StrataSyncTesting", "CStrataZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,7 +103,12 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec", "StrataTestSupport"]),
+        .testTarget(
+            name: "StrataCodecTests",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "StrataStoreTests",
             dependencies: [
