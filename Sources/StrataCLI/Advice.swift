@@ -16,8 +16,15 @@ enum Advice {
         case let e as StoreError: message(for: e)
         case let e as ServerError: message(for: e)
         case let e as SyncClientError: message(for: e)
+        case let e as BundleBlobRefused: message(for: e)
         default: "\(error)"
         }
+    }
+
+    /// A bundle refused because of one of its attachments' bytes.
+    static func message(for e: BundleBlobRefused) -> String {
+        "attachment \(e.number) of \(e.count) (\(e.hash.short)): \(message(for: e.underlying)); copy the bundle again, "
+            + "or ask its sender for one without the bytes (strata bundle create --no-attachments)"
     }
 
     /// A failed sync: the server's or the transport's facts, and the flag that helps when the

@@ -10,6 +10,7 @@ Standard library only. No Swift code was consulted to write it.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class Limits:
     max_version_vector_entries: int = 65_536
     max_change_sets_per_bundle: int = 65_536
     max_bundle_inflated_bytes: int = 1 << 30
+    max_blobs_per_bundle: int = 65_536
 
 
 STANDARD = Limits()
@@ -924,6 +926,8 @@ def encode_change_set(changes: list, compress: bool = True, level: int = 6) -> b
 # Bundles (section 3)
 
 BUNDLE_FIXED_HEADER = 4 + 1 + 1 + 8
+# Version 2: the fixed header, then the head's length (u64le).
+BUNDLE_BLOBS_HEADER = BUNDLE_FIXED_HEADER + 8
 
 
 class FrameError(SpecError):
@@ -935,8 +939,8 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
     _check_magic(data, BUNDLE_MAGIC, "bundle")
     h = Reader(data, 4, end_code="truncated")
     version = h.u8("version")
-    if version != 1:
-        hint = ": written by a newer Strata; upgrade strata" if version > 1 else ""
+    if version not in (1, 2):
+        hint = ": written by a newer Strata; upgrade strata" if version > 2 else ""
         raise SpecError("unsupported-version", f"bundle version {version}{hint}", 4)
     flags = h.u8("flags")
     if flags != 0:
@@ -954,7 +958,18 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
     if zlib.crc32(data[:-4]) & 0xFFFFFFFF != stored:
         raise SpecError("checksum-mismatch", "the bundle's CRC-32 does not match its bytes",
                         len(data) - 4)
-    r = Reader(data, BUNDLE_FIXED_HEADER, len(data) - 4, end_code="malformed")
+    head_start, head_end = BUNDLE_FIXED_HEADER, len(data) - 4
+    if version == 2:
+        # Section 3, version 2: the head length, then the head, then the blob frames.
+        if total < BUNDLE_BLOBS_HEADER + 4:
+            raise SpecError("malformed", "a version-2 bundle with no room for its head length",
+                            BUNDLE_FIXED_HEADER)
+        head_length = struct.unpack("<Q", data[BUNDLE_FIXED_HEADER:BUNDLE_BLOBS_HEADER])[0]
+        if head_length > total - BUNDLE_BLOBS_HEADER - 4:
+            raise SpecError("malformed", f"head length {head_length} runs past the checksum",
+                            BUNDLE_FIXED_HEADER)
+        head_start, head_end = BUNDLE_BLOBS_HEADER, BUNDLE_BLOBS_HEADER + head_length
+    r = Reader(data, head_start, head_end, end_code="malformed")
     sender = r.id16("sender")
     author = r.string(limits, "sender author")
     vv = _version_vector(r, limits, lambda: r.id16("sender version replica"), "sender version",
@@ -994,14 +1009,49 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
             raise SpecError("too-large", f"{where}: the bundle holds more than maxChanges", at)
         changes += cs["changes"]
         frames.append(cs)
-    return {"sender": replica_hex(sender), "senderAuthor": author,
-            "senderVersion": {replica_hex(k): s for k, s in vv},
-            "createdAtMillis": created, "changes": changes, "frames": frames}
+    out = {"sender": replica_hex(sender), "senderAuthor": author,
+           "senderVersion": {replica_hex(k): s for k, s in vv},
+           "createdAtMillis": created, "changes": changes, "frames": frames, "version": version}
+    if version == 2:
+        out["blobs"] = _blob_frames(data, head_end, len(data) - 4, limits)
+    return out
+
+
+def _blob_frames(data: bytes, start: int, end: int, limits: Limits) -> list:
+    """Section 3, version 2: the blob frames (BD-REJ-10..12), then every blob's bytes hashed
+    (BD-REJ-13), as a receiver does before it keeps anything."""
+    b = Reader(data, start, end, end_code="malformed")
+    n = b.count(limits.max_blobs_per_bundle, "maxBlobsPerBundle", 33, "blob count")
+    blobs, previous = [], None
+    for k in range(n):
+        at = b.at()
+        digest = b.bytes(32, f"blob {k + 1} hash")
+        sat = b.at()
+        size = b.varint(f"blob {k + 1} size")
+        if size > ATTACHMENT_MAX_SIZE:
+            raise SpecError("too-large", f"blob {k + 1} of {n}: {size} bytes, over 2^53", sat)
+        if size > b.remaining:
+            raise b.fail("malformed", f"blob {k + 1} of {n} ({size} bytes) runs past the checksum",
+                         at)
+        if previous is not None and not previous < digest:
+            raise SpecError("malformed", f"blob {k + 1} of {n} is not after the previous one in "
+                            "hash order", at)
+        previous = digest
+        blobs.append({"hash": digest.hex(), "size": size, "bytes": b.bytes(size, "blob bytes"),
+                      "at": at})
+    if b.remaining:
+        raise b.fail("trailing-bytes", f"{b.remaining} bytes after the last blob", b.at())
+    for k, blob in enumerate(blobs):
+        if hashlib.sha256(blob["bytes"]).hexdigest() != blob["hash"]:
+            raise SpecError("blob-mismatch", f"blob {k + 1} of {n}'s bytes do not hash to its name",
+                            blob["at"])
+    return [{"hash": x["hash"], "size": x["size"], "bytes": x["bytes"].hex()} for x in blobs]
 
 
 def encode_bundle(sender: str, author: str, version: dict, created: int,
-                  frames: list[bytes]) -> bytes:
-    """Section 3, given the change sets (the split into frames is the writer's choice)."""
+                  frames: list[bytes], blobs: list | None = None) -> bytes:
+    """Section 3, given the change sets (the split into frames is the writer's choice) and,
+    for version 2, the blobs ({"hash", "bytes" as hex}); version 1 when there are none."""
     w = Writer()
     w.raw(bytes.fromhex(sender))
     w.string(author)
@@ -1016,8 +1066,20 @@ def encode_bundle(sender: str, author: str, version: dict, created: int,
         w.varint(len(f))
         w.raw(f)
     body = bytes(w.out)
-    total = BUNDLE_FIXED_HEADER + len(body) + 4
-    head = BUNDLE_MAGIC + bytes([1, 0]) + struct.pack("<Q", total) + body
+    if not blobs:
+        total = BUNDLE_FIXED_HEADER + len(body) + 4
+        head = BUNDLE_MAGIC + bytes([1, 0]) + struct.pack("<Q", total) + body
+        return head + struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
+    b = Writer()
+    b.varint(len(blobs))
+    for blob in sorted(blobs, key=lambda x: bytes.fromhex(x["hash"])):
+        raw = bytes.fromhex(blob["bytes"])
+        b.raw(bytes.fromhex(blob["hash"]))
+        b.varint(len(raw))
+        b.raw(raw)
+    total = BUNDLE_BLOBS_HEADER + len(body) + len(b.out) + 4
+    head = (BUNDLE_MAGIC + bytes([2, 0]) + struct.pack("<Q", total) + struct.pack("<Q", len(body))
+            + body + bytes(b.out))
     return head + struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
 
 
