@@ -22,18 +22,19 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
-        // System zlib, used only by the codec.
+        // System zlib, used only by the codec (not "CZlib": ZIPFoundation has a module of that name).
         .systemLibrary(
-            name: "CZlib",
+            name: "CStrataZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
         // Pure core: identifiers, clocks, version vectors, registers, sets, merge. No I/O.
         .target(name: "StrataCore"),
         // The only code that knows the change-set bytes.
-        .target(name: "StrataCodec", dependencies: ["StrataCore", "CZlib"]),
+        .target(name: "StrataCodec", dependencies: ["StrataCore", "CStrataZlib"]),
         // The replica: SQLite through GRDB, and its blobs (files named by SHA-256, swift-crypto).
         .target(
             name: "StrataStore",
@@ -85,6 +86,7 @@ let package = Package(
                 "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -93,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "strata-bench",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataSyncTesting", "CZlib",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataSyncTesting", "CStrataZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,7 +122,13 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "StrataCodecTests", dependencies: ["StrataCore", "StrataCodec", "StrataTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "StrataCodecTests",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "StrataStoreTests",
             dependencies: [

@@ -19,8 +19,15 @@ enum Advice {
         case let e as PostgresStorageError: message(for: e)
         case let e as SyncClientError: message(for: e)
         case let e as ServerConfigError: e.description
+        case let e as BundleBlobRefused: message(for: e)
         default: "\(error)"
         }
+    }
+
+    /// A bundle refused because of one of its attachments' bytes.
+    static func message(for e: BundleBlobRefused) -> String {
+        "attachment \(e.number) of \(e.count) (\(e.hash.short)): \(message(for: e.underlying)); copy the bundle again, "
+            + "or ask its sender for one without the bytes (strata bundle create --no-attachments)"
     }
 
     /// A failed sync: the server's or the transport's facts, the flag that helps when the

@@ -4,21 +4,37 @@ import StrataCore
 import StrataStore
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
-    case json, csv, geojson, markdown
+    case json, csv, geojson, markdown, zip
 }
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export records as JSON, CSV, GeoJSON (for QGIS) or Markdown.",
-        discussion: "JSON export is the format `strata import` reads. Output is deterministic (records by id).")
+        abstract: "Export records as JSON, CSV, GeoJSON (for QGIS) or Markdown, or with their attachments as a zip.",
+        discussion: """
+            JSON export is the format `strata import` reads. Output is deterministic (records by id).
+            --format zip -o FILE writes records.json, records.geojson (records with a location and \
+            photos with a position, as points), attachments.json and every attachment held here, \
+            under attachments/<record>/, named by its number and caption.
+            Positions are sensitive (looters read them): --no-locations leaves out site and record \
+            coordinates and photos' positions; in a zip it also leaves out the photos' files, \
+            whose EXIF may hold a GPS position.
+            """)
 
     @OptionGroup var options: StoreOptions
-    @Option(help: "json, csv, geojson or markdown.") var format: ExportFormat = .json
+    @Option(help: "json, csv, geojson, markdown or zip.") var format: ExportFormat = .json
     @Option(help: "Only this kind.", completion: .list(RecordKind.allCases.map(\.rawValue))) var kind: String?
     @Flag(help: "Include deleted records.") var all = false
     @Option(name: [.short, .customLong("output")], help: "Write to this file instead of standard output.", completion: .file())
     var output: String?
+    @Flag(help: "Leave positions out: locations of records and photos (and, in a zip, the photo files themselves).")
+    var noLocations = false
+
+    func validate() throws {
+        if format == .geojson && noLocations {
+            throw ValidationError("a GeoJSON export is made of positions, and --no-locations leaves them all out; export json or csv instead")
+        }
+    }
 
     func run() throws {
         let store = try options.open()
@@ -26,12 +42,29 @@ struct ExportCommand: ParsableCommand {
         if let kind { f.kind = try Fields.kind(named: kind) }
         let records = try store.list(f).sorted { $0.id < $1.id }
         let out = try Output(store: store)
+        if format == .zip {
+            guard let output else { throw CLIError("an archive is a file, not text for the terminal: give -o FILE.zip") }
+            let path = Paths.expand(output)
+            let s = try Exporter.zip(records, store: store, out: out, to: path, locations: !noLocations)
+            var line = "exported \(Output.counted(s.records, "record")) and \(Output.counted(s.attachments, "attachment")) (\(Output.byteCount(Int(s.attachmentBytes)))) to \(path)"
+            if noLocations { line += ", without positions" }
+            printError(line)
+            if s.notHere > 0 { printError("\(Output.counted(s.notHere, "attachment")) not on this machine, listed in attachments.json but not in the archive") }
+            if s.leftOutForPosition > 0 {
+                printError("\(Output.counted(s.leftOutForPosition, "photo")) left out: \(s.leftOutForPosition == 1 ? "its file" : "their files") may hold a GPS position (listed in attachments.json)")
+            }
+            return
+        }
+        let recordsOut = noLocations ? records.map(Exporter.withoutLocations) : records
         let text: String
         switch format {
-        case .json: text = JSON.array(records.map(out.recordJSON)).serialized() + "\n"
-        case .csv: text = Exporter.csv(records)
+        case .json:
+            let json = JSON.array(recordsOut.map(out.recordJSON))
+            text = (noLocations ? Exporter.withoutPositions(json) : json).serialized() + "\n"
+        case .csv: text = Exporter.csv(recordsOut)
         case .geojson: text = Exporter.geojson(records, out: out).serialized() + "\n"
-        case .markdown: text = Exporter.markdown(records, out: out)
+        case .markdown: text = Exporter.markdown(recordsOut, out: out)
+        case .zip: text = ""  // handled above
         }
         if let output {
             let path = Paths.expand(output)

@@ -32,7 +32,9 @@ public typealias ChangeBundle = Bundle
 
 /// Encodes and decodes bundle files (Protocol/SPEC.md, "Bundle file").
 public enum BundleCodec {
-    public static let formatVersion: UInt8 = 1
+    /// The newest version read and written. A writer writes version 1 unless the bundle
+    /// carries blobs (version 2), so that older readers still read every bundle of changes only.
+    public static let formatVersion: UInt8 = 2
     /// ASCII "SBDL".
     public static let magic: [UInt8] = [0x53, 0x42, 0x44, 0x4C]
     /// magic, version, flags, total length.
@@ -54,7 +56,7 @@ public enum BundleCodec {
     static func assemble(_ bundle: Bundle, frames: [[UInt8]]) -> [UInt8] {
         var w = ByteWriter(capacity: frames.reduce(256) { $0 + $1.count + 5 })
         w.raw(magic)
-        w.u8(formatVersion)
+        w.u8(1)
         w.u8(0)  // flags
         let lengthAt = w.bytes.count
         w.u64le(0)  // total length, patched below
@@ -103,47 +105,110 @@ public enum BundleCodec {
         return changeSets(group[..<mid], maxBytes: maxBytes) + changeSets(group[mid...], maxBytes: maxBytes)
     }
 
-    /// Decodes a bundle file, checking every rule of Protocol/SPEC.md (BD-REJ-*) and the
-    /// change sets inside it (CS-REJ-*).
+    /// Decodes a bundle file held in memory, checking every rule of Protocol/SPEC.md (BD-REJ-*)
+    /// and the change sets inside it (CS-REJ-*). The blobs of a version-2 bundle are framed
+    /// but not returned: ``decodeContents(_:limits:)`` and ``read(_:limits:)`` return them.
     public static func decode(_ bytes: [UInt8], limits: CodecLimits = .standard) throws(CodecError) -> Bundle {
-        try bytes.withUnsafeBufferPointer { buf in
-            Result { () throws(CodecError) in try decode(buffer: buf, limits: limits) }
-        }.get()
+        try decodeContents(bytes, limits: limits).bundle
     }
 
-    static func decode(buffer: UnsafeBufferPointer<UInt8>, limits: CodecLimits) throws(CodecError) -> Bundle {
-        var r = ByteReader(buffer, what: "bundle", endIsTruncation: true)
+    /// Decodes a bundle file held in memory, blobs included (their bytes are at their offsets).
+    public static func decodeContents(_ bytes: [UInt8], limits: CodecLimits = .standard) throws(CodecError) -> BundleContents {
+        do {
+            return try read(ByteArraySource(bytes), limits: limits)
+        } catch let e as CodecError {
+            throw e
+        } catch {
+            throw CodecError(.malformed("\(error)"))  // an array source does not fail
+        }
+    }
+
+    /// The fixed header's checks (BD-REJ-01..04, -05) on the first bytes of a file of `size`
+    /// bytes: returns the version and the declared total length.
+    static func checkFixedHeader(_ first: UnsafeBufferPointer<UInt8>, size: UInt64) throws(CodecError) -> (version: UInt8, total: Int) {
+        var r = ByteReader(first, what: "bundle", endIsTruncation: true)
         try r.magic(magic, name: "Strata bundle")
         let version = try r.u8("format version")
-        guard version == formatVersion else {
+        guard (1...formatVersion).contains(version) else {
             throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "bundle"), at: 4)
         }
         let flags = try r.u8("flags")
         guard flags == 0 else { throw r.error(.unsupportedFlags(found: flags, known: 0), at: 5) }
-        guard r.remaining >= 8 else { throw r.error(.truncated(what: "bundle"), at: buffer.count) }
+        guard r.remaining >= 8 else { throw r.error(.truncated(what: "bundle"), at: Int(clamping: size)) }
         var declared: UInt64 = 0
-        for i in 0..<8 { declared |= UInt64(buffer[6 + i]) << (8 * UInt64(i)) }
-        r.position += 8
+        for i in 0..<8 { declared |= UInt64(first[6 + i]) << (8 * UInt64(i)) }
         guard declared >= UInt64(prefixSize + crcSize) else {
             throw r.error(.malformed("declared bundle length \(declared) is shorter than the fixed header"), at: 6)
         }
-        if UInt64(buffer.count) < declared {
-            throw CodecError(.truncated(what: "bundle"), offset: buffer.count, total: declared > UInt64(Int.max) ? Int.max : Int(declared))
+        if size < declared {
+            throw CodecError(.truncated(what: "bundle"), offset: Int(clamping: size), total: Int(clamping: declared))
         }
-        let total = Int(declared)
-        if buffer.count > total {
-            throw r.error(.trailingBytes(count: buffer.count - total, what: "bundle"), at: total)
+        if size > declared {
+            throw r.error(.trailingBytes(count: Int(clamping: size - declared), what: "bundle"), at: Int(clamping: declared))
         }
-        let stored = UInt32(buffer[total - 4]) | UInt32(buffer[total - 3]) << 8 | UInt32(buffer[total - 2]) << 16
-            | UInt32(buffer[total - 1]) << 24
-        let computed = Zlib.crc32(UnsafeBufferPointer(rebasing: buffer[0..<(total - crcSize)]))
-        guard stored == computed else { throw r.error(.checksumMismatch(stored: stored, computed: computed), at: total - 4) }
+        return (version, Int(declared))
+    }
 
+    /// Reads a bundle from a file or any other source a piece at a time, checking every rule
+    /// of Protocol/SPEC.md §3: the fixed header, the size, the CRC-32 (one pass over the file
+    /// in 1 MiB pieces), then the changes (held in memory, within the limits) and the framing
+    /// of the blobs, whose bytes stay in the source: ``blobBytes(_:from:_:)`` streams them.
+    /// Memory is bounded by the changes, never by the blobs. Errors other than ``CodecError``
+    /// are the source's (an unreadable file).
+    public static func read(_ source: some ByteSource, limits: CodecLimits = .standard) throws -> BundleContents {
+        let size = source.size
+        let first = try source.read(at: 0, count: Int(min(size, UInt64(prefixSize))))
+        let (version, total) = try first.withUnsafeBufferPointer { buf throws(CodecError) in try checkFixedHeader(buf, size: size) }
+        // BD-REJ-06: the checksum, before anything after the fixed header is interpreted.
+        var crc: UInt32 = 0
+        var at = 0
+        let end = total - crcSize
+        while at < end {
+            let piece = try source.read(at: UInt64(at), count: min(chunk, end - at))
+            guard !piece.isEmpty else { throw CodecError(.truncated(what: "bundle"), offset: at, total: total) }
+            crc = piece.withUnsafeBufferPointer { Zlib.crc32($0, continuing: crc) }
+            at += piece.count
+        }
+        let tail = try source.read(at: UInt64(end), count: crcSize)
+        guard tail.count == crcSize else { throw CodecError(.truncated(what: "bundle"), offset: end, total: total) }
+        let stored = UInt32(tail[0]) | UInt32(tail[1]) << 8 | UInt32(tail[2]) << 16 | UInt32(tail[3]) << 24
+        guard stored == crc else {
+            throw CodecError(.checksumMismatch(stored: stored, computed: crc), offset: end, total: total, context: nil)
+        }
         // The checksum holds: what follows is what the writer wrote. Errors below are malformed,
         // never truncated.
-        var h = ByteReader(
-            UnsafeBufferPointer(rebasing: buffer[0..<(total - crcSize)]), what: "bundle body", endIsTruncation: false)
-        h.position = prefixSize
+        if version == 1 {
+            let body = try source.read(at: 0, count: end)
+            let bundle = try body.withUnsafeBufferPointer { buf throws(CodecError) in
+                var h = ByteReader(buf, what: "bundle body", endIsTruncation: false)
+                h.position = prefixSize
+                return try decodeHead(&h, limits: limits)
+            }
+            return BundleContents(bundle: bundle, blobs: [], version: 1)
+        }
+        guard end >= blobsPrefixSize else {
+            throw CodecError(.malformed("a version-2 bundle of \(total) bytes has no room for its head length"), offset: prefixSize)
+        }
+        let lengthBytes = try source.read(at: UInt64(prefixSize), count: 8)
+        var headLength: UInt64 = 0
+        for i in 0..<8 { headLength |= UInt64(lengthBytes[i]) << (8 * UInt64(i)) }
+        guard headLength <= UInt64(end - blobsPrefixSize) else {
+            throw CodecError(.malformed("the head length \(headLength) runs past the checksum"), offset: prefixSize)
+        }
+        let headEnd = blobsPrefixSize + Int(headLength)
+        let head = try source.read(at: 0, count: headEnd)
+        let bundle = try head.withUnsafeBufferPointer { buf throws(CodecError) in
+            var h = ByteReader(buf, what: "bundle head", endIsTruncation: false)
+            h.position = blobsPrefixSize
+            return try decodeHead(&h, limits: limits)
+        }
+        let blobs = try readBlobFrames(source, from: headEnd, to: end, limits: limits)
+        return BundleContents(bundle: bundle, blobs: blobs, version: 2)
+    }
+
+    /// Sender to the last change set (BD-REJ-07, -08, -09), from a reader over the file up to
+    /// the end of the last change set, positioned at the sender.
+    static func decodeHead(_ h: inout ByteReader, limits: CodecLimits) throws(CodecError) -> Bundle {
         let (sh, sl) = try h.id16("sender replica id")
         let author = try h.string("sender author", limit: limits.maxStringBytes)
         let senderVersion = try SyncCodec.readVersion(&h, limits: limits, what: "sender version")

@@ -1,4 +1,4 @@
-import CZlib
+import CStrataZlib
 import StrataCore
 
 /// Encodes and decodes change sets: a batch of changes, zlib-compressed, as sent between

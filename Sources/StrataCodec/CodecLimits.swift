@@ -27,6 +27,8 @@ public struct CodecLimits: Sendable, Equatable {
     public var maxChangeSetsPerBundle: Int
     /// Largest sum of inflated payloads across one bundle.
     public var maxBundleInflatedBytes: Int
+    /// Most blobs (attachments' bytes) in one bundle (format version 2).
+    public var maxBlobsPerBundle: Int
 
     public init(
         maxInflatedBytes: Int = 32 << 20,
@@ -38,7 +40,8 @@ public struct CodecLimits: Sendable, Equatable {
         maxTableEntries: Int = 1 << 20,
         maxVersionVectorEntries: Int = 1 << 16,
         maxChangeSetsPerBundle: Int = 1 << 16,
-        maxBundleInflatedBytes: Int = 1 << 30
+        maxBundleInflatedBytes: Int = 1 << 30,
+        maxBlobsPerBundle: Int = 1 << 16
     ) {
         self.maxInflatedBytes = maxInflatedBytes
         self.maxCompressedBytes = maxCompressedBytes
@@ -50,6 +53,7 @@ public struct CodecLimits: Sendable, Equatable {
         self.maxVersionVectorEntries = maxVersionVectorEntries
         self.maxChangeSetsPerBundle = maxChangeSetsPerBundle
         self.maxBundleInflatedBytes = maxBundleInflatedBytes
+        self.maxBlobsPerBundle = maxBlobsPerBundle
     }
 
     /// The defaults documented in Protocol/SPEC.md, "Limits".
@@ -62,7 +66,7 @@ public struct CodecLimits: Sendable, Equatable {
     public static let bytesOnly = CodecLimits(
         maxInflatedBytes: .max, maxCompressedBytes: .max, maxChanges: .max, maxOperationsPerChange: .max,
         maxStringBytes: .max, maxPreds: .max, maxTableEntries: .max, maxVersionVectorEntries: .max,
-        maxChangeSetsPerBundle: .max, maxBundleInflatedBytes: .max)
+        maxChangeSetsPerBundle: .max, maxBundleInflatedBytes: .max, maxBlobsPerBundle: .max)
 }
 
 extension CodecLimits {

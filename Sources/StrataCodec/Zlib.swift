@@ -1,4 +1,4 @@
-import CZlib
+import CStrataZlib
 
 /// The zlib (RFC 1950) calls the codec needs: whole-buffer deflate, bounded inflate, CRC-32.
 enum Zlib {
@@ -17,7 +17,7 @@ enum Zlib {
                 stream.avail_in = uInt(inBuf.count)
                 stream.next_out = outBuf.baseAddress
                 stream.avail_out = uInt(outBuf.count)
-                rc = CZlib.deflate(&stream, Z_FINISH)
+                rc = CStrataZlib.deflate(&stream, Z_FINISH)
                 precondition(rc == Z_STREAM_END, "deflate did not finish within deflateBound (\(rc))")
                 return outBuf.count - Int(stream.avail_out)
             }
@@ -51,7 +51,7 @@ enum Zlib {
             let (rc, produced): (Int32, Int) = chunk.withUnsafeMutableBufferPointer { c in
                 stream.next_out = c.baseAddress
                 stream.avail_out = uInt(chunkSize)
-                let rc = CZlib.inflate(&stream, Z_NO_FLUSH)
+                let rc = CStrataZlib.inflate(&stream, Z_NO_FLUSH)
                 return (rc, chunkSize - Int(stream.avail_out))
             }
             let consumed = input.count - Int(stream.avail_in)
@@ -89,13 +89,16 @@ enum Zlib {
     }
 
     /// CRC-32 (ISO-HDLC, as in zlib, PNG and gzip) of `bytes`.
-    static func crc32(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        var crc = CZlib.crc32(0, nil, 0)
+    static func crc32(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 { crc32(bytes, continuing: 0) }
+
+    /// The CRC-32 of `bytes` appended to bytes whose CRC-32 is `previous` (0 for none).
+    static func crc32(_ bytes: UnsafeBufferPointer<UInt8>, continuing previous: UInt32) -> UInt32 {
+        var crc = uLong(previous)
         var p = bytes.baseAddress
         var left = bytes.count
         while left > 0, let base = p {
             let n = min(left, Int(UInt32.max >> 1))
-            crc = CZlib.crc32(crc, base, uInt(n))
+            crc = CStrataZlib.crc32(crc, base, uInt(n))
             p = base + n
             left -= n
         }

@@ -15,6 +15,31 @@ private func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ n: Int) -> Int {
 private func posixFsync(_ fd: Int32) -> Int32 { fsync(fd) }
 private func posixLseek(_ fd: Int32, _ off: off_t, _ whence: Int32) -> off_t { lseek(fd, off, whence) }
 
+/// Checks bytes read a piece at a time, in order, hash to a blob's name: the last piece
+/// throws when they do not (for copies made through another library's reader, a zip entry).
+public final class BlobVerifier: @unchecked Sendable {
+    private var hasher = SHA256()
+    private var next: UInt64 = 0
+    public let hash: BlobHash
+    public let size: UInt64
+
+    public init(_ hash: BlobHash, size: UInt64) {
+        self.hash = hash
+        self.size = size
+    }
+
+    /// Adds the piece at `offset` (which must follow the previous one); after the last byte,
+    /// throws ``StoreError`` (`blobCorrupt`) when the bytes do not hash to the name.
+    public func feed(_ piece: [UInt8], at offset: UInt64) throws {
+        guard offset == next else { throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: next, offered: offset)) }
+        hasher.update(data: piece)
+        next += UInt64(piece.count)
+        if next == size, BlobHash(bytes: Array(hasher.finalize()))! != hash {
+            throw StoreError(.blobCorrupt(hash: hash.hex, path: "the copy being read"))
+        }
+    }
+}
+
 /// How much of a blob a store holds.
 public enum BlobPresence: Sendable, Equatable {
     /// Whole and verified.
@@ -203,6 +228,46 @@ public struct BlobStore: Sendable {
         }
         try place(partial, as: hash)
         return .present
+    }
+
+    /// Writes a blob that arrives whole in pieces (from a bundle or a backup) under `tmp/`,
+    /// hashing it on the way, and flushes it. Returns the staged file, which ``place(staged:as:)``
+    /// renames into place and ``discard(staged:)`` drops: a caller that receives several blobs
+    /// with something else (a bundle's changes) stages them all, and places them only once all
+    /// are verified and the rest is done. Bytes that do not hash to the name, or are not `size`
+    /// long, are dropped and reported.
+    public func stage(_ hash: BlobHash, size: UInt64, fill: (_ write: (ArraySlice<UInt8>) throws -> Void) throws -> Void) throws -> String {
+        try makeDirectories()
+        let temp = try temporaryFile()
+        var keep = false
+        defer { if !keep { FileSystem.unlink(temp.path) } }
+        var hasher = SHA256()
+        var written: UInt64 = 0
+        do {
+            defer { posixClose(temp.fd) }
+            try fill { piece in
+                written += UInt64(piece.count)
+                guard written <= size else { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: written)) }
+                hasher.update(data: piece)
+                try writeAll(fd: temp.fd, piece, path: temp.path)
+            }
+            guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
+        }
+        let actual = BlobHash(bytes: Array(hasher.finalize()))!
+        guard actual == hash, written == size else { throw StoreError(.blobHashMismatch(hash: hash.hex, actual: actual.hex)) }
+        keep = true
+        return temp.path
+    }
+
+    /// Renames a file from ``stage(_:size:fill:)`` into place (dropped if the blob is here).
+    public func place(staged: String, as hash: BlobHash) throws { try place(staged, as: hash) }
+
+    /// Drops a file from ``stage(_:size:fill:)``.
+    public func discard(staged: String) { FileSystem.unlink(staged) }
+
+    /// Files left under `tmp/` (a stage or an attach that was stopped): nothing names them.
+    public func strayTemporaryFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).sorted().map { "\(staging)/\($0)" }
     }
 
     /// Drops what a stopped transfer left (to start it again from 0).

@@ -13,6 +13,26 @@ public struct BackupSummary: Sendable {
     public var bytes: Int
     /// When the backup was taken (Unix ms), if the file says so.
     public var takenAtMillis: UInt64?
+    /// The attachments' bytes, in `FILE.blobs/` beside the backup file.
+    public var blobs = BackupBlobs()
+}
+
+/// The attachments' bytes a backup holds, beside its file as `FILE.blobs/` (the store's own
+/// layout: `sha256/ab/<hex>`).
+public struct BackupBlobs: Sendable, Equatable {
+    /// Blobs the backup's records reference that it holds.
+    public var held = 0
+    public var bytes: UInt64 = 0
+    /// Of those, copied by this backup (the others were there from an earlier one).
+    public var copied = 0
+    /// Blobs the backup's records reference that it does not hold (they were not on the
+    /// machine when it was taken): not a problem.
+    public var notHeld = 0
+    /// Blobs whose bytes do not hash to their names (in the store when backing up, in the
+    /// backup when verifying): a problem.
+    public var damaged: [BlobHash] = []
+
+    public init() {}
 }
 
 /// What `restore` did.
@@ -24,6 +44,8 @@ public struct RestoreSummary: Sendable {
     public var replacedStore: String?
     /// Changes the replaced store holds that the restored one lacks (nil when it could not be read).
     public var changesOnlyInReplaced: Int?
+    /// The attachments' bytes brought back from `FILE.blobs/`.
+    public var blobs = BlobCopySummary()
 }
 
 /// Backups and restores of a replica.
@@ -87,6 +109,18 @@ extension Store {
             throw StoreError(.backupFailed(path: file, detail: "\(error)"))
         }
         var summary = try Self.verify(copy: temp, describedAs: "the new backup \(file)")
+        // The attachments' bytes go first, so that once the file has its name its blobs are
+        // all beside it. Each is verified as it is read and again before it is renamed.
+        let referenced = try Self.referencedBlobs(inCopy: temp, describedAs: file)
+        let copied = try BlobStore(storePath: target).copy(referenced.map(\.hash), from: blobs)
+        summary.blobs.copied = copied.copied
+        summary.blobs.damaged = copied.damaged
+        summary.blobs.notHeld = copied.notInSource
+        let backupBlobs = BlobStore(storePath: target)
+        for r in referenced where backupBlobs.has(r.hash) {
+            summary.blobs.held += 1
+            summary.blobs.bytes += r.size
+        }
         try FileSystem.syncFile(temp)
         if force {
             if let reason = FileSystem.rename(temp, to: target) {
@@ -117,7 +151,32 @@ extension Store {
         try FileSystem.copyDatabase(from: source, to: temp, describedAs: file)
         var s = try verify(copy: temp, describedAs: file)
         s.bytes = FileSystem.fileSize(source) ?? s.bytes
+        // Every blob the backup's records reference: held and whole, or not held.
+        let backupBlobs = BlobStore(storePath: source)
+        for r in try referencedBlobs(inCopy: temp, describedAs: file) {
+            guard backupBlobs.has(r.hash) else {
+                s.blobs.notHeld += 1
+                continue
+            }
+            if try backupBlobs.verify(r.hash) {
+                s.blobs.held += 1
+                s.blobs.bytes += r.size
+            } else {
+                s.blobs.damaged.append(r.hash)
+            }
+        }
         return s
+    }
+
+    /// The blobs the records of a private copy of a store reference (deleted records too).
+    static func referencedBlobs(inCopy path: String, describedAs name: String) throws -> [ReferencedBlob] {
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: plainConfiguration())
+            defer { try? queue.close() }
+            return try queue.read { try allReferencedBlobs($0) }
+        } catch {
+            throw StoreError(.backupUnreadable(file: name, detail: "\(error)"))
+        }
     }
 
     /// Replaces the store at `storePath` with the backup in `file`.
@@ -144,6 +203,12 @@ extension Store {
         // 1. Verify the backup (a copy of it) before touching the current store.
         try FileSystem.copyDatabase(from: source, to: temp, describedAs: file)
         let backup = try verify(copy: temp, describedAs: file)
+        // The attachments' bytes, before the swap (a backup from before attachments has none):
+        // each verified, written under the store's blobs' tmp/ and renamed into place. Blobs
+        // already beside the store are kept; a damaged one in the backup is left out (its
+        // records list it as not here).
+        let referenced = try referencedBlobs(inCopy: temp, describedAs: file)
+        let broughtBack = try BlobStore(storePath: target).copy(referenced.map(\.hash), from: BlobStore(storePath: source))
 
         // 2. Give the copy a new replica id, keeping every change under its own id.
         var rng = SystemRandomNumberGenerator()
@@ -193,7 +258,8 @@ extension Store {
             tempInPlace = true
             FileSystem.syncDirectory(dir)
         }
-        return RestoreSummary(backup: backup, newReplica: newID, replacedStore: kept, changesOnlyInReplaced: onlyInReplaced)
+        return RestoreSummary(
+            backup: backup, newReplica: newID, replacedStore: kept, changesOnlyInReplaced: onlyInReplaced, blobs: broughtBack)
     }
 
     // MARK: - Steps

@@ -123,6 +123,58 @@ enum Fixtures {
             operations: [FieldOperation(record: site, key: FieldKey("title"), action: .assign(.text("Agora")), preds: [])]),
     ]
 
+    // MARK: attachments (change-set format 3)
+
+    /// The bytes of the two blobs below (a bundle vector carries them).
+    static let bustBytes = Array("bust-before.jpg bytes".utf8)
+    static let listBytes = Array("handover-list.pdf bytes".utf8)
+
+    /// The blob of a photo of a funerary bust (SHA-256 of the bytes `bust-before.jpg bytes`).
+    static let bustHash = BlobHash(bytes: [
+        0xDB, 0x03, 0xE7, 0x65, 0x87, 0x57, 0x7A, 0xD9, 0xE6, 0xA0, 0x3F, 0x2D, 0xD5, 0x04, 0x44, 0x47,
+        0x20, 0xCB, 0xB2, 0x25, 0xAF, 0x7E, 0xB5, 0x7D, 0x0C, 0x94, 0x9C, 0xD5, 0xB5, 0xBE, 0xC0, 0x8C,
+    ])!
+    /// The blob of a scanned handover list (SHA-256 of `handover-list.pdf bytes`).
+    static let listHash = BlobHash(bytes: [
+        0x01, 0xE9, 0xFB, 0xA7, 0x2D, 0x95, 0xD8, 0xC8, 0x21, 0x01, 0x0A, 0x64, 0x69, 0xA0, 0xA1, 0xEC,
+        0x0A, 0x01, 0x75, 0x18, 0xE1, 0x7E, 0xA7, 0xA6, 0x95, 0x67, 0x6C, 0xA8, 0xF8, 0x15, 0x1A, 0x00,
+    ])!
+
+    static let bustPhoto = AttachmentRef(
+        hash: bustHash, size: 21, mediaType: "image/jpeg", name: "bust-before.jpg",
+        caption: "Funerary bust, east wall — قبل",
+        photo: PhotoMetadata(
+            takenAt: "2015-08-30T07:12:44+03:00", location: Location(latitude: 34.5472, longitude: 38.2692, accuracyMetres: 8),
+            orientation: 6, camera: "Canon EOS 80D"))
+    static let handoverList = AttachmentRef(
+        hash: listHash, size: 23, mediaType: "application/pdf", name: "handover-list.pdf")
+
+    /// Alice attaches a photo (every metadata part) and a PDF (none) to a note; Bob, having
+    /// seen her change, captions the photo again and detaches the PDF (a retract).
+    static let attachments: [Change] = {
+        var recaptioned = bustPhoto
+        recaptioned.caption = "Funerary bust before the 2015 damage"
+        let att = SystemField.attachments
+        return [
+            Change(
+                id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "Khaled al-Asaad",
+                operations: [
+                    FieldOperation(record: note, key: FieldKey(att, element: bustHash.hex), action: .assign(.attachment(bustPhoto)), preds: []),
+                    FieldOperation(record: note, key: FieldKey(att, element: listHash.hex), action: .assign(.attachment(handoverList)), preds: []),
+                ]),
+            Change(
+                id: ChangeID(replica: bob, seq: 1), timestamp: ts(60_000), author: "Maria",
+                operations: [
+                    FieldOperation(
+                        record: note, key: FieldKey(att, element: bustHash.hex), action: .assign(.attachment(recaptioned)),
+                        preds: [ChangeID(replica: alice, seq: 1)]),
+                    FieldOperation(
+                        record: note, key: FieldKey(att, element: listHash.hex), action: .retract,
+                        preds: [ChangeID(replica: alice, seq: 1)]),
+                ]),
+        ]
+    }()
+
     static let single: [Change] = [
         Change(
             id: ChangeID(replica: alice, seq: 1), timestamp: ts(0), author: "alice",

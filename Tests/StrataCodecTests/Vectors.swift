@@ -27,6 +27,11 @@ enum Vectors {
         sender: Fixtures.bob, senderAuthor: "Bob", senderVersion: VersionVector([Fixtures.alice: 1, Fixtures.bob: 7]),
         createdAtMillis: 1_732_550_460_000, changes: Fixtures.everyValue)
 
+    static let attachmentsBundle = StrataCodec.Bundle(
+        sender: Fixtures.alice, senderAuthor: "Khaled al-Asaad", senderVersion: VersionVector([Fixtures.alice: 1, Fixtures.bob: 1]),
+        createdAtMillis: 1_732_550_520_000, changes: Fixtures.attachments)
+    static let attachmentBlobs: [(BlobHash, [UInt8])] = [(Fixtures.bustHash, Fixtures.bustBytes), (Fixtures.listHash, Fixtures.listBytes)]
+
     static var valid: [Valid] {
         [
             Valid(name: "cs-01-empty", kind: "change-set", bytes: ChangeSetCodec.encode([]), note: "no changes: four empty tables and a zero count"),
@@ -65,6 +70,13 @@ enum Vectors {
             Valid(
                 name: "tx-05-explicit-origin", kind: "text-document", bytes: TextDocumentCodec.encode(Fixtures.explicitOriginText),
                 note: "two concurrent inserts after one character: the later run's origin-left ends no run, so it is written explicitly (d = 0)"),
+            Valid(
+                name: "cs-07-attachments", kind: "change-set", bytes: ChangeSetCodec.encode(Fixtures.attachments),
+                note: "format version 3: a photo attached with every metadata part (time taken, position with accuracy, orientation, camera) and a PDF with none; a second replica captions the photo again and detaches the PDF (a retract)"),
+            Valid(
+                name: "bd-02-attachments", kind: "bundle",
+                bytes: BundleCodec.encode(attachmentsBundle, blobs: attachmentBlobs, maxChangeSetBytes: 200),
+                note: "format version 2: cs-07's changes and the bytes of the two blobs they name, in hash order"),
             Valid(
                 name: "to-01-operations", kind: "text-operations", bytes: TextOperationCodec.encode(Fixtures.twoReplicasText.operations()),
                 note: "tx-03's history as an operation list: inserts with and without origins, deletes with several ranges, replicas in order of first use"),
@@ -138,6 +150,68 @@ enum Vectors {
         return w.bytes
     }
 
+    /// One assign op of a crafted payload (record 0, field 0) to element `element`: value tag 8
+    /// and an attachment reference whose parts are given as raw bytes after the parts byte.
+    static func attachmentOp(
+        element: String = Fixtures.bustHash.hex, tag: UInt8 = ValueTag.attachment, hash: BlobHash = Fixtures.bustHash,
+        name: String = "bust.jpg", parts: UInt8 = 0, rest: [UInt8] = []
+    ) -> [UInt8] {
+        var w = ByteWriter()
+        w.varint(0)
+        w.varint(0)
+        w.string(element)
+        w.u8(ActionTag.assign)
+        w.varint(0)
+        w.u8(tag)
+        w.raw(hash.bytes)
+        w.varint(1234)
+        w.string("image/jpeg")
+        w.string(name)
+        w.string("")
+        w.u8(parts)
+        w.raw(rest)
+        return w.bytes
+    }
+
+    /// An assign op of a text to `att[<bust hash>]` (record 0, field 0).
+    static var textInAttachmentsOp: [UInt8] {
+        var w = ByteWriter()
+        w.varint(0)
+        w.varint(0)
+        w.string(Fixtures.bustHash.hex)
+        w.u8(ActionTag.assign)
+        w.varint(0)
+        w.u8(ValueTag.text)
+        w.string("x")
+        return w.bytes
+    }
+
+    /// A version-2 bundle of `attachmentsBundle` with blob frames written as given (in this
+    /// order, with these declared sizes), then `trailing`, and a correct checksum.
+    static func craftedBlobBundle(_ blobs: [(hash: BlobHash, declared: UInt64, bytes: [UInt8])], trailing: [UInt8] = []) -> [UInt8] {
+        let v1 = BundleCodec.encode(attachmentsBundle, maxChangeSetBytes: 200)
+        let head = Array(v1[BundleCodec.prefixSize..<(v1.count - BundleCodec.crcSize)])
+        var tail = ByteWriter()
+        tail.varint(blobs.count)
+        for b in blobs {
+            tail.raw(b.hash.bytes)
+            tail.varint(b.declared)
+            tail.raw(b.bytes)
+        }
+        tail.raw(trailing)
+        var w = ByteWriter()
+        w.raw(BundleCodec.magic)
+        w.u8(2)
+        w.u8(0)
+        w.u64le(UInt64(BundleCodec.blobsPrefixSize + head.count + tail.bytes.count + BundleCodec.crcSize))
+        w.u64le(UInt64(head.count))
+        w.raw(head)
+        w.raw(tail.bytes)
+        let crc = w.bytes.withUnsafeBufferPointer { Zlib.crc32($0) }
+        w.u32le(crc)
+        return w.bytes
+    }
+
     static func withByte(_ bytes: [UInt8], at i: Int, xor mask: UInt8) -> [UInt8] {
         var b = bytes
         b[i] ^= mask
@@ -174,7 +248,7 @@ enum Vectors {
             Invalid(name: "cs-rej-13-count-beyond-limit", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(changeCount: [0x80, 0x80, 0x80, 0x80, 0x01])), code: "too-large", requirement: "CS-REJ-13", note: "change count 2^28"),
             Invalid(name: "cs-rej-14-invalid-utf8", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(authors: [[0x61, 0xFF, 0xFE]])), code: "invalid-utf8", requirement: "CS-REJ-14", note: "author bytes 61 ff fe"),
             Invalid(name: "cs-rej-15-duplicate-replica", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(replicas: [Fixtures.alice.bytes, Fixtures.alice.bytes])), code: "malformed", requirement: "CS-REJ-15", note: "the replica table lists one id twice"),
-            Invalid(name: "cs-rej-16-unknown-value-tag", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 0, 0, 8, 0]])), code: "unsupported-value", requirement: "CS-REJ-16", note: "value tag 8"),
+            Invalid(name: "cs-rej-16-unknown-value-tag", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 0, 0, 8, 0]])), code: "unsupported-value", requirement: "CS-REJ-16", note: "value tag 8 (an attachment, version 3 on) in a version-1 change set"),
             Invalid(name: "cs-rej-17-unknown-action", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(ops: [[0, 0, 0, 2, 0]])), code: "malformed", requirement: "CS-REJ-17", note: "action tag 2 (a text edit) in a version-1 change set"),
             Invalid(name: "cs-rej-17-unknown-action-v2", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 3, 0]]), version: 2), code: "malformed", requirement: "CS-REJ-17", note: "action tag 3 in version 2"),
             Invalid(name: "cs-rej-17-unknown-text-op", kind: "change-set", bytes: craftedChangeSet(payload: craftedPayload(fieldNames: [body], ops: [[0, 0, 0, 2, 0, 1, 2, 0]]), version: 2), code: "malformed", requirement: "CS-REJ-17", note: "text operation kind 2"),
@@ -201,7 +275,42 @@ enum Vectors {
             Invalid(name: "sy-rej-04-pull-request-unsorted", kind: "pull-request", bytes: Array(SyncCodec.encode(PullRequest(replica: Fixtures.alice, version: VersionVector(), maxBatchBytes: 5))[0..<22]) + [2] + Fixtures.bob.bytes + [7] + Fixtures.alice.bytes + [3, 5], code: "malformed", requirement: "SY-REJ-04", note: "version entries not in ascending replica order"),
             Invalid(name: "sy-rej-05-pull-response-zip-bomb", kind: "pull-response", bytes: pullResponseAround(cs([1, 1] + declared64MiB.bytes, bomb)), code: "too-large", requirement: "SY-REJ-05", note: "a pull response whose change set declares and inflates to 64 MiB"),
             Invalid(name: "bd-rej-06-corrupt", kind: "bundle", bytes: withByte(bundle, at: bundle.count / 2, xor: 0x10), code: "checksum-mismatch", requirement: "BD-REJ-06", note: "one bit flipped in the middle"),
-        ] + invalidText + invalidEXIF
+        ] + invalidAttachments + invalidBlobBundles + invalidText + invalidEXIF
+    }
+
+    /// Bundle format version 2: the blob frames (SPEC §3, BD-REJ-10..13).
+    static var invalidBlobBundles: [Invalid] {
+        let bust = (hash: Fixtures.bustHash, declared: UInt64(Fixtures.bustBytes.count), bytes: Fixtures.bustBytes)
+        let list = (hash: Fixtures.listHash, declared: UInt64(Fixtures.listBytes.count), bytes: Fixtures.listBytes)
+        var damaged = bust
+        damaged.bytes[0] ^= 0x01
+        var long = bust
+        long.declared = 1000
+        return [
+            Invalid(name: "bd-rej-10-blobs-unsorted", kind: "bundle", bytes: craftedBlobBundle([bust, list]), code: "malformed", requirement: "BD-REJ-10", note: "two blobs in descending hash order"),
+            Invalid(name: "bd-rej-10-blob-twice", kind: "bundle", bytes: craftedBlobBundle([list, list]), code: "malformed", requirement: "BD-REJ-10", note: "one blob carried twice"),
+            Invalid(name: "bd-rej-11-blob-past-checksum", kind: "bundle", bytes: craftedBlobBundle([long]), code: "malformed", requirement: "BD-REJ-11", note: "a blob declaring 1000 bytes where 21 remain before the checksum"),
+            Invalid(name: "bd-rej-12-blob-trailing", kind: "bundle", bytes: craftedBlobBundle([list, bust], trailing: [0]), code: "trailing-bytes", requirement: "BD-REJ-12", note: "one byte between the last blob and the checksum"),
+            Invalid(name: "bd-rej-13-blob-mismatch", kind: "bundle", bytes: craftedBlobBundle([list, damaged]), code: "blob-mismatch", requirement: "BD-REJ-13", note: "a blob whose first byte was changed (the checksum recomputed): its bytes do not hash to its name"),
+        ]
+    }
+
+    /// Change-set format 3: the attachment value (tag 8) and the rules of its key (SPEC §2.2).
+    static var invalidAttachments: [Invalid] {
+        let att = [Array(SystemField.attachments.utf8)]
+        func v3(_ op: [UInt8], fields: [[UInt8]] = att, version: UInt8 = 3) -> [UInt8] {
+            craftedChangeSet(payload: craftedPayload(fieldNames: fields, ops: [op]), version: version)
+        }
+        return [
+            Invalid(name: "cs-rej-16-attachment-in-v2", kind: "change-set", bytes: v3(attachmentOp(), version: 2), code: "unsupported-value", requirement: "CS-REJ-16", note: "a well-formed attachment (value tag 8) in a version-2 change set"),
+            Invalid(name: "cs-rej-22-attachment-reserved-parts", kind: "change-set", bytes: v3(attachmentOp(parts: 0x10)), code: "malformed", requirement: "CS-REJ-22", note: "metadata parts byte 0x10 (bits 4-7 are reserved)"),
+            Invalid(name: "cs-rej-22-attachment-name-slash", kind: "change-set", bytes: v3(attachmentOp(name: "photos/bust.jpg")), code: "malformed", requirement: "CS-REJ-22", note: "a name with a path separator (photos/bust.jpg)"),
+            Invalid(name: "cs-rej-22-attachment-name-bidi", kind: "change-set", bytes: v3(attachmentOp(name: "bust\u{202E}gpj.exe")), code: "malformed", requirement: "CS-REJ-22", note: "a name with U+202E RIGHT-TO-LEFT OVERRIDE (bust<RLO>gpj.exe displays as bustexe.jpg)"),
+            Invalid(name: "cs-rej-22-attachment-orientation-9", kind: "change-set", bytes: v3(attachmentOp(parts: 0x04, rest: [9])), code: "malformed", requirement: "CS-REJ-22", note: "EXIF orientation 9 (1 to 8)"),
+            Invalid(name: "cs-rej-23-attachment-element-not-hash", kind: "change-set", bytes: v3(attachmentOp(element: Fixtures.listHash.hex)), code: "invalid-change", requirement: "CS-REJ-23", note: "an attachment assigned to att[<another blob's hash>]"),
+            Invalid(name: "cs-rej-23-attachment-outside-att", kind: "change-set", bytes: v3(attachmentOp(element: ""), fields: [Array("title".utf8)]), code: "invalid-change", requirement: "CS-REJ-23", note: "an attachment assigned to the title register"),
+            Invalid(name: "cs-rej-23-text-in-att", kind: "change-set", bytes: v3(textInAttachmentsOp), code: "invalid-change", requirement: "CS-REJ-23", note: "a text assigned to att[<hash>] (only attachments may be)"),
+        ]
     }
 
     // MARK: text documents and operation lists, by hand (§4.3, §4.4)
@@ -357,8 +466,9 @@ enum Vectors {
     static func decodeAndDescribe(kind: String, _ bytes: [UInt8]) throws -> (description: String, reencoded: [UInt8]) {
         switch kind {
         case "bundle":
-            let b = try BundleCodec.decode(bytes)
-            return (describe(b), BundleCodec.encode(b, maxChangeSetBytes: 200))
+            let c = try BundleCodec.decodeContents(bytes)
+            let blobs = c.blobs.map { b in (b.hash, Array(bytes[Int(b.offset)..<Int(b.offset + b.size)])) }
+            return (describe(c, blobs: blobs), BundleCodec.encode(c.bundle, blobs: blobs, maxChangeSetBytes: 200))
         case "pull-request":
             let m = try SyncCodec.decodePullRequest(bytes)
             return (describe(m), SyncCodec.encode(m))
@@ -383,16 +493,25 @@ enum Vectors {
         "[\n" + changes.map { "  " + describe($0) }.joined(separator: ",\n") + "\n]"
     }
 
-    static func describe(_ bundle: StrataCodec.Bundle) -> String {
-        """
-        {
-        "sender": \(quote(bundle.sender.hex)),
-        "senderAuthor": \(quote(bundle.senderAuthor)),
-        "senderVersion": \(describe(bundle.senderVersion)),
-        "createdAtMillis": \(bundle.createdAtMillis),
-        "changes": \(describe(bundle.changes))
+    static func describe(_ bundle: StrataCodec.Bundle) -> String { describe(BundleContents(bundle: bundle, blobs: [], version: 1), blobs: []) }
+
+    /// A bundle's content (§9); a version-2 bundle's blobs too, with their bytes in hex.
+    static func describe(_ contents: BundleContents, blobs: [(BlobHash, [UInt8])]) -> String {
+        let bundle = contents.bundle
+        var blobList = ""
+        if contents.version >= 2 {
+            let items = blobs.map { "  {\"hash\": \(quote($0.0.hex)), \"size\": \($0.1.count), \"bytes\": \(quote(hex($0.1)))}" }
+            blobList = ",\n\"blobs\": [\n" + items.joined(separator: ",\n") + "\n]"
         }
-        """
+        return """
+            {
+            "sender": \(quote(bundle.sender.hex)),
+            "senderAuthor": \(quote(bundle.senderAuthor)),
+            "senderVersion": \(describe(bundle.senderVersion)),
+            "createdAtMillis": \(bundle.createdAtMillis),
+            "changes": \(describe(bundle.changes))\(blobList)
+            }
+            """
     }
 
     static func describe(_ c: Change) -> String {

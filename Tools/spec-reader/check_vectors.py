@@ -149,7 +149,8 @@ def check_valid(kind, data, content_text, exact):
     elif kind == "bundle":
         expected = json.loads(content_text)
         actual = {k: decoded[k] for k in
-                  ("sender", "senderAuthor", "senderVersion", "createdAtMillis", "changes")}
+                  ("sender", "senderAuthor", "senderVersion", "createdAtMillis", "changes", "blobs")
+                  if k in decoded}
         compare(expected, actual, "bundle")
         for k, frame in enumerate(decoded["frames"]):
             if len(frame["payload"]) > VECTOR_MAX_CHANGE_SET_BYTES and len(frame["changes"]) > 1:
@@ -162,7 +163,7 @@ def check_valid(kind, data, content_text, exact):
                       for f in decoded["frames"]]
             again = spec.encode_bundle(decoded["sender"], decoded["senderAuthor"],
                                        decoded["senderVersion"], decoded["createdAtMillis"],
-                                       frames)
+                                       frames, decoded.get("blobs"))
             if again != data:
                 raise Mismatch("re-encoding (frame by frame) differs from the vector's bytes")
             notes.append("re-encodes exactly frame by frame")

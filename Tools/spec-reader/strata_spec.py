@@ -10,6 +10,7 @@ Standard library only. No Swift code was consulted to write it.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ PULL_RESPONSE_MAGIC = b"SPLR"
 TEXT_FIELDS = frozenset(["body", "description", "quote"])
 # Section 2.3 / CS-REJ-21: ids and the (exclusive) ends of id ranges stay below 2^31 - 1.
 TEXT_ID_BOUND = (1 << 31) - 1
+# Section 2.2, tag 8 (change-set format 3): the attachments set and the reference's bounds.
+ATTACHMENTS_FIELD = "att"
+ATTACHMENT_MAX_SIZE = 1 << 53
+ATTACHMENT_LIMITS = {"media type": 127, "name": 255, "caption": 4096, "time taken": 64,
+                     "camera": 255}
+PHOTO_PARTS = {"takenAt": 1, "location": 2, "orientation": 4, "camera": 8}
+NEWEST_CHANGE_SET_VERSION = 3
 INFLATE_CHUNK = 64 * 1024
 MASK64 = (1 << 64) - 1
 
@@ -61,6 +69,7 @@ class Limits:
     max_version_vector_entries: int = 65_536
     max_change_sets_per_bundle: int = 65_536
     max_bundle_inflated_bytes: int = 1 << 30
+    max_blobs_per_bundle: int = 65_536
 
 
 STANDARD = Limits()
@@ -321,8 +330,9 @@ def change_set_header(data: bytes, limits: Limits = STANDARD, base: int = 0):
     _check_magic(data, CHANGE_SET_MAGIC, "change set")
     r = Reader(data, 4, end_code="truncated", base=base)
     version = r.u8("version")
-    if version not in (1, 2):
-        hint = ": written by a newer Strata; upgrade strata" if version > 2 else ""
+    if not 1 <= version <= NEWEST_CHANGE_SET_VERSION:
+        hint = (": written by a newer Strata; upgrade strata"
+                if version > NEWEST_CHANGE_SET_VERSION else "")
         raise SpecError("unsupported-version", f"change-set version {version}{hint}", base + 4)
     flags = r.u8("flags")
     if flags & ~1:
@@ -394,7 +404,9 @@ def _version_vector(r: Reader, limits: Limits, replica_of, what: str, entry_byte
     return entries
 
 
-def _value(r: Reader, limits: Limits, replicas: list) -> dict:
+def _value(r: Reader, limits: Limits, replicas: list, attachments: bool = True) -> dict:
+    """A value (section 2.2); `attachments`: whether tag 8 may appear (change-set format 3
+    on; record states always)."""
     at = r.at()
     tag = r.u8("value tag")
     if tag == 0:
@@ -424,9 +436,125 @@ def _value(r: Reader, limits: Limits, replicas: list) -> dict:
             return r.index(replicas, "deletion replica index")
         entries = _version_vector(r, limits, replica, "deletion vector", 2)
         return {"deletion": {replica_hex(replicas[i]): s for i, s in entries}}
+    if tag == 8 and attachments:
+        return {"attachment": _attachment(r)}
     raise r.fail("unsupported-value",
                  f"value tag {tag}: the data comes from a newer Strata; upgrade strata to read it",
                  at)
+
+
+def _bounded_string(r: Reader, limit: int, what: str) -> str:
+    """A string whose length has its own limit (too-large above it, CS-REJ-13)."""
+    start = r.at()
+    n = r.varint(what + " length")
+    if n > limit:
+        raise r.fail("too-large", f"{what}: {n} bytes, over its limit of {limit}", start)
+    raw = r.bytes(n, what)
+    try:
+        return raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise r.fail("invalid-utf8", f"{what} is not valid UTF-8", start) from None
+
+
+def _is_control(c: str) -> bool:
+    o = ord(c)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def _is_bidi_control(c: str) -> bool:
+    o = ord(c)
+    return o in (0x061C, 0x200E, 0x200F) or 0x202A <= o <= 0x202E or 0x2066 <= o <= 0x2069
+
+
+_MEDIA_TYPE_FIRST = set("abcdefghijklmnopqrstuvwxyz0123456789")
+_MEDIA_TYPE_REST = _MEDIA_TYPE_FIRST | set("!#$&-^_.+")
+
+
+def _f64(bits: str) -> float:
+    return struct.unpack("<d", struct.pack("<Q", int(bits, 16)))[0]
+
+
+def attachment_problem(a: dict) -> str | None:
+    """Section 2.2, CS-REJ-22: what is wrong with a decoded reference, or None."""
+    if a["size"] > ATTACHMENT_MAX_SIZE:
+        return "size over 2^53"
+    name = a["name"]
+    if name in ("", ".", ".."):
+        return "name is empty, . or .."
+    for c in name:
+        if c in "/\\":
+            return "name holds a path separator"
+        if _is_control(c) or _is_bidi_control(c):
+            return "name holds a control or bidirectional control character"
+    parts = a["mediaType"].split("/")
+    if len(parts) != 2 or any(not p or p[0] not in _MEDIA_TYPE_FIRST
+                              or any(c not in _MEDIA_TYPE_REST for c in p) for p in parts):
+        return "media type is not type/subtype of lowercase name characters"
+    if any(c not in "\n\t" and (_is_control(c) or _is_bidi_control(c)) for c in a["caption"]):
+        return "caption holds a control or bidirectional control character"
+    for key in ("takenAt", "camera"):
+        if key in a and (a[key] == "" or any(_is_control(c) or _is_bidi_control(c)
+                                             for c in a[key])):
+            return f"{key} is empty or holds control characters"
+    if "orientation" in a and not 1 <= a["orientation"] <= 8:
+        return f"orientation {a['orientation']} is not 1 to 8"
+    if "location" in a:
+        loc = a["location"]
+        lat, lon = _f64(loc["latitude"]), _f64(loc["longitude"])
+        if not (abs(lat) <= 90 and abs(lon) <= 180):  # NaN fails too
+            return "position out of range"
+        if "accuracyMetres" in loc:
+            acc = _f64(loc["accuracyMetres"])
+            if not (acc >= 0 and acc != float("inf")):
+                return "position accuracy is not a distance"
+    return None
+
+
+def _attachment(r: Reader) -> dict:
+    """Tag 8's payload (section 2.2): hash, size, media type, name, caption, parts, parts."""
+    start = r.at()
+    a = {"hash": r.bytes(32, "attachment hash").hex(), "size": r.varint("attachment size")}
+    a["mediaType"] = _bounded_string(r, ATTACHMENT_LIMITS["media type"], "attachment media type")
+    a["name"] = _bounded_string(r, ATTACHMENT_LIMITS["name"], "attachment name")
+    a["caption"] = _bounded_string(r, ATTACHMENT_LIMITS["caption"], "attachment caption")
+    pat = r.at()
+    parts = r.u8("attachment metadata parts")
+    if parts & ~0x0F:
+        raise r.fail("malformed", f"attachment metadata parts 0x{parts:02x} has reserved bits",
+                     pat)
+    if parts & PHOTO_PARTS["takenAt"]:
+        a["takenAt"] = _bounded_string(r, ATTACHMENT_LIMITS["time taken"], "time taken")
+    if parts & PHOTO_PARTS["location"]:
+        lat = r.f64_bits("latitude")
+        lon = r.f64_bits("longitude")
+        lpat = r.at()
+        present = r.u8("accuracy presence")
+        if present not in (0, 1):
+            raise r.fail("malformed", f"location accuracy presence byte {present}", lpat)
+        loc = {"latitude": "0x%016x" % lat, "longitude": "0x%016x" % lon}
+        if present:
+            loc["accuracyMetres"] = "0x%016x" % r.f64_bits("accuracy")
+        a["location"] = loc
+    if parts & PHOTO_PARTS["orientation"]:
+        a["orientation"] = r.u8("orientation")
+    if parts & PHOTO_PARTS["camera"]:
+        a["camera"] = _bounded_string(r, ATTACHMENT_LIMITS["camera"], "camera")
+    problem = attachment_problem(a)
+    if problem:
+        raise r.fail("malformed", f"attachment: {problem}", start)
+    return a
+
+
+def _check_attachment_key(op: dict) -> None:
+    """CS-REJ-23: an attachment is the value of att[<its hash hex>], and att holds nothing
+    else; checked once the value is read."""
+    value = op.get("value") or {}
+    if "attachment" in value:
+        if op["field"] != ATTACHMENTS_FIELD or op["element"] != value["attachment"]["hash"]:
+            raise SpecError("invalid-change", "an attachment outside att[<its hash>]", op["at"])
+    elif op["action"] == "assign" and op["field"] == ATTACHMENTS_FIELD:
+        raise SpecError("invalid-change", "something other than an attachment assigned to att",
+                        op["at"])
 
 
 def _text_id(replicas: list, i: int, counter: int) -> str:
@@ -572,7 +700,8 @@ def decode_payload(payload: bytes, version: int, limits: Limits = STANDARD) -> l
                   "at": oat}
             if action == 0:
                 op["action"] = "assign"
-                op["value"] = _value(r, limits, replicas)
+                op["value"] = _value(r, limits, replicas, attachments=version >= 3)
+                _check_attachment_key(op)
             elif action == 1:
                 op["action"] = "retract"
             else:
@@ -653,8 +782,10 @@ def encode_payload(changes: list) -> tuple[int, bytes]:
             v = op.get("value") or {}
             for rep in (v.get("deletion") or {}):
                 replicas.add(bytes.fromhex(rep))
+            if "attachment" in v:
+                version = 3
             if op["action"] == "edit-text":
-                version = 2
+                version = max(version, 2)
                 for e in op["edits"]:
                     for key in ("after", "before"):
                         if e.get(key):
@@ -754,6 +885,27 @@ def _encode_value(w: Writer, v: dict, ri: dict) -> None:
         for rep, s in entries:
             w.varint(ri[rep])
             w.varint(s)
+    elif "attachment" in v:
+        a = v["attachment"]
+        w.u8(8)
+        w.raw(bytes.fromhex(a["hash"]))
+        w.varint(a["size"])
+        for key in ("mediaType", "name", "caption"):
+            w.string(a[key])
+        w.u8(sum(bit for key, bit in PHOTO_PARTS.items() if key in a))
+        if "takenAt" in a:
+            w.string(a["takenAt"])
+        if "location" in a:  # tag 6's payload, without the tag
+            loc = a["location"]
+            w.u64le(int(loc["latitude"], 16))
+            w.u64le(int(loc["longitude"], 16))
+            w.u8(1 if "accuracyMetres" in loc else 0)
+            if "accuracyMetres" in loc:
+                w.u64le(int(loc["accuracyMetres"], 16))
+        if "orientation" in a:
+            w.u8(a["orientation"])
+        if "camera" in a:
+            w.string(a["camera"])
     else:
         raise ValueError(f"unknown value {v!r}")
 
@@ -774,6 +926,8 @@ def encode_change_set(changes: list, compress: bool = True, level: int = 6) -> b
 # Bundles (section 3)
 
 BUNDLE_FIXED_HEADER = 4 + 1 + 1 + 8
+# Version 2: the fixed header, then the head's length (u64le).
+BUNDLE_BLOBS_HEADER = BUNDLE_FIXED_HEADER + 8
 
 
 class FrameError(SpecError):
@@ -785,8 +939,8 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
     _check_magic(data, BUNDLE_MAGIC, "bundle")
     h = Reader(data, 4, end_code="truncated")
     version = h.u8("version")
-    if version != 1:
-        hint = ": written by a newer Strata; upgrade strata" if version > 1 else ""
+    if version not in (1, 2):
+        hint = ": written by a newer Strata; upgrade strata" if version > 2 else ""
         raise SpecError("unsupported-version", f"bundle version {version}{hint}", 4)
     flags = h.u8("flags")
     if flags != 0:
@@ -804,7 +958,18 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
     if zlib.crc32(data[:-4]) & 0xFFFFFFFF != stored:
         raise SpecError("checksum-mismatch", "the bundle's CRC-32 does not match its bytes",
                         len(data) - 4)
-    r = Reader(data, BUNDLE_FIXED_HEADER, len(data) - 4, end_code="malformed")
+    head_start, head_end = BUNDLE_FIXED_HEADER, len(data) - 4
+    if version == 2:
+        # Section 3, version 2: the head length, then the head, then the blob frames.
+        if total < BUNDLE_BLOBS_HEADER + 4:
+            raise SpecError("malformed", "a version-2 bundle with no room for its head length",
+                            BUNDLE_FIXED_HEADER)
+        head_length = struct.unpack("<Q", data[BUNDLE_FIXED_HEADER:BUNDLE_BLOBS_HEADER])[0]
+        if head_length > total - BUNDLE_BLOBS_HEADER - 4:
+            raise SpecError("malformed", f"head length {head_length} runs past the checksum",
+                            BUNDLE_FIXED_HEADER)
+        head_start, head_end = BUNDLE_BLOBS_HEADER, BUNDLE_BLOBS_HEADER + head_length
+    r = Reader(data, head_start, head_end, end_code="malformed")
     sender = r.id16("sender")
     author = r.string(limits, "sender author")
     vv = _version_vector(r, limits, lambda: r.id16("sender version replica"), "sender version",
@@ -844,14 +1009,49 @@ def decode_bundle(data: bytes, limits: Limits = STANDARD) -> dict:
             raise SpecError("too-large", f"{where}: the bundle holds more than maxChanges", at)
         changes += cs["changes"]
         frames.append(cs)
-    return {"sender": replica_hex(sender), "senderAuthor": author,
-            "senderVersion": {replica_hex(k): s for k, s in vv},
-            "createdAtMillis": created, "changes": changes, "frames": frames}
+    out = {"sender": replica_hex(sender), "senderAuthor": author,
+           "senderVersion": {replica_hex(k): s for k, s in vv},
+           "createdAtMillis": created, "changes": changes, "frames": frames, "version": version}
+    if version == 2:
+        out["blobs"] = _blob_frames(data, head_end, len(data) - 4, limits)
+    return out
+
+
+def _blob_frames(data: bytes, start: int, end: int, limits: Limits) -> list:
+    """Section 3, version 2: the blob frames (BD-REJ-10..12), then every blob's bytes hashed
+    (BD-REJ-13), as a receiver does before it keeps anything."""
+    b = Reader(data, start, end, end_code="malformed")
+    n = b.count(limits.max_blobs_per_bundle, "maxBlobsPerBundle", 33, "blob count")
+    blobs, previous = [], None
+    for k in range(n):
+        at = b.at()
+        digest = b.bytes(32, f"blob {k + 1} hash")
+        sat = b.at()
+        size = b.varint(f"blob {k + 1} size")
+        if size > ATTACHMENT_MAX_SIZE:
+            raise SpecError("too-large", f"blob {k + 1} of {n}: {size} bytes, over 2^53", sat)
+        if size > b.remaining:
+            raise b.fail("malformed", f"blob {k + 1} of {n} ({size} bytes) runs past the checksum",
+                         at)
+        if previous is not None and not previous < digest:
+            raise SpecError("malformed", f"blob {k + 1} of {n} is not after the previous one in "
+                            "hash order", at)
+        previous = digest
+        blobs.append({"hash": digest.hex(), "size": size, "bytes": b.bytes(size, "blob bytes"),
+                      "at": at})
+    if b.remaining:
+        raise b.fail("trailing-bytes", f"{b.remaining} bytes after the last blob", b.at())
+    for k, blob in enumerate(blobs):
+        if hashlib.sha256(blob["bytes"]).hexdigest() != blob["hash"]:
+            raise SpecError("blob-mismatch", f"blob {k + 1} of {n}'s bytes do not hash to its name",
+                            blob["at"])
+    return [{"hash": x["hash"], "size": x["size"], "bytes": x["bytes"].hex()} for x in blobs]
 
 
 def encode_bundle(sender: str, author: str, version: dict, created: int,
-                  frames: list[bytes]) -> bytes:
-    """Section 3, given the change sets (the split into frames is the writer's choice)."""
+                  frames: list[bytes], blobs: list | None = None) -> bytes:
+    """Section 3, given the change sets (the split into frames is the writer's choice) and,
+    for version 2, the blobs ({"hash", "bytes" as hex}); version 1 when there are none."""
     w = Writer()
     w.raw(bytes.fromhex(sender))
     w.string(author)
@@ -866,8 +1066,20 @@ def encode_bundle(sender: str, author: str, version: dict, created: int,
         w.varint(len(f))
         w.raw(f)
     body = bytes(w.out)
-    total = BUNDLE_FIXED_HEADER + len(body) + 4
-    head = BUNDLE_MAGIC + bytes([1, 0]) + struct.pack("<Q", total) + body
+    if not blobs:
+        total = BUNDLE_FIXED_HEADER + len(body) + 4
+        head = BUNDLE_MAGIC + bytes([1, 0]) + struct.pack("<Q", total) + body
+        return head + struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
+    b = Writer()
+    b.varint(len(blobs))
+    for blob in sorted(blobs, key=lambda x: bytes.fromhex(x["hash"])):
+        raw = bytes.fromhex(blob["bytes"])
+        b.raw(bytes.fromhex(blob["hash"]))
+        b.varint(len(raw))
+        b.raw(raw)
+    total = BUNDLE_BLOBS_HEADER + len(body) + len(b.out) + 4
+    head = (BUNDLE_MAGIC + bytes([2, 0]) + struct.pack("<Q", total) + struct.pack("<Q", len(body))
+            + body + bytes(b.out))
     return head + struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
 
 

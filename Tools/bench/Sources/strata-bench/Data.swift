@@ -1,6 +1,6 @@
 // strata-bench: the data every scenario writes (field notes of real prose) and the baselines'
 // own writers (plain SQLite, the schema floor, JSON).
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging

@@ -1,5 +1,5 @@
 // strata-bench scenario `load` (main.swift runs the scenarios named on the command line).
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging

@@ -1,5 +1,5 @@
 // strata-bench's command line: scenarios and options (see main.swift).
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging

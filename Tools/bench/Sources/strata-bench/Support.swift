@@ -1,5 +1,5 @@
 // strata-bench: results, medians and timing, scratch paths.
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging

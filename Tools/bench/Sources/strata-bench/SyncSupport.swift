@@ -1,6 +1,6 @@
 // strata-bench: sync plumbing shared by the sync scenarios (team servers on loopback filled
 // from templates, one sync; the counting transport and the server runner are StrataSyncTesting's).
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging

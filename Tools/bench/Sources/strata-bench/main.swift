@@ -7,7 +7,7 @@
 // Scenarios: write, merge, first-sync, incremental-sync, cli, load, attach. Options: --size N (records,
 // default 100000), --repeat R (default 3; medians are reported), --json (one JSON object per
 // result on stdout), --strata PATH (the strata binary for `cli`; default: next to this one).
-import CZlib
+import CStrataZlib
 import Foundation
 import GRDB
 import Logging
