@@ -48,6 +48,10 @@ struct ServeCommand: AsyncParsableCommand {
     var rateLimit = RateLimit.standard.perSecond
     @Option(help: "Requests a token may make in a burst before the rate limit applies.")
     var rateBurst = RateLimit.standard.burst
+    @Option(help: "Largest attachment accepted, e.g. 500MB (default 4GB, the largest `attach` takes; larger: 413).")
+    var maxAttachment = "4GB"
+    @Option(help: "Most attachment bytes one project may hold, e.g. 100GB (default 64GB; beyond: 413).")
+    var maxProjectAttachments = "64GB"
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
@@ -58,6 +62,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--rate-limit must be a number of requests per second, 0 for no limit (default 10)")
         }
         guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1 (default 60)") }
+        guard let file = AttachmentPolicy.parseSize(maxAttachment), file > 0 else {
+            throw ValidationError("--max-attachment must be a size such as 500MB or 4GB (default 4GB)")
+        }
+        guard let project = AttachmentPolicy.parseSize(maxProjectAttachments), project > 0 else {
+            throw ValidationError("--max-project-attachments must be a size such as 100GB (default 64GB)")
+        }
+        guard file <= project else {
+            throw ValidationError("--max-attachment (\(maxAttachment)) is larger than --max-project-attachments (\(maxProjectAttachments))")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
         }
@@ -94,6 +107,8 @@ struct ServeCommand: AsyncParsableCommand {
         var limits = ServerLimits()
         limits.requestTimeoutSeconds = requestTimeout
         limits.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil
+        limits.maxBlobBytes = AttachmentPolicy.parseSize(maxAttachment) ?? limits.maxBlobBytes
+        limits.maxProjectBlobBytes = AttachmentPolicy.parseSize(maxProjectAttachments) ?? limits.maxProjectBlobBytes
         let app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
         let lines = banner
         try await app.run { bound in

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -72,6 +73,7 @@ public enum SyncHTTPServer {
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
+        addBlobRoutes(to: router, service: service)
         // Any other protocol version or path: say which version this server speaks.
         for method in ["GET", "POST", "PUT", "DELETE"] {
             router.on("/**", method: HTTPRequest.Method(method)!) { request, _ in
@@ -144,6 +146,12 @@ public enum SyncHTTPServer {
         case .badRequest(let status): status
         case .storage: 500
         case .unanswered(let status): status
+        case .noAttachments, .blobNotFound: 404
+        case .badBlobRequest: 400
+        case .rangeNotSatisfiable: 416
+        case .offsetMismatch: 409
+        case .hashMismatch, .sizeMismatch: 422
+        case .blobTooLarge, .projectFull: 413
         }
     }
 
@@ -151,6 +159,7 @@ public enum SyncHTTPServer {
         var headers: HTTPFields = [.contentType: jsonMediaType]
         if let wait = f.retryAfter { headers[.retryAfter] = String(wait) }
         if case .requestTimeout = f.kind { headers[.connection] = "close" }
+        if case .offsetMismatch(let held, _) = f.kind { headers[HTTPField.Name(BlobProtocol.uploadOffsetHeader)!] = String(held) }
         return Response(
             status: .init(code: status(of: f)), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
     }

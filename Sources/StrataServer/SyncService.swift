@@ -17,6 +17,10 @@ public struct ServerLimits: Sendable {
     public var requestTimeoutSeconds = 120
     /// Requests per token (nil: unlimited). `strata serve` turns on ``RateLimit/standard``.
     public var rateLimit: RateLimit? = nil
+    /// Largest attachment accepted (`PUT …/blobs/{hash}`), in bytes: the largest `attach` takes.
+    public var maxBlobBytes: UInt64 = Store.maxAttachmentBytes
+    /// Most attachment bytes one project may hold (whole and partial).
+    public var maxProjectBlobBytes: UInt64 = 64 << 30
     public init() {}
 }
 
