@@ -110,14 +110,24 @@ import Testing
             await first.close()
             #expect(cut.uploaded == 0 && cut.stopped != nil)
             let server = try team.backend.store(for: "palmyra")!
+            // The server writes what arrived once it sees the cut, which may be after the
+            // client gave up: wait (at most 5 s) until what it holds stops changing.
+            var last = server.blobs.presence(of: hash)
+            for _ in 0..<50 {
+                try await Task.sleep(for: .milliseconds(100))
+                let now = server.blobs.presence(of: hash)
+                if now == last, now != .missing { break }
+                last = now
+            }
             guard case .partial(let n) = server.blobs.presence(of: hash) else {
                 Issue.record("the server holds no partial after the cut: \(server.blobs.presence(of: hash))")
                 return
             }
-            // What arrived was kept (the cut falls inside a 1 KiB chunk of the link; a reset also
-            // drops what the server's socket held unread, a few milliseconds' worth).
+            // What arrived was kept (the cut falls inside a 1 KiB chunk of the link; the reset
+            // also drops what the server's socket held unread: a few milliseconds' worth on a
+            // quiet machine, a few hundred KB when the machine is busy).
             let delivered = link.bytesUp
-            #expect(n >= UInt64(size * 50 / 100) && n <= UInt64(delivered), "held \(n) of \(size), \(delivered) delivered")
+            #expect(n >= UInt64(size / 4) && n <= UInt64(delivered), "held \(n) of \(size), \(delivered) delivered")
             let second = HTTPTransport(baseURL: "http://127.0.0.1:\(link.port)", project: "palmyra", token: token)
             let resumed = try await BlobSync(store: khaled, transport: second, policy: .all, mayUpload: true).run()
             await second.close()
@@ -154,7 +164,7 @@ import Testing
                 return
             }
             let delivered = link.bytesDown
-            #expect(n >= UInt64(size * 50 / 100) && n <= UInt64(delivered), "held \(n) of \(size), \(delivered) delivered")
+            #expect(n >= UInt64(size / 4) && n <= UInt64(delivered), "held \(n) of \(size), \(delivered) delivered")
             let second = HTTPTransport(baseURL: "http://127.0.0.1:\(link.port)", project: "palmyra", token: token)
             let resumed = try await BlobSync(store: maria, transport: second, policy: .all, mayUpload: true).run()
             await second.close()
@@ -187,9 +197,13 @@ import Testing
             for _ in 0..<6 where !moved {
                 attempts += 1
                 let t = HTTPTransport(baseURL: via, project: "palmyra", token: token)
-                let r = try await BlobSync(store: khaled, transport: t, policy: .all, mayUpload: true).run()
+                do {
+                    let r = try await BlobSync(store: khaled, transport: t, policy: .all, mayUpload: true).run()
+                    moved = r.uploaded == 1
+                } catch {
+                    // The link is down (the status request is refused): try again, as a person would.
+                }
                 await t.close()
-                moved = r.uploaded == 1
                 if !moved { try await Task.sleep(for: .seconds(6)) }
             }
             #expect(moved)
