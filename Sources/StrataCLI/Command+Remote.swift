@@ -62,7 +62,7 @@ struct Remote {
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remote", abstract: "Manage the servers and colleagues this replica syncs with.",
-        subcommands: [RemoteAdd.self, RemoteList.self, RemoteRemove.self])
+        subcommands: [RemoteAdd.self, RemoteList.self, RemoteSet.self, RemoteRemove.self])
 }
 
 struct RemoteAdd: ParsableCommand {
@@ -80,6 +80,7 @@ struct RemoteAdd: ParsableCommand {
     @Argument(help: "The server's base URL, e.g. http://127.0.0.1:7070.") var url: String
     @Option(help: "The project on that server.") var project: String
     @Option(help: "Your token (else $STRATA_TOKEN, else a prompt).") var token: String?
+    @Option(help: "Attachments a sync downloads: all, none, or up-to SIZE (e.g. 'up-to 2MB').") var attachments = "all"
 
     func validate() throws {
         guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"#, options: .regularExpression) != nil else {
@@ -90,6 +91,7 @@ struct RemoteAdd: ParsableCommand {
         else {
             throw ValidationError("'\(url)' is not a server URL; write it as http://HOST:PORT or https://HOST")
         }
+        _ = try RemoteSet.policy(attachments)
     }
 
     func run() throws {
@@ -99,7 +101,8 @@ struct RemoteAdd: ParsableCommand {
         }
         let secret = try token ?? ProcessInfo.processInfo.environment["STRATA_TOKEN"] ?? Self.prompt()
         guard !secret.trimmed.isEmpty else { throw CLIError("no token given") }
-        try store.addRemote(RemoteConfig(name: name, url: url, project: project, token: secret.trimmed))
+        try store.addRemote(
+            RemoteConfig(name: name, url: url, project: project, token: secret.trimmed, attachments: try RemoteSet.policy(attachments)))
         print("added remote \(name): \(url) project \(project); run `strata sync \(name)`")
     }
 
@@ -126,6 +129,7 @@ struct RemoteList: ParsableCommand {
                     remotes.map {
                         .object([
                             "name": .string($0.name), "url": .string($0.url), "project": .string($0.project),
+                            "attachments": .string($0.config.attachments.description),
                             "last_sync": $0.lastSyncMillis.map { .string(Output.iso(millis: $0)) } ?? .null,
                         ])
                     }))
@@ -133,7 +137,50 @@ struct RemoteList: ParsableCommand {
         }
         if remotes.isEmpty { print("no remotes; add one with `strata remote add NAME URL --project P`") }
         for r in remotes {
-            print("\(r.name)\t\(r.url)\tproject \(r.project)\tlast sync \(r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never")")
+            print(
+                "\(r.name)\t\(r.url)\tproject \(r.project)\tattachments \(r.config.attachments)\tlast sync \(r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never")")
+        }
+    }
+}
+
+struct RemoteSet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Change a remote's settings.",
+        discussion: """
+            --attachments says which attachments `strata sync` downloads from the remote on its own \
+            (uploads always go); `strata fetch` downloads the others on demand.
+              strata remote set origin --attachments up-to 2MB
+              strata remote set origin --attachments none
+            """)
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The remote.") var name: String
+    @Option(help: "all, none, or up-to SIZE (SIZE like 2MB, 500KB, 1.5GB).") var attachments: String
+    @Argument(parsing: .remaining, help: .hidden) var rest: [String] = []
+
+    /// `all`, `none`, `up-to 2MB` (or `up-to` and the size as the next word).
+    static func policy(_ text: String, _ rest: [String] = []) throws -> AttachmentPolicy {
+        let whole = ([text] + rest).joined(separator: " ")
+        guard let p = AttachmentPolicy(text: whole) else {
+            throw ValidationError("'\(whole)' is not an attachment policy; use all, none, or up-to SIZE (e.g. up-to 2MB)")
+        }
+        return p
+    }
+
+    func validate() throws { _ = try Self.policy(attachments, rest) }
+
+    func run() throws {
+        let store = try options.open()
+        guard try Remote.load(name, from: store) != nil else { throw CLIError("no remote '\(name)'") }
+        let p = try Self.policy(attachments, rest)
+        try store.setAttachmentPolicy(p, forRemote: name)
+        print("remote \(name): syncs download \(Self.words(p))")
+    }
+
+    static func words(_ p: AttachmentPolicy) -> String {
+        switch p {
+        case .all: "every attachment"
+        case .none: "no attachments (strata fetch gets them on demand)"
+        case .upTo(let n): "attachments up to \(Display.bytes(n)) (strata fetch gets larger ones on demand)"
         }
     }
 }

@@ -119,6 +119,10 @@ struct ServeCommand: AsyncParsableCommand {
     var rateBurst: Int?
     @Option(help: "Seconds requests in progress may take to finish after SIGTERM or SIGINT. Default 30.")
     var shutdownTimeout: Int?
+    @Option(help: "Largest attachment accepted, e.g. 500MB (default 4GB, the largest `attach` takes; larger: 413).")
+    var maxAttachment = "4GB"
+    @Option(help: "Most attachment bytes one project may hold, e.g. 100GB (default 64GB; beyond: 413).")
+    var maxProjectAttachments = "64GB"
 
     func validate() throws {
         if let port, !ServerConfig.portRange.contains(port) { throw ValidationError("--port must be between 0 and 65535") }
@@ -129,6 +133,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--rate-limit must be a number of requests per second, 0 for no limit (default 10)")
         }
         if let rateBurst, rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1 (default 60)") }
+        guard let file = AttachmentPolicy.parseSize(maxAttachment), file > 0 else {
+            throw ValidationError("--max-attachment must be a size such as 500MB or 4GB (default 4GB)")
+        }
+        guard let project = AttachmentPolicy.parseSize(maxProjectAttachments), project > 0 else {
+            throw ValidationError("--max-project-attachments must be a size such as 100GB (default 64GB)")
+        }
+        guard file <= project else {
+            throw ValidationError("--max-attachment (\(maxAttachment)) is larger than --max-project-attachments (\(maxProjectAttachments))")
+        }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
         }
@@ -192,6 +205,8 @@ struct ServeCommand: AsyncParsableCommand {
         var limits = ServerLimits()
         limits.requestTimeoutSeconds = requestTimeout ?? file.requestTimeout ?? limits.requestTimeoutSeconds
         limits.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil
+        limits.maxBlobBytes = AttachmentPolicy.parseSize(maxAttachment) ?? limits.maxBlobBytes
+        limits.maxProjectBlobBytes = AttachmentPolicy.parseSize(maxProjectAttachments) ?? limits.maxProjectBlobBytes
         var app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
         app.shutdownTimeout = .seconds(shutdownTimeout ?? file.shutdownTimeout ?? 30)
         let (lines, peerLines) = (banner, peerBanner)

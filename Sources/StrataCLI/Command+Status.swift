@@ -1,4 +1,5 @@
 import ArgumentParser
+import StrataCore
 import StrataStore
 
 struct StatusCommand: ParsableCommand {
@@ -32,6 +33,7 @@ struct StatusCommand: ParsableCommand {
                         remotes.map { r in
                             .object([
                                 "name": .string(r.name), "url": .string(r.url), "project": .string(r.project),
+                                "attachments": .string(r.config.attachments.description),
                                 "last_sync": r.lastSyncMillis.map { .string(Output.iso(millis: $0)) } ?? .null,
                                 "unsynced_local_changes": .int(Int64(unsynced(r))),
                                 "last_failure": r.state.lastFailure.map {
@@ -52,7 +54,14 @@ struct StatusCommand: ParsableCommand {
             let last = r.lastSyncMillis.map { Output.iso(millis: $0) } ?? "never"
             let n = unsynced(r)
             let failed = r.state.lastFailure.map { "; the sync of \(Output.iso(millis: $0.atMillis)) stopped: \($0.reason)" } ?? ""
-            print("remote:    \(r.name) (\(r.url), project \(r.project)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent\(failed)")
+            print(
+                "remote:    \(r.name) (\(r.url), project \(r.project), attachments \(r.config.attachments)): last sync \(last); \(n) local change\(n == 1 ? "" : "s") not yet sent\(failed)")
+        }
+        let lacking = try store.referencedBlobs().filter { store.blobs.presence(of: $0.hash) != .present }
+        if !lacking.isEmpty {
+            let bytes = lacking.reduce(0) { $0 + $1.size }
+            print(
+                "attachments: \(lacking.count) not downloaded here (\(Display.bytes(bytes))); strata fetch --all gets them")
         }
         print("version vector:")
         if s.versionVector.sorted.isEmpty { print("  (empty)") }

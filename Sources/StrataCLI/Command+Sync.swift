@@ -35,7 +35,6 @@ struct SyncCommand: AsyncParsableCommand {
         let report: SyncReport
         do {
             report = try await client.sync { p in bar.update(p) }
-            await transport.close()
         } catch {
             await transport.close()
             bar.finish()
@@ -44,6 +43,16 @@ struct SyncCommand: AsyncParsableCommand {
         }
         bar.finish()
         try r.recordSync(version: report.serverVersion, pulled: report.pulled, pushed: report.pushed, in: store)
+        // The bytes move after the records, so notes are never held up by a photo; a blob
+        // failure is reported and never undoes the records' sync.
+        var blobs = BlobSyncReport()
+        var blobProblem: String? = nil
+        do {
+            blobs = try await runBlobPhase(store: store, remote: r, json: json, transport: transport, role: report.role)
+        } catch {
+            blobProblem = "\(error)"
+        }
+        await transport.close()
         let conflicts = try store.status().conflicts
         if json {
             printJSON(
@@ -52,7 +61,9 @@ struct SyncCommand: AsyncParsableCommand {
                     "pull_batches": .int(Int64(report.pullBatches)), "push_batches": .int(Int64(report.pushBatches)),
                     "not_relayed": .int(Int64(report.notRelayed)), "conflicts": .int(Int64(conflicts)),
                     "researcher": .string(report.researcher), "role": .string(report.role.rawValue),
+                    "attachments": blobJSON(blobs),
                 ]))
+            if let blobProblem { printError("strata: \(blobProblem)") }
             return
         }
         func n(_ k: Int) -> String { "\(k) change\(k == 1 ? "" : "s")" }
@@ -64,6 +75,11 @@ struct SyncCommand: AsyncParsableCommand {
                 print(
                     "\(n(report.notRelayed)) by other researchers \(report.notRelayed == 1 ? "stays" : "stay") here: a \(report.role) token pushes only \(report.researcher)'s own changes")
             }
+        }
+        if let blobProblem {
+            printError("strata: \(blobProblem); the records are synced, the next sync moves the attachments")
+        } else if blobs != BlobSyncReport() {
+            print(blobSummary(blobs, remote: r))
         }
         if conflicts > 0 {
             print("\(conflicts) record\(conflicts == 1 ? " has" : "s have") conflicts to review: strata conflicts")

@@ -47,6 +47,7 @@ public struct StrataCommand: AsyncParsableCommand {
         BundleCommand.self,
         RemoteCommand.self,
         SyncCommand.self,
+        FetchCommand.self,
         ServeCommand.self,
         ServerCommand.self,
     ]

@@ -56,6 +56,10 @@ public struct SyncErrorCode: RawRepresentable, Hashable, Sendable, CustomStringC
     /// The server cannot read or write its storage now (503, with `Retry-After`).
     public static let unavailable = Self(rawValue: "unavailable")
     public static let `internal` = Self(rawValue: "internal")
+    public static let rangeNotSatisfiable = Self(rawValue: "range-not-satisfiable")
+    public static let offsetMismatch = Self(rawValue: "offset-mismatch")
+    public static let hashMismatch = Self(rawValue: "hash-mismatch")
+    public static let sizeMismatch = Self(rawValue: "size-mismatch")
 }
 
 /// One logged change as the store reports it for pushing: its id, its author, and the size of

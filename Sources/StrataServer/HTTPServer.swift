@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -21,12 +22,19 @@ public enum SyncHTTPServer {
         case session = "/v1/projects/{project}/session"
         case pull = "/v1/projects/{project}/pull"
         case push = "/v1/projects/{project}/push"
+        case blobStatus = "/v1/projects/{project}/blobs/status"
+        case blob = "/v1/projects/{project}/blobs/{hash}"
     }
 
     /// The template of the route that takes `path`, or nil when none does.
     static func routeTemplate(of path: String) -> String? {
         if let r = Route(rawValue: path), !r.rawValue.contains("{") { return r.rawValue }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 6, parts[0].isEmpty, parts[1] == "v1", parts[2] == "projects", !parts[3].isEmpty, parts[4] == "blobs",
+            !parts[5].isEmpty
+        {
+            return (parts[5] == "status" ? Route.blobStatus : Route.blob).rawValue
+        }
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", parts[2] == "projects", !parts[3].isEmpty else { return nil }
         return Route(rawValue: "/v1/projects/{project}/\(parts[4])")?.rawValue
     }
@@ -115,6 +123,7 @@ public enum SyncHTTPServer {
                     status: .ok, headers: [.contentType: jsonMediaType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
+        addBlobRoutes(to: router, service: service, retryAfter: retryAfter)
         // Any other protocol version or path: say which version this server speaks.
         for method in ["GET", "POST", "PUT", "DELETE"] {
             router.on("/**", method: HTTPRequest.Method(method)!) { request, context in
@@ -190,6 +199,12 @@ public enum SyncHTTPServer {
         case .badRequest(let status): status
         case .storage: 503
         case .unanswered(let status): status
+        case .noAttachments, .blobNotFound: 404
+        case .badBlobRequest: 400
+        case .rangeNotSatisfiable: 416
+        case .offsetMismatch: 409
+        case .hashMismatch, .sizeMismatch: 422
+        case .blobTooLarge, .projectFull: 413
         }
     }
 
@@ -203,6 +218,7 @@ public enum SyncHTTPServer {
             headers[.retryAfter] = String(wait)
         }
         if case .requestTimeout = f.kind { headers[.connection] = "close" }
+        if case .offsetMismatch(let held, _) = f.kind { headers[HTTPField.Name(BlobProtocol.uploadOffsetHeader)!] = String(held) }
         return Response(
             status: .init(code: status(of: f)), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(f))))
     }

@@ -17,6 +17,11 @@ struct RequestDeadlineExceeded: Error {
 ///   (its body stream fails, so nothing is applied), the client gets `408` with the usual JSON
 ///   error body and `Connection: close`, and the connection is closed.
 ///
+/// - An attachment upload (`PUT …/blobs/…`) may take longer than `timeout` over a slow link
+///   (3 MB at 64 kbit/s is about 6 minutes): its body must keep arriving instead, the deadline
+///   starting again each time another `progressBytes` of it arrive (64 KiB: 8 s at 64 kbit/s;
+///   a client sending a byte a second is still cut after `timeout`).
+///
 /// Handling a complete request (applying a push, say) is not bounded here.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -33,6 +38,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// refusal, say): when the body ends, the next request's headers are waited for.
     private var answeredEarly = false
     private var timer: Scheduled<Void>?
+    /// The request being read is an upload whose deadline restarts as its body arrives.
+    private var progressive = false
+    private var bytesSinceArmed = 0
+    static let progressBytes = 64 << 10
 
     init(seconds: Int) {
         self.seconds = max(1, seconds)
@@ -58,12 +67,20 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state == .timedOut { return }  // the request was answered with 408: drop the rest
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             state = .readingBody
             answeredEarly = false
+            progressive = head.method == .put && (head.path ?? "").contains("/blobs/")
+            bytesSinceArmed = 0
             arm(context)
-        case .body:
-            break
+        case .body(let buffer):
+            if progressive {
+                bytesSinceArmed += buffer.readableBytes
+                if bytesSinceArmed >= Self.progressBytes {
+                    bytesSinceArmed = 0
+                    arm(context)
+                }
+            }
         case .end:
             if answeredEarly {
                 state = .waitingForHead

@@ -41,6 +41,25 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case storage(what: String, logged: Bool)
         /// The HTTP layer failed with a server-side `status` (5xx) before any handler answered.
         case unanswered(status: Int)
+        /// This server's storage keeps no attachment bytes.
+        case noAttachments
+        /// A request about a blob that no record of the project references (or that is not
+        /// held whole, for a download): knowing a hash is not enough.
+        case blobNotFound(hash: String)
+        /// A blob request the server cannot read (`problem` says what is wrong).
+        case badBlobRequest(problem: String)
+        /// A download from `offset` of a blob of `size` bytes.
+        case rangeNotSatisfiable(offset: UInt64, size: UInt64)
+        /// An upload from `offered` while the server holds `held` bytes of the blob.
+        case offsetMismatch(held: UInt64, offered: UInt64)
+        /// The uploaded bytes do not hash to the blob's name; nothing was kept.
+        case hashMismatch(hash: String)
+        /// An upload whose `Upload-Length` is not the size the project's records give the blob.
+        case sizeMismatch(referenced: UInt64, declared: UInt64)
+        /// A blob over the server's per-file limit.
+        case blobTooLarge(size: UInt64, limit: UInt64)
+        /// An upload that would take the project's attachments past the server's limit.
+        case projectFull(held: UInt64, adding: UInt64, limit: UInt64)
     }
 
     public let kind: Kind
@@ -71,6 +90,13 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .badRequest: .badRequest
         case .storage: .unavailable
         case .unanswered: .internal
+        case .noAttachments, .blobNotFound: .notFound
+        case .badBlobRequest: .badRequest
+        case .rangeNotSatisfiable: .rangeNotSatisfiable
+        case .offsetMismatch: .offsetMismatch
+        case .hashMismatch: .hashMismatch
+        case .sizeMismatch: .sizeMismatch
+        case .blobTooLarge, .projectFull: .tooLarge
         }
     }
 
@@ -113,6 +139,20 @@ public struct SyncFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .badRequest: "the request could not be read"
         case .storage(let what, let logged): "the server could not \(what)\(logged ? "; see its log" : "")"
         case .unanswered: "the server could not answer; see its log"
+        case .noAttachments: "this server keeps no attachment bytes"
+        case .blobNotFound(let hash):
+            "no attachment \(hash.prefix(12)) here: no record of this project references it, or the server does not hold it whole yet"
+        case .badBlobRequest(let problem): problem
+        case .rangeNotSatisfiable(let offset, let size): "the range starts at byte \(offset); the attachment has \(size) bytes"
+        case .offsetMismatch(let held, let offered):
+            "the upload starts at byte \(offered) but the server holds \(held) bytes of this attachment; resume from \(held)"
+        case .hashMismatch(let hash):
+            "the uploaded bytes do not hash to \(hash.prefix(12)); the server kept nothing of them"
+        case .sizeMismatch(let referenced, let declared):
+            "the upload declares \(declared) bytes; the project's records give this attachment \(referenced)"
+        case .blobTooLarge(let size, let limit): "the attachment has \(size) bytes; this server accepts at most \(limit) per file"
+        case .projectFull(let held, let adding, let limit):
+            "this project's attachments take \(held) bytes and this one adds \(adding); the server's limit is \(limit) per project"
         }
     }
 

@@ -21,6 +21,10 @@ public struct ServerLimits: Sendable {
     /// storage failure, `/readyz`).
     public var unavailableRetryAfterSeconds = ServerLimits.defaultUnavailableRetryAfterSeconds
     public static let defaultUnavailableRetryAfterSeconds = 5
+    /// Largest attachment accepted (`PUT …/blobs/{hash}`), in bytes: the largest `attach` takes.
+    public var maxBlobBytes: UInt64 = Store.maxAttachmentBytes
+    /// Most attachment bytes one project may hold (whole and partial).
+    public var maxProjectBlobBytes: UInt64 = 64 << 30
     public init() {}
 }
 

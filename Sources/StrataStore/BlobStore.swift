@@ -320,6 +320,22 @@ public struct BlobStore: Sendable {
         return out
     }
 
+    /// Bytes of every blob held whole and of every partial transfer (what a server's
+    /// per-project limit bounds). Reads the folders' listings and the files' sizes.
+    public func bytesHeld() -> UInt64 {
+        var total: UInt64 = 0
+        let fm = FileManager.default
+        for d in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] {
+            for n in (try? fm.contentsOfDirectory(atPath: "\(objects)/\(d)")) ?? [] {
+                total += UInt64(FileSystem.fileSize("\(objects)/\(d)/\(n)") ?? 0)
+            }
+        }
+        for n in (try? fm.contentsOfDirectory(atPath: partialDirectory)) ?? [] {
+            total += UInt64(FileSystem.fileSize("\(partialDirectory)/\(n)") ?? 0)
+        }
+        return total
+    }
+
     public func size(of hash: BlobHash) -> UInt64? { FileSystem.fileSize(path(of: hash)).map(UInt64.init) }
 
     /// Writes a verified copy of a blob to `destination` (through a temporary file beside it,

@@ -37,6 +37,11 @@ public struct AttachedFile: Sendable, Equatable {
 public struct ReferencedBlob: Sendable, Equatable, Hashable {
     public var hash: BlobHash
     public var size: UInt64
+
+    public init(hash: BlobHash, size: UInt64) {
+        self.hash = hash
+        self.size = size
+    }
 }
 
 extension Store {

@@ -82,6 +82,11 @@ enum StoreSchema {
                     CREATE INDEX record_attachments_by_record ON record_attachments(record);
                     """)
         }
+        // Which attachments a sync with each remote downloads on its own (AttachmentPolicy):
+        // every remote added before downloads every attachment, as `all` says.
+        m.registerMigration("v5-remote-attachments") { db in
+            try db.execute(sql: "ALTER TABLE remotes ADD COLUMN attachments TEXT NOT NULL DEFAULT 'all'")
+        }
         return m
     }
 

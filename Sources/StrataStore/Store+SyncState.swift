@@ -13,12 +13,15 @@ public struct RemoteConfig: Sendable, Hashable {
     public var project: String
     /// The bearer token: kept with the replica (an owner-only file), never printed.
     public var token: String
+    /// Which attachments a sync downloads on its own.
+    public var attachments: AttachmentPolicy
 
-    public init(name: String, url: String, project: String, token: String) {
+    public init(name: String, url: String, project: String, token: String, attachments: AttachmentPolicy = .all) {
         self.name = name
         self.url = url
         self.project = project
         self.token = token
+        self.attachments = attachments
     }
 }
 
@@ -126,14 +129,14 @@ extension Store {
     /// Every remote, by name.
     public func remotes() throws -> [RemoteConfig] {
         try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, url, project, token FROM remotes ORDER BY name").map(Self.remote(from:))
+            try Row.fetchAll(db, sql: "SELECT name, url, project, token, attachments FROM remotes ORDER BY name").map(Self.remote(from:))
         }
     }
 
     /// The remote called `name`, if there is one.
     public func remote(named name: String) throws -> RemoteConfig? {
         try db.read { db in
-            try Row.fetchOne(db, sql: "SELECT name, url, project, token FROM remotes WHERE name = ?", arguments: [name])
+            try Row.fetchOne(db, sql: "SELECT name, url, project, token, attachments FROM remotes WHERE name = ?", arguments: [name])
                 .map(Self.remote(from:))
         }
     }
@@ -145,8 +148,16 @@ extension Store {
                 throw StoreError(.remoteExists(name: remote.name))
             }
             try db.execute(
-                sql: "INSERT INTO remotes(name, url, project, token) VALUES (?, ?, ?, ?)",
-                arguments: [remote.name, remote.url, remote.project, remote.token])
+                sql: "INSERT INTO remotes(name, url, project, token, attachments) VALUES (?, ?, ?, ?, ?)",
+                arguments: [remote.name, remote.url, remote.project, remote.token, remote.attachments.description])
+        }
+    }
+
+    /// Sets which attachments syncs with `name` download on their own.
+    public func setAttachmentPolicy(_ policy: AttachmentPolicy, forRemote name: String) throws {
+        try db.write { db in
+            try Self.requireRemote(db, name)
+            try db.execute(sql: "UPDATE remotes SET attachments = ? WHERE name = ?", arguments: [policy.description, name])
         }
     }
 
@@ -264,7 +275,9 @@ extension Store {
     }
 
     static func remote(from row: Row) -> RemoteConfig {
-        RemoteConfig(name: row[0], url: row[1], project: row[2], token: row[3])
+        RemoteConfig(
+            name: row[0], url: row[1], project: row[2], token: row[3],
+            attachments: (row[4] as String?).flatMap(AttachmentPolicy.init(text:)) ?? .all)
     }
 
     static func remoteState(_ db: Database, _ name: String) throws -> RemoteState {

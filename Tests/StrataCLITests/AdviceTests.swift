@@ -396,6 +396,27 @@ import Testing
         (.storage(what: "read its data", logged: true), 503, "the server could not read its data; see its log"),
         (.storage(what: "read the project", logged: false), 503, "the server could not read the project"),
         (.unanswered(status: 503), 503, "the server could not answer; see its log"),
+        (.noAttachments, 404, "this server keeps no attachment bytes"),
+        (
+            .blobNotFound(hash: String(repeating: "ab", count: 32)), 404,
+            "no attachment abababababab here: no record of this project references it, or the server does not hold it whole yet"
+        ),
+        (.badBlobRequest(problem: "'x' is not a blob hash (64 hex digits of SHA-256)"), 400, "'x' is not a blob hash (64 hex digits of SHA-256)"),
+        (.rangeNotSatisfiable(offset: 10, size: 10), 416, "the range starts at byte 10; the attachment has 10 bytes"),
+        (
+            .offsetMismatch(held: 40, offered: 0), 409,
+            "the upload starts at byte 0 but the server holds 40 bytes of this attachment; resume from 40"
+        ),
+        (
+            .hashMismatch(hash: String(repeating: "ab", count: 32)), 422,
+            "the uploaded bytes do not hash to abababababab; the server kept nothing of them"
+        ),
+        (.sizeMismatch(referenced: 4, declared: 5), 422, "the upload declares 5 bytes; the project's records give this attachment 4"),
+        (.blobTooLarge(size: 10, limit: 5), 413, "the attachment has 10 bytes; this server accepts at most 5 per file"),
+        (
+            .projectFull(held: 7, adding: 3, limit: 9), 413,
+            "this project's attachments take 7 bytes and this one adds 3; the server's limit is 9 per project"
+        ),
     ]
 
     /// A change stamped two days ahead of the receiver's clock.
@@ -431,11 +452,20 @@ import Testing
         case .badRequest: "badRequest"
         case .storage: "storage"
         case .unanswered: "unanswered"
+        case .noAttachments: "noAttachments"
+        case .blobNotFound: "blobNotFound"
+        case .badBlobRequest: "badBlobRequest"
+        case .rangeNotSatisfiable: "rangeNotSatisfiable"
+        case .offsetMismatch: "offsetMismatch"
+        case .hashMismatch: "hashMismatch"
+        case .sizeMismatch: "sizeMismatch"
+        case .blobTooLarge: "blobTooLarge"
+        case .projectFull: "projectFull"
         }
     }
 
     @Test func everySyncFailureHasASampleAndKeepsItsStatusAndWords() {
-        #expect(Set(Self.syncFailures.map { Self.name($0.0) }).count == 19)
+        #expect(Set(Self.syncFailures.map { Self.name($0.0) }).count == 28)
         for (kind, status, message) in Self.syncFailures {
             #expect(SyncFailure(kind).message == message, "\(Self.name(kind))")
             #expect(SyncHTTPServer.status(of: SyncFailure(kind)) == status, "\(Self.name(kind))")

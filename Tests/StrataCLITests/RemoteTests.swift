@@ -16,8 +16,8 @@ struct RemoteTests {
         let list = try s.ok("remote", "list")
         #expect(
             list.split(separator: "\n") == [
-                "maria\thttp://127.0.0.1:7070\tproject peer\tlast sync never",
-                "origin\thttp://127.0.0.1:9\tproject palmyra\tlast sync never",
+                "maria\thttp://127.0.0.1:7070\tproject peer\tattachments all\tlast sync never",
+                "origin\thttp://127.0.0.1:9\tproject palmyra\tattachments all\tlast sync never",
             ])
         #expect(!list.contains("stk_"))
         let json = try #require(try s.run("remote", "list", "--json").json() as? [[String: Any]])
@@ -26,6 +26,24 @@ struct RemoteTests {
         let gone = try s.run("remote", "remove", "maria")
         #expect(gone.status != 0 && gone.stderr.contains("no remote 'maria'"))
         #expect(try s.ok("remote", "list").hasPrefix("origin\t"))
+    }
+
+    @Test func aRemotesAttachmentPolicyIsSetAndShown() throws {
+        let s = try Sandbox()
+        try s.initStore()
+        try s.ok("remote", "add", "origin", "http://127.0.0.1:9", "--project", "palmyra", "--token", "stk_secret")
+        #expect(
+            try s.ok("remote", "set", "origin", "--attachments", "up-to", "2MB")
+                == "remote origin: syncs download attachments up to 2 MB (strata fetch gets larger ones on demand)")
+        #expect(try s.ok("remote", "list").contains("\tattachments up-to 2MB\t"))
+        let json = try #require(try s.run("remote", "list", "--json").json() as? [[String: Any]])
+        #expect(json.first?["attachments"] as? String == "up-to 2MB")
+        try s.ok("remote", "set", "origin", "--attachments", "none")
+        #expect(try s.ok("status").contains("attachments none)"))
+        let bad = try s.run("remote", "set", "origin", "--attachments", "some")
+        #expect(bad.status != 0 && bad.stderr.contains("'some' is not an attachment policy; use all, none, or up-to SIZE"))
+        let nobody = try s.run("remote", "set", "nobody", "--attachments", "all")
+        #expect(nobody.status != 0 && nobody.stderr.contains("no remote 'nobody'"))
     }
 
     @Test func aSyncThatStopsIsShownByStatus() throws {
@@ -37,7 +55,9 @@ struct RemoteTests {
         let down = try s.run("sync")
         #expect(down.status != 0 && down.stderr.contains("cannot reach"))
         let status = try s.ok("status")
-        #expect(status.contains("origin (http://127.0.0.1:9, project palmyra): last sync never; 1 local change not yet sent; the sync of "))
+        #expect(
+            status.contains(
+                "origin (http://127.0.0.1:9, project palmyra, attachments all): last sync never; 1 local change not yet sent; the sync of "))
         #expect(status.contains("stopped: cannot reach"))
         #expect(!status.contains("stk_secret"))
         let js = try #require(try s.run("status", "--json").json() as? [String: Any])

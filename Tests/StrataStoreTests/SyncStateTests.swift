@@ -23,6 +23,18 @@ import Testing
         return (a, b, try a.changes(missingFrom: VersionVector()))
     }
 
+    @Test func aRemotesAttachmentPolicyIsStoredWithItAndDefaultsToAll() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        try store.addRemote(Self.origin)
+        #expect(try store.remote(named: "origin")?.attachments == .all)
+        try store.setAttachmentPolicy(.upTo(2_000_000), forRemote: "origin")
+        #expect(try store.remote(named: "origin")?.attachments == .upTo(2_000_000))
+        let reopened = try Store.open(at: store.path)
+        #expect(try reopened.remote(named: "origin")?.attachments == .upTo(2_000_000))
+        #expect(throws: StoreError.self) { try store.setAttachmentPolicy(.none, forRemote: "nobody") }
+    }
+
     @Test func remotesAreAddedListedAndRemovedWithTheirState() throws {
         let dir = try TemporaryDirectory()
         let store = try makeStore(dir)
