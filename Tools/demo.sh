@@ -57,6 +57,8 @@ omar init --author "Omar"
 khaled remote add origin "$URL" --project palmyra --token "$K_TOKEN"
 STRATA_TOKEN="$M_TOKEN" maria remote add origin "$URL" --project palmyra
 STRATA_TOKEN="$O_TOKEN" omar remote add origin "$URL" --project palmyra
+# Omar works over a satellite phone: his remote takes no attachment bytes unless he asks.
+omar remote set origin --attachments none
 
 say "Khaled, at the museum, records what the team knows and syncs"
 BEL=$(khaled add site "Temple of Bel" --set location=34.5472,38.2673,30 --set condition=destroyed \
@@ -119,6 +121,21 @@ khaled show "$BUST"
 
 say "Provenance: who changed what, when, on which machine"
 khaled history "$BUST"
+
+say "Evidence: Khaled attaches his photo of the bust, with its EXIF time and position"
+# A small photo made with ImageMagick and exiftool (Tests/StrataCodecTests/Fixtures/README.md).
+cp Tests/StrataCodecTests/Fixtures/north-east-le.jpg "$DIR/bust-east.jpg"
+khaled attach "$BUST" "$DIR/bust-east.jpg" --caption "The bust in the museum store, east face, before the evacuation"
+khaled sync
+say "Maria syncs: the note at once, the photo's bytes after it"
+maria sync
+maria show "$BUST"
+say "Omar's remote takes no attachments: he sees the photo listed, and fetches it when he needs it"
+omar sync
+omar show "$BUST"
+omar fetch "$BUST" 1
+omar get "$BUST" 1 -o "$DIR/omar-bust.jpg"
+cmp "$DIR/bust-east.jpg" "$DIR/omar-bust.jpg" && echo "Omar's copy is byte for byte Khaled's photo"
 
 say "Offline again, Khaled and Omar both work on Omar's theatre note: long texts merge character by character"
 # Khaled corrects the first sentence in his editor (here a scripted one) ...
