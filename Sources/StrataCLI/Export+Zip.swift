@@ -1,4 +1,5 @@
 import Foundation
+import StrataCodec
 import StrataCore
 import StrataStore
 import ZIPFoundation
@@ -166,7 +167,27 @@ extension Exporter {
                     "hash": .string(ref.hash.hex), "size": .int(Int64(ref.size)), "path": .null,
                 ]
                 var zipPath: String? = nil
-                if !locations && mayHoldPosition(ref.mediaType) {
+                if !locations && MediaType.mayHoldEXIF(ref.mediaType) && store.blobs.has(ref.hash) {
+                    // JPEG and TIFF: the copy in the zip is the photo without its GPS (EXIF and XMP).
+                    var whole: [UInt8] = []
+                    try store.blobs.read(ref.hash) { whole.append(contentsOf: $0) }
+                    let name = ArchiveName.unique(
+                        "\(folder)/\(number) \(stem).\(ArchiveName.fileExtension(name: ref.name, mediaType: ref.mediaType))", in: &taken)
+                    do {
+                        let stripped = Data(try EXIF.strippingLocation(whole))
+                        try archive.addEntry(
+                            with: name, type: .file, uncompressedSize: Int64(stripped.count), modificationDate: now,
+                            compressionMethod: .none,
+                            provider: { position, count in stripped.subdata(in: Int(position)..<Int(position) + count) })
+                        zipPath = name
+                        entry["path"] = .string(name)
+                        entry["position_removed"] = .bool(true)
+                        summary.attachments += 1
+                    } catch {
+                        summary.leftOutForPosition += 1
+                        entry["left_out"] = .string("its position could not be removed (\(error)) (--no-locations)")
+                    }
+                } else if !locations && mayHoldPosition(ref.mediaType) {
                     summary.leftOutForPosition += 1
                     entry["left_out"] = .string("its file may hold a GPS position (--no-locations)")
                 } else if !store.blobs.has(ref.hash) {

@@ -1,4 +1,5 @@
 import Foundation
+import StrataCodec
 import Testing
 
 /// Attachments on the offline paths, run as a user runs them: bundles carry them, backups and
@@ -197,13 +198,25 @@ struct AttachmentFilesCLITests {
         let geo = String(decoding: listing["records.geojson"] ?? Data(), as: UTF8.self)
         #expect(geo.contains("38.2692"))
 
-        // Without positions: no coordinates anywhere, no GeoJSON, and no photo files (their
-        // EXIF may hold GPS); the PDF is still there.
+        // A real geotagged photo (Tests/StrataCodecTests/Fixtures/README.md).
+        let geotagged = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("StrataCodecTests/Fixtures/north-east-le.jpg").path
+        try s.ok("attach", site, geotagged, "--caption", "west face")
+
+        // Without positions: no coordinates anywhere, no GeoJSON; a photo is there without its
+        // GPS when its position can be removed (the real JPEG), left out when not (the first
+        // "photo" is random bytes behind a JPEG signature); the PDF is still there.
         let safe = s.path("safe.zip")
         try s.ok("export", "--format", "zip", "-o", safe, "--no-locations")
         let safeListing = try unzipListing(safe)
         #expect(safeListing["records.geojson"] == nil)
-        #expect(!safeListing.keys.contains { $0.hasSuffix(".jpg") })
+        #expect(!safeListing.keys.contains { $0.hasSuffix("01 Cella-east wall- before- 2015.jpg") })
+        let west = try #require(safeListing.first { $0.key.hasSuffix("03 west face.jpg") }?.value, "\(safeListing.keys.sorted())")
+        guard case .success(let m) = EXIF.metadata(of: [UInt8](west)) else {
+            Issue.record("the stripped photo reads")
+            return
+        }
+        #expect(m.location == nil && m.camera == "Canon EOS 80D")
         #expect(safeListing.keys.contains { $0.hasSuffix("02 report.pdf") })
         let records = String(decoding: safeListing["records.json"] ?? Data(), as: UTF8.self)
         #expect(!records.contains("34.5472") && !records.contains("38.2692"), "\(records)")
