@@ -59,6 +59,18 @@ extension Store {
         let attached = Dictionary(current.attachments.map { ($0.ref.hash, $0.ref) }, uniquingKeysWith: { a, _ in a })
         var out: [AttachedFile] = []
         var seen = Set<BlobHash>()
+        // First every file is checked and read for its type and metadata, so one bad file in
+        // the list stores nothing.
+        struct Planned {
+            var input: AttachmentInput
+            var name: String
+            var size: UInt64
+            var mediaType: String
+            var photo: PhotoMetadata
+            var problem: String?
+            var strip: Bool
+        }
+        var planned: [Planned] = []
         for input in inputs {
             let name = input.name ?? (input.path as NSString).lastPathComponent
             if let p = AttachmentRef.problem(withName: name) { throw StoreError(.attachmentBadName(name: name, problem: p)) }
@@ -74,31 +86,40 @@ extension Store {
                 case .failure(let e): problem = e.description
                 }
             }
-            var stripped = false
-            let stored: (hash: BlobHash, size: UInt64, wasHere: Bool)
-            if input.stripLocation && MediaType.mayHoldEXIF(mediaType) {
-                // The stored copy is the file without its GPS block: its own bytes, its own hash.
-                stored = try blobs.add(file: input.path) { bytes in
-                    do { return try EXIF.strippingLocation(bytes) } catch {
-                        throw StoreError(.cannotStripLocation(path: input.path, detail: "\(error)"))
-                    }
+            planned.append(
+                Planned(
+                    input: input, name: name, size: size, mediaType: mediaType, photo: photo, problem: problem,
+                    strip: input.stripLocation && MediaType.mayHoldEXIF(mediaType)))
+        }
+        // The files stored as they are go in together, with one flush for all of them.
+        let plain = planned.indices.filter { !planned[$0].strip }
+        var stored = [(hash: BlobHash, size: UInt64, wasHere: Bool)?](repeating: nil, count: planned.count)
+        for (i, s) in zip(plain, try blobs.add(files: plain.map { planned[$0].input.path })) {
+            if s.size != planned[i].size { throw StoreError(.attachmentChanged(path: planned[i].input.path)) }
+            stored[i] = s
+        }
+        for (i, p) in planned.enumerated() where p.strip {
+            // The stored copy is the file without its GPS block: its own bytes, its own hash.
+            stored[i] = try blobs.add(file: p.input.path) { bytes in
+                do { return try EXIF.strippingLocation(bytes) } catch {
+                    throw StoreError(.cannotStripLocation(path: p.input.path, detail: "\(error)"))
                 }
-                stripped = photo.location != nil
-                photo.location = nil
-            } else {
-                if input.stripLocation { photo.location = nil }
-                stored = try blobs.add(file: input.path)
-                if stored.size != size { throw StoreError(.attachmentChanged(path: input.path)) }
             }
-            let wasStored = stored.wasHere || !seen.insert(stored.hash).inserted
+        }
+        for (i, p) in planned.enumerated() {
+            guard let s = stored[i] else { continue }
+            var photo = p.photo
+            let stripped = p.strip && photo.location != nil
+            if p.input.stripLocation { photo.location = nil }
+            let wasStored = s.wasHere || !seen.insert(s.hash).inserted
             // Attaching a file the record has already: its name and caption stay unless a
             // caption is given.
-            let existing = attached[stored.hash]
+            let existing = attached[s.hash]
             let ref = AttachmentRef(
-                hash: stored.hash, size: stored.size, mediaType: mediaType, name: existing?.name ?? name,
-                caption: input.caption ?? existing?.caption ?? "", photo: photo)
-            if let p = ref.problem { throw StoreError(.attachmentBadName(name: name, problem: p)) }
-            out.append(AttachedFile(ref: ref, wasStored: wasStored, metadataProblem: problem, locationStripped: stripped))
+                hash: s.hash, size: s.size, mediaType: p.mediaType, name: existing?.name ?? p.name,
+                caption: p.input.caption ?? existing?.caption ?? "", photo: photo)
+            if let problem = ref.problem { throw StoreError(.attachmentBadName(name: p.name, problem: problem)) }
+            out.append(AttachedFile(ref: ref, wasStored: wasStored, metadataProblem: p.problem, locationStripped: stripped))
         }
         // Two inputs with the same bytes are one attachment (the first one's name and caption).
         var edits: [Edit] = []
