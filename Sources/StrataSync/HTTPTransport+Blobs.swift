@@ -44,7 +44,7 @@ extension HTTPTransport: BlobTransport {
         request.body = .stream(pieces, length: .known(Int64(size - offset)))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, deadline: transferDeadline(bytes: size - offset))
+            response = try await transfers.execute(request, deadline: transferDeadline(bytes: size - offset))
         } catch let e as StoreError {
             throw e
         } catch {
@@ -70,7 +70,7 @@ extension HTTPTransport: BlobTransport {
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, deadline: transferDeadline(bytes: size - offset))
+            response = try await transfers.execute(request, deadline: transferDeadline(bytes: size - offset))
         } catch {
             throw SyncClientError("cannot reach \(baseURL) (\(Self.describe(error))); the next sync downloads the attachment")
         }

@@ -18,6 +18,10 @@ public final class HTTPTransport: SyncTransport {
     /// For the first contact (`session`): a refused connection fails at once, so the person at
     /// the terminal learns the server is not there now instead of waiting out the timeout.
     let probe: HTTPClient
+    /// For attachment bytes: no idle read timeout, which starts once the body is handed to the
+    /// kernel and would fire while a slow link still drains it (a 3 MB photo at 64 kbit/s
+    /// takes six minutes); each transfer has a deadline instead (`transferDeadline`).
+    let transfers: HTTPClient
     let timeout: TimeAmount
     /// Largest response body accepted.
     let maxResponseBytes: Int
@@ -46,6 +50,9 @@ public final class HTTPTransport: SyncTransport {
         config.timeout = .init(connect: .seconds(15), read: timeout)
         config.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        var transferConfig = config
+        transferConfig.timeout.read = nil
+        transfers = HTTPClient(eventLoopGroupProvider: .singleton, configuration: transferConfig)
         // A connection that hangs still gets the connect timeout.
         config.connectionPool.retryConnectionEstablishment = false
         probe = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
@@ -54,6 +61,7 @@ public final class HTTPTransport: SyncTransport {
     public func close() async {
         try? await client.shutdown()
         try? await probe.shutdown()
+        try? await transfers.shutdown()
     }
 
     var projectURL: String { "\(baseURL)/v1/projects/\(project)" }

@@ -181,7 +181,7 @@ import Testing
     func aPhotoOverTheFieldLinkCutAt60PercentCostsLittleMoreThanThePhoto() async throws {
         let team = try Team(researchers: ["Khaled"])
         let dir = try TemporaryDirectory()
-        let size = 3_000_000
+        let size = ProcessInfo.processInfo.environment["STRATA_BLOB_FIELD_LINK_BYTES"].flatMap(Int.init) ?? 3_000_000
         let (khaled, _, files) = try Self.replica(dir, "k", author: "Khaled", files: [size])
         let token = team.tokens["Khaled"]!
         try await withServer(team.backend) { url in
@@ -200,8 +200,10 @@ import Testing
                 do {
                     let r = try await BlobSync(store: khaled, transport: t, policy: .all, mayUpload: true).run()
                     moved = r.uploaded == 1
+                    if !moved { print("blob-field-link: attempt \(attempts): \(r.failures.map(\.description))") }
                 } catch {
                     // The link is down (the status request is refused): try again, as a person would.
+                    print("blob-field-link: attempt \(attempts): \(error)")
                 }
                 await t.close()
                 if !moved { try await Task.sleep(for: .seconds(6)) }

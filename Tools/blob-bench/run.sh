@@ -55,13 +55,13 @@ m remote add origin "$URL" --project palmyra --token "$M" >/dev/null
 ID0=$(k add artefact "Funerary bust (floor)")
 printf 'x' >"$DIR/tiny.bin"
 k attach "$ID0" "$DIR/tiny.bin" >/dev/null
-timed floor_up k sync
-timed floor_down m sync
+timed floor_up env STRATA_STORE="$DIR/k.strata" "$STRATA_BIN" sync
+timed floor_down env STRATA_STORE="$DIR/m.strata" "$STRATA_BIN" sync
 server_floor=$(rss "$SERVER")
 ID=$(k add artefact "Funerary bust")
 k attach "$ID" "$DIR/photo.bin" >/dev/null
-timed up k sync
-timed down m sync
+timed up env STRATA_STORE="$DIR/k.strata" "$STRATA_BIN" sync
+timed down env STRATA_STORE="$DIR/m.strata" "$STRATA_BIN" sync
 server_peak=$(rss "$SERVER")
 cmp "$DIR/photo.bin" "$DIR/m.strata.blobs/sha256/$(sha256sum "$DIR/photo.bin" | cut -c1-2)/$(sha256sum "$DIR/photo.bin" | cut -c1-64)"
 
