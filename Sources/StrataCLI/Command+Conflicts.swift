@@ -31,7 +31,7 @@ struct ConflictsCommand: ParsableCommand {
         }
         for (i, r) in records.enumerated() {
             if i > 0 { print("") }
-            print("\(r.kind ?? "?") \(out.short(r.id))  \(Output.title(r))\(r.isDeleted ? "  (deleted)" : "")")
+            print("\(r.kind ?? "?") \(out.short(r.id))  \(Output.shownTitle(r))\(r.isDeleted ? "  (deleted)" : "")")
             for l in out.conflictLines(r) { print("  " + l) }
         }
         print("")

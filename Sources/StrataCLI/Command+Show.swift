@@ -27,7 +27,7 @@ extension Output {
     func describe(_ r: RecordState) -> String {
         var lines: [String] = []
         let conflicted = Set(r.conflictedKeys.map(\.field))
-        lines.append("\(r.kind ?? "?") \(short(r.id))  \(Output.title(r))\(r.isDeleted ? "  (deleted)" : "")")
+        lines.append("\(r.kind ?? "?") \(short(r.id))  \(Output.shownTitle(r))\(r.isDeleted ? "  (deleted)" : "")")
         lines.append("id: \(r.id.text)")
         let fields = Output.orderedFields(r)
         let kind = Output.kind(r)
@@ -38,7 +38,7 @@ extension Output {
                 long.append((f.name, f.value))
                 continue
             }
-            rows.append(["  \(f.name):", Output.text(f.value) + (conflicted.contains(f.name) ? "  ! conflict" : "")])
+            rows.append(["  \(f.name):", Display.escaped(Output.text(f.value)) + (conflicted.contains(f.name) ? "  ! conflict" : "")])
         }
         // Conflicted fields whose winner is a clear still deserve a line.
         for k in r.conflictedKeys where !fields.contains(where: { $0.name == k.field }) && k.field != SystemField.deleted {
@@ -58,7 +58,7 @@ extension Output {
                 Output.table(
                     rels.map { rel in
                         if let t = lookup(rel.target) {
-                            return ["  \(rel.type)", short(rel.target), t.kind ?? "?", Output.title(t)]
+                            return ["  \(rel.type)", short(rel.target), t.kind ?? "?", Output.shownTitle(t)]
                         }
                         return ["  \(rel.type)", rel.target.text, "(not on this replica)", ""]
                     }))
@@ -72,7 +72,7 @@ extension Output {
         for (name, value) in long {
             lines.append("")
             lines.append("=== \(name) ===\(conflicted.contains(name) ? "  ! conflict" : "")")
-            lines.append(Output.text(value))
+            lines.append(Display.escaped(Output.text(value), keepingLineBreaks: true))
         }
         let c = conflictLines(r)
         if !c.isEmpty {

@@ -68,6 +68,10 @@ final class Output {
         return s.count > max ? String(s.prefix(max - 1)) + "…" : s
     }
 
+    /// The title as a terminal shows it: control and bidirectional characters escaped
+    /// (JSON and exports keep the title as written, `title`).
+    static func shownTitle(_ r: RecordState) -> String { Display.escaped(title(r)) }
+
     static func title(_ r: RecordState) -> String {
         guard let kind = r.kind.flatMap(RecordKind.init(rawValue:)) else { return "" }
         if let t = r.text(kind.titleField), !t.isEmpty { return t }
@@ -214,7 +218,7 @@ final class Output {
 
     /// One row of `list`/`search`: short id, kind, title, state/condition, tags, markers.
     func row(_ r: RecordState) -> [String] {
-        var title = Output.title(r)
+        var title = Output.shownTitle(r)
         if title.count > 50 { title = String(title.prefix(49)) + "…" }
         let state = r.text("state") ?? r.text("condition") ?? ""
         let tags = r.tags.map { "#" + $0 }.joined(separator: " ")

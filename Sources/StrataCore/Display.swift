@@ -17,16 +17,24 @@ public enum Display {
 
     /// A name in double quotes with every control and bidirectional control character shown
     /// as `<U+XXXX>`, so a hostile name cannot reorder or hide what the terminal prints.
-    public static func quoted(_ s: String) -> String {
-        var out = "\""
+    public static func quoted(_ s: String) -> String { "\"" + escaped(s) + "\"" }
+
+    /// `s` with every control and bidirectional control character shown as `<U+XXXX>`
+    /// (`keeping` line breaks and tabs when asked), for text a terminal prints: a title with
+    /// U+202E cannot make the rest of the line read backwards.
+    public static func escaped(_ s: String, keepingLineBreaks: Bool = false) -> String {
+        guard s.unicodeScalars.contains(where: { AttachmentRef.isControl($0) || AttachmentRef.isBidiControl($0) }) else { return s }
+        var out = ""
         for scalar in s.unicodeScalars {
-            if AttachmentRef.isControl(scalar) || AttachmentRef.isBidiControl(scalar) {
+            if keepingLineBreaks && (scalar == "\n" || scalar == "\t") {
+                out.unicodeScalars.append(scalar)
+            } else if AttachmentRef.isControl(scalar) || AttachmentRef.isBidiControl(scalar) {
                 let h = String(scalar.value, radix: 16, uppercase: true)
                 out += "<U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h + ">"
             } else {
                 out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        return out
     }
 }

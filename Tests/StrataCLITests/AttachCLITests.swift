@@ -114,4 +114,16 @@ struct AttachCLITests {
         #expect(!r.stderr.contains("\u{202E}"), "the hostile character is shown escaped, never printed raw")
         #expect(try s.ok("show", note).contains("attachments: (none)"))
     }
+
+    @Test func aHostileTitleIsShownEscapedOnTheTerminalAndKeptInJSON() throws {
+        let s = try Sandbox()
+        try s.initStore()
+        let id = try s.ok("add", "note", "Report\u{202E}gpj.exe")
+        let shown = try s.ok("show", id)
+        #expect(shown.contains("Report<U+202E>gpj.exe"))
+        #expect(!shown.contains("\u{202E}"))
+        #expect(!(try s.ok("list")).contains("\u{202E}"))
+        let json = try #require(try s.run("show", id, "--json").json() as? [String: Any])
+        #expect(json["title"] as? String == "Report\u{202E}gpj.exe", "JSON keeps what was written")
+    }
 }
