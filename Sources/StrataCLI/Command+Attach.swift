@@ -145,17 +145,28 @@ struct OpenCommand: ParsableCommand {
         try store.blobs.export(a.ref.hash, to: path)
         let env = ProcessInfo.processInfo.environment
         let opener = env["STRATA_OPENER"].flatMap { $0.isEmpty ? nil : $0 } ?? "xdg-open"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [opener, path]
-        do { try p.run() } catch { throw CLIError("cannot run \(opener): \(error.localizedDescription); set STRATA_OPENER to a program that opens files") }
-        p.waitUntilExit()
-        if p.terminationStatus == 127 {
+        guard let program = Self.executable(opener, path: env["PATH"] ?? "/usr/bin:/bin") else {
             throw CLIError("\(opener) was not found; set STRATA_OPENER to a program that opens files, or use `strata get \(id) \(number) -o FILE`")
         }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = [path]
+        do { try p.run() } catch { throw CLIError("cannot run \(opener): \(error.localizedDescription); set STRATA_OPENER to a program that opens files") }
+        p.waitUntilExit()
         if p.terminationStatus != 0 {
             throw CLIError("\(opener) could not open \(path) (exit \(p.terminationStatus)); the copy stays there")
         }
         print("opened \(a.ref.name) with \(opener)")
+    }
+
+    /// `name` as the shell finds it: itself when it holds a `/`, else the first executable of
+    /// that name on `path`.
+    static func executable(_ name: String, path: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
     }
 }

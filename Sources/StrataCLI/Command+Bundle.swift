@@ -280,10 +280,6 @@ extension Output {
     /// "1 record", "3 records".
     static func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
-    /// `812 B`, `14.2 KB`, `3.1 MB`.
-    static func byteCount(_ n: Int) -> String {
-        if n < 1000 { return "\(n) B" }
-        if n < 1_000_000 { return String(format: "%.1f KB", Double(n) / 1000) }
-        return String(format: "%.1f MB", Double(n) / 1_000_000)
-    }
+    /// `812 bytes`, `14 kB`, `3.1 MB`, `1.2 GB`: the words every layer uses (``Display/bytes(_:)``).
+    static func byteCount(_ n: Int) -> String { Display.bytes(UInt64(max(0, n))) }
 }

@@ -53,16 +53,6 @@ public struct BlobStatusResponse: Codable, Sendable, Equatable {
     public init(blobs: [BlobStatus]) { self.blobs = blobs }
 }
 
-/// The answer to a `PUT`: what the server holds of the blob once the body ended.
-public struct BlobUploadResult: Codable, Sendable, Equatable {
-    public var hash: String
-    /// `present` (whole and verified) or `partial` (the body ended early).
-    public var state: RemoteBlobState
-    public var bytes: UInt64
-
-    public init(hash: String, state: RemoteBlobState, bytes: UInt64) {
-        self.hash = hash
-        self.state = state
-        self.bytes = bytes
-    }
-}
+/// The answer to a `PUT`: what the server holds of the blob once the body ended, in the form
+/// of a status entry (`present`, whole and verified, or `partial`, the body ended early).
+public typealias BlobUploadResult = BlobStatus

@@ -162,9 +162,12 @@ public struct BlobStore: Sendable {
     /// Makes the staged files durable: one `syncfs`, else an `fsync` each.
     func flush(_ paths: [String]) throws {
         if syncFileSystem() { return }
-        for p in paths {
-            do { try FileSystem.syncFile(p) } catch { throw StoreError(.blobWriteFailed(path: p, reason: "\(error)")) }
-        }
+        for p in paths { try syncStaged(p) }
+    }
+
+    /// `fsync` of a staged file; a failure is the blob's write failure.
+    func syncStaged(_ path: String) throws {
+        do { try FileSystem.syncFile(path) } catch { throw StoreError(.blobWriteFailed(path: path, reason: "\(error)")) }
     }
 
     /// `syncfs` on the blob folder's file system; false when it is not available or fails.
@@ -182,32 +185,21 @@ public struct BlobStore: Sendable {
     /// bytes already.
     public func add(file: String, transform: (([UInt8]) throws -> [UInt8])? = nil) throws -> (hash: BlobHash, size: UInt64, wasHere: Bool) {
         try makeDirectories()
-        let input = posixOpen(file, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
-        defer { posixClose(input) }
         if let transform {
+            let input = posixOpen(file, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
+            defer { posixClose(input) }
             var all: [UInt8] = []
             try readAll(fd: input, path: file) { all.append(contentsOf: $0) }
             return try add(bytes: try transform(all))
         }
-        let temp = try temporaryFile()
-        var keep = false
-        defer { if !keep { FileSystem.unlink(temp.path) } }
-        var hasher = SHA256()
-        var size: UInt64 = 0
-        do {
-            defer { posixClose(temp.fd) }
-            try readAll(fd: input, path: file) { piece in
-                hasher.update(data: piece)
-                size += UInt64(piece.count)
-                try writeAll(fd: temp.fd, piece, path: temp.path)
-            }
-            guard posixFsync(temp.fd) == 0 else { throw StoreError(.blobWriteFailed(path: temp.path, reason: FileSystem.errnoText())) }
-        }
-        let hash = BlobHash(bytes: Array(hasher.finalize()))!
-        let wasHere = try place(temp.path, as: hash)
-        keep = true
-        return (hash, size, wasHere)
+        let staged = try copyToStaging(file)
+        var placed = false
+        defer { if !placed { FileSystem.unlink(staged.path) } }
+        try syncStaged(staged.path)
+        let wasHere = try place(staged.path, as: staged.hash)
+        placed = true
+        return (staged.hash, staged.size, wasHere)
     }
 
     /// Stores bytes held in memory (a transformed file).

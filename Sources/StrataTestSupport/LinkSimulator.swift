@@ -146,11 +146,15 @@ public final class LinkSimulator: @unchecked Sendable {
 
     /// Stops accepting and resets every connection.
     public func stop() {
-        let conns: [Connection] = withLock {
-            if stopped { return [] }
+        // Once only: `stop()` then `deinit` must not close the listening socket twice, since by
+        // the second close its number may name another file of this process (a blob being
+        // read failed with EBADF that way).
+        let conns: [Connection]? = withLock {
+            if stopped { return nil }
             stopped = true
             return Array(live.values)
         }
+        guard let conns else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
         close(listenFD)
         for c in conns { c.reset() }

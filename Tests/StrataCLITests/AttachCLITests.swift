@@ -4,23 +4,11 @@ import Testing
 
 @Suite("strata attach, show, get, open, detach, caption: run as a user runs them")
 struct AttachCLITests {
-    func photo(_ s: Sandbox, _ name: String, bytes: Int = 20_000, seed: UInt8 = 1) throws -> String {
-        var b: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
-        var x = seed
-        for _ in 0..<bytes {
-            x = x &* 73 &+ 41
-            b.append(x)
-        }
-        let p = s.path(name)
-        try Data(b).write(to: URL(fileURLWithPath: p))
-        return p
-    }
-
     @Test func attachShowGetDetachCaption() throws {
         let s = try Sandbox()
         try s.initStore()
         let bust = try s.ok("add", "artefact", "Funerary bust of a woman", "--set", "state=in-situ")
-        let p = try photo(s, "bust-east.jpg")
+        let p = try photo(s, "bust-east.jpg", bytes: 20_000)
         let out = try s.ok("attach", bust, p, "--caption", "The bust from the east, before")
         #expect(out.contains("attached [1] bust-east.jpg  image/jpeg, 20 kB"))
         let shown = try s.ok("show", bust)
@@ -45,6 +33,8 @@ struct AttachCLITests {
         let opened = try s.ok("open", bust, env: ["STRATA_OPENER": opener])
         #expect(opened.contains("opened bust-east.jpg"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("opened.jpg"))) == Data(contentsOf: URL(fileURLWithPath: p)))
+        expectOneLineError(
+            try s.run("open", bust, env: ["STRATA_OPENER": "no-such-opener-here"]), containing: "no-such-opener-here was not found")
 
         let again = try s.ok("attach", bust, p)
         #expect(again.contains("(already attached)"))

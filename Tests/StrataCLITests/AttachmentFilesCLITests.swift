@@ -7,18 +7,6 @@ import Testing
 @Suite("Attachments in bundles, backups, check and the zip export")
 struct AttachmentFilesCLITests {
     /// A JPEG-looking file of `bytes` bytes.
-    func photo(_ s: Sandbox, _ name: String, bytes: Int = 30_000, seed: UInt8 = 1) throws -> String {
-        var b: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
-        var x = seed
-        for _ in 0..<bytes {
-            x = x &* 73 &+ 41
-            b.append(x)
-        }
-        let p = s.path(name)
-        try Data(b).write(to: URL(fileURLWithPath: p))
-        return p
-    }
-
     func pdf(_ s: Sandbox, _ name: String) throws -> String {
         let p = s.path(name)
         try Data("%PDF-1.4\nhandover list of the Palmyra museum\n%%EOF\n".utf8).write(to: URL(fileURLWithPath: p))
@@ -102,7 +90,7 @@ struct AttachmentFilesCLITests {
         try s.initStore()
         let note = try s.ok("add", "note", "Cella wall")
         try s.ok("attach", note, try photo(s, "wall.jpg"))
-        #expect(try s.ok("check").contains("1 attachment (30.0 KB) verified"))
+        #expect(try s.ok("check").contains("1 attachment (30 kB) verified"))
 
         // A blob no record references (as an attach stopped before its change leaves).
         let extra = s.path("extra.strata")
@@ -115,7 +103,7 @@ struct AttachmentFilesCLITests {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: orphan, toPath: "\(target)/\(name)")
         let listed = try s.ok("check")
-        #expect(listed.contains("1 blob (30.0 KB) no record references; strata check --prune removes them"), "\(listed)")
+        #expect(listed.contains("1 blob (30 kB) no record references; strata check --prune removes them"), "\(listed)")
         // Pruning keeps what changed in the last 10 minutes (an attach may be in progress).
         #expect(try s.ok("check", "--prune").contains("kept 1"))
         let old = Date(timeIntervalSinceNow: -3600)
@@ -134,7 +122,7 @@ struct AttachmentFilesCLITests {
         #expect(r.stderr.contains("is damaged"), "\(r.stderr)")
         try FileManager.default.removeItem(atPath: held)
         let missing = try s.ok("check")
-        #expect(missing.contains("1 attachment (30.0 KB) named by records is not on this machine (not downloaded yet)"), "\(missing)")
+        #expect(missing.contains("1 attachment (30 kB) named by records is not on this machine (not downloaded yet)"), "\(missing)")
         #expect(missing.hasSuffix("ok"))
     }
 
@@ -146,11 +134,11 @@ struct AttachmentFilesCLITests {
         try s.ok("attach", note, p)
         let backup = s.path("backup.strata")
         let out = try s.ok("backup", backup)
-        #expect(out.contains("attachments: 1 (30.0 KB) in \(backup).blobs/, 1 copied now"), "\(out)")
-        #expect(try s.ok("backup", "verify", backup).contains("1 attachment (30.0 KB) verified"))
+        #expect(out.contains("attachments: 1 (30 kB) in \(backup).blobs/, 1 copied now"), "\(out)")
+        #expect(try s.ok("backup", "verify", backup).contains("1 attachment (30 kB) verified"))
         // Backing up to the same place again copies only new attachments.
         try s.ok("attach", note, try photo(s, "arch-2.jpg", seed: 5))
-        #expect(try s.ok("backup", backup, "--force").contains("attachments: 2 (60.0 KB) in \(backup).blobs/, 1 copied now"))
+        #expect(try s.ok("backup", backup, "--force").contains("attachments: 2 (60 kB) in \(backup).blobs/, 1 copied now"))
 
         // Restore into a new store: the attachments come back, verified.
         let restored = s.path("restored.strata")

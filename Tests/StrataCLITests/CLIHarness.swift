@@ -134,3 +134,17 @@ func expectOneLineError(_ r: Run, containing needle: String, sourceLocation: Sou
     #expect(lines.count == 1, "expected one line on stderr, got: \(r.stderr)", sourceLocation: sourceLocation)
     #expect(r.stderr.contains(needle), "stderr lacks '\(needle)': \(r.stderr)", sourceLocation: sourceLocation)
 }
+
+/// A stand-in photo in the sandbox: a JPEG signature and `bytes` seeded bytes (not an image
+/// any viewer opens; the real geotagged photos are in Tests/StrataCodecTests/Fixtures).
+func photo(_ s: Sandbox, _ name: String, bytes: Int = 30_000, seed: UInt8 = 1) throws -> String {
+    var b: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+    var x = seed
+    for _ in 0..<bytes {
+        x = x &* 73 &+ 41
+        b.append(x)
+    }
+    let p = s.path(name)
+    try Data(b).write(to: URL(fileURLWithPath: p))
+    return p
+}
