@@ -111,8 +111,8 @@ struct BundleCreate: ParsableCommand {
                 ]))
         } else {
             var line = "wrote \(Output.counted(changes.count, "change"))"
-            if !carried.isEmpty { line += " and \(Output.counted(carried.count, "attachment")) (\(Output.byteCount(Int(blobBytes))))" }
-            print(line + " (\(Output.byteCount(Int(size))) in all) to \(file)")
+            if !carried.isEmpty { line += " and \(Output.counted(carried.count, "attachment"))" }
+            print(line + " to \(file) (\(Output.byteCount(Int(size))) in all)")
             if noAttachments && !referenced.isEmpty {
                 print("left out the bytes of \(Output.counted(referenced.count, "attachment")) (--no-attachments)")
             } else if notHere > 0 {
