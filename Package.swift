@@ -115,6 +115,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Headless Chromium over its DevTools protocol (a pipe, no port): the browser tests.
+        .target(name: "StrataBrowserTesting"),
+        .testTarget(
+            name: "StrataBrowserTests",
+            dependencies: ["StrataBrowserTesting"]
+        ),
         .testTarget(
             name: "StrataCoreTests",
             dependencies: [
