@@ -118,10 +118,6 @@ let package = Package(
         // Headless Chromium over its DevTools protocol (a pipe, no port): the browser tests.
         .target(name: "StrataBrowserTesting"),
         .testTarget(
-            name: "StrataBrowserTests",
-            dependencies: ["StrataBrowserTesting"]
-        ),
-        .testTarget(
             name: "StrataCoreTests",
             dependencies: [
                 "StrataCore", "StrataTestSupport",
@@ -161,7 +157,7 @@ let package = Package(
             name: "StrataCLITests",
             dependencies: [
                 "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
-                "StrataTestSupport", "StrataSyncTesting",
+                "StrataTestSupport", "StrataSyncTesting", "StrataBrowserTesting",
             ]
         ),
         .testTarget(
