@@ -237,8 +237,9 @@ class Client:
 
 
 def first_line(s):
-    s = s.strip()
-    return (s.splitlines()[0] if s else "(no message)")[:300]
+    """The error of a failed command: its last line other than a "retrying in" notice."""
+    lines = [l for l in s.strip().splitlines() if l.strip() and "retrying in" not in l]
+    return (lines[-1] if lines else s.strip() or "(no message)")[:300]
 
 
 def normalise_error(line):
@@ -474,6 +475,15 @@ def run_load(a, work, pg):
         requests_per_server = servers.requests()
     finally:
         servers.stop()
+    # Why the servers refused requests, from their logs (warnings: one line per failed request).
+    causes = {}
+    for k in range(a.servers):
+        with open(os.path.join(work, f"serve{k}.log"), errors="replace") as f:
+            for line in f:
+                m = re.search(r"cause=(.*?) error=(\S+).*? route=(\S+) status=(\d+)", line)
+                if m:
+                    key = f"{m.group(4)} {m.group(2)} on {m.group(3)}: {normalise_error(m.group(1))[:90]}"
+                    causes[key] = causes.get(key, 0) + 1
 
     # What the server holds, counted in its own storage.
     if pg:
@@ -532,6 +542,7 @@ def run_load(a, work, pg):
         "retries_after_503_or_429": notices,
         "final_syncs_that_needed_a_retry": final_failures,
         "requests_per_server": requests_per_server,
+        "server_refusals": causes,
         "server_changes": server_changes, "auditor_changes": audit_changes,
         "changes_lost": missing + max(0, recorded - server_changes) + max(0, recorded - audit_changes),
         "duplicates": max(0, server_changes - recorded),
@@ -566,6 +577,8 @@ def summary(r):
         lines.append(f"  {n} x {k}")
     for k, n in sorted(r["retries_after_503_or_429"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {n} x (then succeeded) {k}")
+    for k, n in sorted(r["server_refusals"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  server: {n} x {k}")
     if "postgres_restart" in r:
         lines.append(f"  postgres restart: {r['postgres_restart']}")
     return "\n".join(lines)
