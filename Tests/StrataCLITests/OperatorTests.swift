@@ -127,12 +127,22 @@ struct OperatorTests {
             (#"{"port": 7070"#, "is not valid JSON"),
             ("port = 7070", "is not valid JSON"),
             (#"[7070]"#, "must be one JSON object"),
+            (
+                #"{"database": "mysql://strata:hunter2@db.internal/strata"}"#,
+                #"sets "database" to something that is not a PostgreSQL URL (not shown: it may hold a password)"#
+            ),
+            (#"{"database": 5432}"#, #"it must be a string postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"#),
+            (
+                #"{"data": "/srv/strata", "database": "postgres://strata:hunter2@db.internal/strata"}"#,
+                #"sets both "data" (SQLite files) and "database" (PostgreSQL)"#
+            ),
         ]
         for (i, (text, needle)) in cases.enumerated() {
             let path = try Self.write(s, "bad-\(i).json", text)
             let r = try await Self.serveRefused(s, "--config", path, "--data", s.path("server"))
             expectOneLineError(r, containing: needle)
             #expect(r.stderr.contains(path), "\(r.stderr)")
+            #expect(!r.stderr.contains("hunter2"), "a password in an error: \(r.stderr)")
         }
         let missing = try await Self.serveRefused(s, "--config", s.path("none.json"))
         expectOneLineError(missing, containing: "cannot read the config file \(s.path("none.json")): no such file")
