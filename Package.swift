@@ -134,6 +134,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Headless Chromium over its DevTools protocol (a pipe, no port): the browser tests.
+        .target(name: "StrataBrowserTesting"),
         .testTarget(
             name: "StrataCoreTests",
             dependencies: [
@@ -174,7 +176,7 @@ let package = Package(
             name: "StrataCLITests",
             dependencies: [
                 "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
-                "StrataTestSupport", "StrataSyncTesting",
+                "StrataTestSupport", "StrataSyncTesting", "StrataBrowserTesting",
             ]
         ),
         .testTarget(
