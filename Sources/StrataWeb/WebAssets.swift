@@ -81,7 +81,7 @@ enum WebAssets {
         for (value, color) in WebPalette.states {
             css += ".swatch.state-\(value), path.strata-marker.state-\(value) { background: \(color); fill: \(color); }\n"
         }
-        css += "path.strata-marker.\(WebPalette.none.cssClass) { fill: \(WebPalette.none.color); }\n"
+        css += ".swatch.\(WebPalette.none.cssClass), path.strata-marker.\(WebPalette.none.cssClass) { background: \(WebPalette.none.color); fill: \(WebPalette.none.color); }\n"
         return css
     }()
 

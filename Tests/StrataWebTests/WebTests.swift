@@ -16,11 +16,20 @@ import Testing
         return r.status == 303 ? r.sessionCookie : nil
     }
 
-    @Test func everyPageRendersForAReaderWithARecordsTitleInItsHeading() async throws {
+    /// The fixture on a team server, and a reader's session cookie.
+    static func signedIn() async throws -> (WebFixture, RunningServer, String) {
         let f = try await WebFixture.make()
         let server = try await WebTestServer.team(f.team.backend)
+        guard let cookie = try await signIn(server.url, token: f.readToken) else {
+            await server.stop()
+            throw WebError("the reader could not sign in")
+        }
+        return (f, server, cookie)
+    }
+
+    @Test func everyPageRendersForAReaderWithARecordsTitleInItsHeading() async throws {
+        let (f, server, cookie) = try await Self.signedIn()
         defer { Task { await server.stop() } }
-        let cookie = try #require(try await Self.signIn(server.url, token: f.readToken))
         let base = server.url + "/web/p/palmyra"
         let overview = try await web(base, cookie: cookie)
         #expect(overview.status == 200)
@@ -78,10 +87,8 @@ import Testing
     }
 
     @Test func hostileValuesComeBackEscapedAndAJavascriptURLIsText() async throws {
-        let f = try await WebFixture.make()
-        let server = try await WebTestServer.team(f.team.backend)
+        let (f, server, cookie) = try await Self.signedIn()
         defer { Task { await server.stop() } }
-        let cookie = try #require(try await Self.signIn(server.url, token: f.readToken))
         let base = server.url + "/web/p/palmyra"
         let page = try await web(base + "/records/\(f.hostile.text)", cookie: cookie)
         #expect(page.status == 200)
@@ -226,10 +233,8 @@ import Testing
     }
 
     @Test func theJSONTwinsHaveTheCLIsShapes() async throws {
-        let f = try await WebFixture.make()
-        let server = try await WebTestServer.team(f.team.backend)
+        let (f, server, cookie) = try await Self.signedIn()
         defer { Task { await server.stop() } }
-        let cookie = try #require(try await Self.signIn(server.url, token: f.readToken))
         let base = server.url + "/web/p/palmyra"
         let record = try #require(try await web(base + "/records/\(f.bust.text).json", cookie: cookie).json() as? [String: Any])
         #expect(record["id"] as? String == f.bust.text)
