@@ -116,8 +116,9 @@ struct PostgresServeTests {
         try Data(#"{"port": 0, "database": "postgres://postgres:hunter2@127.0.0.1:1/strata"}"#.utf8)
             .write(to: URL(fileURLWithPath: unreachable))
         let env = try ServerProcess(["serve", "--config", unreachable], env: ["STRATA_DATABASE_URL": url], cwd: s.dir)
+        try s.ok("remote", "add", "second", env.url, "--project", "palmyra", "--token", token, store: a)
         try s.ok("add", "note", "Citadel", store: a)
-        #expect(try s.ok("sync", store: a).contains("pushed 1 change"))
+        #expect(try s.ok("sync", "second", store: a).contains("pushed 1 change"))
         #expect(env.stop() == 0)
         // Without it the file's database is used: one line, no password.
         let refused = try s.run("serve", "--port", "0", "--config", unreachable)
