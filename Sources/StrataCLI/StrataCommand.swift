@@ -50,6 +50,7 @@ public struct StrataCommand: AsyncParsableCommand {
         SyncCommand.self,
         FetchCommand.self,
         ServeCommand.self,
+        WebCommand.self,
         ServerCommand.self,
     ]
 
