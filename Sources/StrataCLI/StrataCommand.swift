@@ -60,7 +60,7 @@ public struct StrataCommand: AsyncParsableCommand {
 extension StrataCommand {
     /// The process's entry point (Sources/strata/main.swift): parses the command line and runs
     /// a command that only touches the replica straight away on the main thread; only the
-    /// commands that talk to the network (sync, fetch, serve, server) start Swift concurrency's
+    /// commands that talk to the network (sync, fetch, serve, server, web) start Swift concurrency's
     /// executor. A failure gets the CLI's advice (``Advice``) before it is printed.
     public static func start() -> Never {
         var command: any ParsableCommand
