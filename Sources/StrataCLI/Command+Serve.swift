@@ -3,9 +3,11 @@ import Foundation
 import Logging
 import StrataCodec
 import StrataCore
+import StrataJSON
 import StrataPostgres
 import StrataServer
 import StrataStore
+import StrataWeb
 
 /// Where a team server keeps its data: `--database postgres://…` (else `$STRATA_DATABASE_URL`)
 /// for PostgreSQL; otherwise SQLite files in `--data DIR`, else `$STRATA_SERVER_DATA`, else the
@@ -124,6 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
     var maxAttachment = "4GB"
     @Option(help: "Most attachment bytes one project may hold, e.g. 100GB (default 64GB; beyond: 413).")
     var maxProjectAttachments = "64GB"
+    @OptionGroup(title: "Web view (read-only pages under /web/ for a project's readers)") var web: WebOptions
 
     func validate() throws {
         if let port, !ServerConfig.portRange.contains(port) { throw ValidationError("--port must be between 0 and 65535") }
@@ -209,6 +212,21 @@ struct ServeCommand: AsyncParsableCommand {
         limits.maxBlobBytes = AttachmentPolicy.parseSize(maxAttachment) ?? limits.maxBlobBytes
         limits.maxProjectBlobBytes = AttachmentPolicy.parseSize(maxProjectAttachments) ?? limits.maxProjectBlobBytes
         var app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
+        let site: WebSite
+        if let peer = backend as? PeerStorage {
+            site = WebSite(backend: .peer(peer), sessionKey: .random(), leafletDirectory: web.leafletDirectory, mapTiles: web.mapTiles)
+        } else if let team = backend as? TeamStorage {
+            let key: SessionKey
+            do { key = try SessionKey.load(orCreateIn: team.directory) } catch { throw CLIError("\(error)") }
+            site = WebSite(backend: .team(team), sessionKey: key, leafletDirectory: web.leafletDirectory, mapTiles: web.mapTiles)
+        } else {
+            site = WebSite(backend: .logOnly, sessionKey: .random())
+            banner.append("the web view (/web/) needs the SQLite storage: on PostgreSQL its pages say so")
+        }
+        app.extraRoutes = { router in WebRoutes.add(to: router, site: site) }
+        if case .logOnly = site.backend {} else {
+            banner.append("web view (sign in with a token of the project): http://\(host):PORT\(WebSite.prefix)/")
+        }
         app.shutdownTimeout = .seconds(shutdownTimeout ?? file.shutdownTimeout ?? 30)
         let (lines, peerLines) = (banner, peerBanner)
         do {

@@ -49,6 +49,7 @@ public struct StrataCommand: AsyncParsableCommand {
         SyncCommand.self,
         FetchCommand.self,
         ServeCommand.self,
+        WebCommand.self,
         ServerCommand.self,
     ]
 
