@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import StrataCodec
+import StrataCore
 import StrataJSON
 import StrataPostgres
 import StrataServer
@@ -370,8 +371,9 @@ struct ServerMigrate: AsyncParsableCommand {
         discussion: """
             Create or upgrade the Strata schema of a PostgreSQL database (strata serve also does it on start):
               strata server migrate --database postgres://strata@127.0.0.1/strata
-            Copy the SQLite server in a data directory (every project, token and change) into PostgreSQL,
-            then verify counts, version vectors and every change byte for byte. Safe to run again:
+            Copy the SQLite server in a data directory (every project, token, change and attachment) into
+            PostgreSQL, then verify counts, version vectors, every change byte for byte and every attachment
+            by its hash. Safe to run again:
               strata server migrate --data /srv/strata --to postgres://strata@127.0.0.1/strata
             """)
 
@@ -398,7 +400,7 @@ struct ServerMigrate: AsyncParsableCommand {
                     let r = try await TeamMigration.copy(from: team, to: pg) { line in printError(line) }
                     await pg.close()
                     print(
-                        "copied \(server.path) to \(location): \(r.projects) projects, \(r.tokens) tokens, \(r.changesCopied) changes copied (\(r.changesAlreadyThere) already there), \(r.changesVerified) changes verified byte for byte"
+                        "copied \(server.path) to \(location): \(r.projects) projects, \(r.tokens) tokens, \(r.changesCopied) changes copied (\(r.changesAlreadyThere) already there), \(r.changesVerified) changes verified byte for byte, \(r.blobsCopied) attachments copied (\(Display.bytes(r.blobBytesCopied)), \(r.blobsAlreadyThere) already there), \(r.blobsVerified) attachments verified by their hash"
                     )
                     print("serve it with: strata serve --database \(location)")
                 } catch {

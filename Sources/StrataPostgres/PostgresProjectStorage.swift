@@ -137,12 +137,15 @@ public struct PostgresProjectStorage: ProjectStorage {
         var seen = Set<ChangeID>()
         let unique = changes.filter { seen.insert($0.id).inserted }.sorted { ($0.id.replica, $0.id.seq) < ($1.id.replica, $1.id.seq) }
         let rows = unique.map { c in (id: c.id, payload: ChangeCodec.encode(c)) }
-        return try await appendEncoded(rows, total: changes.count, receivedAt: now)
+        return try await appendEncoded(rows, total: changes.count, receivedAt: now, references: unique.flatMap(\.attachmentRefs))
     }
 
-    /// Stores encoded changes (sorted by id, distinct) in one transaction: the push path and
-    /// the SQLite migration, which copies the stored bytes as they are.
-    func appendEncoded(_ rows: [(id: ChangeID, payload: [UInt8])], total: Int, receivedAt: UInt64) async throws -> AppendResult {
+    /// Stores encoded changes (sorted by id, distinct) in one transaction, with the
+    /// attachments they reference: the push path and the SQLite migration, which copies the
+    /// stored bytes as they are.
+    func appendEncoded(_ rows: [(id: ChangeID, payload: [UInt8])], total: Int, receivedAt: UInt64, references: [AttachmentRef])
+        async throws -> AppendResult
+    {
         var chunks: [[(id: ChangeID, payload: [UInt8])]] = [[]]
         var chunkBytes = 0
         for row in rows {
@@ -185,6 +188,7 @@ public struct PostgresProjectStorage: ProjectStorage {
             for rid in touched.sorted() {
                 try await Self.advance(c, project: name, replica: rid, logger: logger)
             }
+            try await Self.recordReferences(c, references.map { (name, $0) }, logger: logger)
             return applied
         }
         return AppendResult(applied: applied, duplicates: total - applied)
@@ -219,5 +223,24 @@ public struct PostgresProjectStorage: ProjectStorage {
             try await c.query(
                 "UPDATE strata_versions SET contiguous = \(to) WHERE project = \(project) AND replica = \(r)", logger: logger)
         }
+    }
+
+    /// Records attachments as references of their projects (a reference already recorded
+    /// keeps its size), in (project, hash) order so concurrent pushes wait rather than deadlock.
+    static func recordReferences(_ c: PostgresConnection, _ refs: [(project: String, ref: AttachmentRef)], logger: Logger) async throws {
+        if refs.isEmpty { return }
+        var seen = Set<String>()
+        let unique = refs.filter { seen.insert($0.project + "\u{0}" + $0.ref.hash.hex).inserted }
+            .sorted { ($0.project, $0.ref.hash) < ($1.project, $1.ref.hash) }
+        let ps = unique.map(\.project)
+        let hs = unique.map { ByteBuffer(bytes: $0.ref.hash.bytes) }
+        let ss = unique.map { Int64(clamping: $0.ref.size) }
+        try await c.query(
+            """
+            INSERT INTO strata_blob_refs(project, hash, size)
+            SELECT p, h, s FROM unnest(\(ps)::text[], \(hs)::bytea[], \(ss)::int8[]) AS t(p, h, s)
+            ORDER BY p, h
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
     }
 }

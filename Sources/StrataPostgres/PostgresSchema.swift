@@ -1,5 +1,8 @@
 import Logging
+import NIOCore
 import PostgresNIO
+import StrataCodec
+import StrataCore
 
 /// The Strata schema in a PostgreSQL database, versioned by the one row of `strata_schema`.
 ///
@@ -7,7 +10,7 @@ import PostgresNIO
 /// > to another application: it is refused and nothing is written to it.
 enum PostgresSchema {
     /// The newest version this program reads and writes.
-    static let version = 1
+    static let version = 2
     /// What `strata_schema.application` says in a Strata database.
     static let application = "strata-server"
     /// The advisory lock servers starting at once take while they read or migrate the schema.
@@ -59,8 +62,82 @@ enum PostgresSchema {
                 contiguous bigint NOT NULL,
                 PRIMARY KEY (project, replica))
             """,
-        ]
+        ],
+        // Attachment bytes (ARCHITECTURE.md, "Attachment bytes on PostgreSQL").
+        2: [
+            // The blobs a project's log references: what a token of the project may read and
+            // fill. Recorded on push from the changes' attachment values (and backfilled from
+            // the log by this migration).
+            """
+            CREATE TABLE strata_blob_refs(
+                project text NOT NULL,
+                hash bytea NOT NULL CHECK (length(hash) = 32),
+                size bigint NOT NULL CHECK (size >= 0),
+                PRIMARY KEY (project, hash))
+            """,
+            // A blob held whole (`whole`: every byte stored and verified) or in part (`held`
+            // bytes from 0). `generation` is new each time the row is created, so a hash state
+            // kept in a server's memory never continues another attempt's bytes.
+            """
+            CREATE TABLE strata_blobs(
+                project text NOT NULL,
+                hash bytea NOT NULL,
+                size bigint NOT NULL CHECK (size >= 0),
+                held bigint NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= size),
+                whole boolean NOT NULL DEFAULT false CHECK (NOT whole OR held = size),
+                generation bigint GENERATED ALWAYS AS IDENTITY,
+                PRIMARY KEY (project, hash),
+                FOREIGN KEY (project, hash) REFERENCES strata_blob_refs(project, hash))
+            """,
+            // The bytes: contiguous chunks from 0, each keyed by its offset, at most 1 MiB.
+            """
+            CREATE TABLE strata_blob_chunks(
+                project text NOT NULL,
+                hash bytea NOT NULL,
+                start bigint NOT NULL CHECK (start >= 0),
+                bytes bytea NOT NULL,
+                PRIMARY KEY (project, hash, start),
+                FOREIGN KEY (project, hash) REFERENCES strata_blobs(project, hash) ON DELETE CASCADE)
+            """,
+            // Photos and PDFs are compressed already: stored out of line without pglz, which
+            // also lets `substring` read only the pages a range needs.
+            "ALTER TABLE strata_blob_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL",
+        ],
     ]
+
+    /// Work of a version that SQL alone cannot do, run after its statements in the same
+    /// transaction.
+    static let backfills: [Int: @Sendable (PostgresConnection, Logger) async throws -> Void] = [
+        2: { c, logger in try await backfillBlobReferences(c, logger: logger) }
+    ]
+
+    /// Changes read per statement by the backfill.
+    static let backfillBatch = 500
+
+    /// Records the attachments of every change already in the log (pushed before the
+    /// database had version 2) as references of its project.
+    static func backfillBlobReferences(_ c: PostgresConnection, logger: Logger) async throws {
+        var after: (String, ByteBuffer, Int64) = ("", ByteBuffer(), 0)
+        // Bounded: each round moves past at least one change of a finite log.
+        while true {
+            var refs: [(project: String, ref: AttachmentRef)] = []
+            var last: (String, ByteBuffer, Int64)? = nil
+            for try await (project, replica, seq, payload) in try await c.query(
+                """
+                SELECT project, replica, seq, payload FROM strata_changes
+                WHERE (project, replica, seq) > (\(after.0), \(after.1), \(after.2))
+                ORDER BY project, replica, seq LIMIT \(backfillBatch)
+                """, logger: logger
+            ).decode((String, ByteBuffer, Int64, ByteBuffer).self) {
+                last = (project, replica, seq)
+                let change = try ChangeCodec.decode(payload.readableBytesView)
+                refs += change.attachmentRefs.map { (project, $0) }
+            }
+            guard let last else { return }
+            try await PostgresProjectStorage.recordReferences(c, refs, logger: logger)
+            after = last
+        }
+    }
 
     /// Reads the schema version (0: an empty database) and creates or upgrades it when
     /// `migrate`; refuses a foreign or newer database. Runs under an advisory lock, in one
@@ -82,6 +159,7 @@ enum PostgresSchema {
                 for statement in migrations[v] ?? [] {
                     try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
+                try await backfills[v]?(c, logger)
             }
             if found == 0 {
                 try await c.query(

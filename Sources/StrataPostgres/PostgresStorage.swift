@@ -40,6 +40,8 @@ public final class PostgresStorage: TeamServerStorage, Sendable {
     let runTask: Task<Void, Never>
     let logger: Logger
     private let projectCache = ProjectCache()
+    /// The hash states of uploads in progress through this process.
+    let hashStates = HashStates()
 
     public var location: String { database.description }
     /// The newest Strata schema version this program reads and writes.

@@ -74,9 +74,7 @@ extension SyncHTTPServer {
             // At most one iteration per piece of the blob.
             for _ in 0...(length / UInt64(blobPiece) + 1) where at < d.size {
                 let from = at
-                let piece = try await NIOThreadPool.singleton.runIfActive {
-                    try d.storage.readBlob(d.hash, from: from, maxBytes: blobPiece)
-                }
+                let piece = try await d.storage.readBlob(d.hash, from: from, maxBytes: blobPiece)
                 guard !piece.isEmpty else { throw SyncFailure(.storage(what: "read the attachment", logged: false)) }
                 try await writer.write(ByteBuffer(bytes: piece))
                 at += UInt64(piece.count)
@@ -134,27 +132,26 @@ extension SyncHTTPServer {
             guard !pending.isEmpty || at == up.size else { return }
             let bytes = pending
             let from = at
-            let result: Result<BlobPresence, SyncFailure>
-            do {
-                // In a task of its own: a cut connection may cancel the handler's task, and the
-                // bytes that arrived must still be written (BL-PUT-03).
-                result = try await Task {
-                    try await NIOThreadPool.singleton.runIfActive {
-                        do { return .success(try service.receive(up, at: from, bytes: bytes)) } catch let f as SyncFailure {
-                            return .failure(f)
-                        }
-                    }
-                }.value
-            } catch { throw SyncFailure(.storage(what: "write the attachment", logged: false)) }
+            // In a task of its own: a cut connection may cancel the handler's task, and the bytes
+            // that arrived must still be written (BL-PUT-03).
+            let result: Result<BlobPresence, SyncFailure> = await Task {
+                do throws(SyncFailure) { return .success(try await service.receive(up, at: from, bytes: bytes)) } catch {
+                    return .failure(error)
+                }
+            }.value
             held = try result.get()
             at += UInt64(bytes.count)
             pending.removeAll(keepingCapacity: true)
         }
-        // After a cut the handler's task may be cancelled, and the pool would then not run the
-        // work: what arrived is written on this thread instead (once, at most one piece).
-        func keepWhatArrived() {
+        // After a cut the handler's task may be cancelled, and work awaited in it would then not
+        // run: what arrived is written in a task of its own (once, at most one piece).
+        func keepWhatArrived() async {
             guard !pending.isEmpty else { return }
-            if (try? service.receive(up, at: at, bytes: pending)) != nil { at += UInt64(pending.count) }
+            let bytes = pending
+            let from = at
+            if await Task(operation: { (try? await service.receive(up, at: from, bytes: bytes)) != nil }).value {
+                at += UInt64(bytes.count)
+            }
             pending.removeAll()
         }
         do {
@@ -166,11 +163,11 @@ extension SyncHTTPServer {
         } catch let f as SyncFailure {
             return error(f)
         } catch let e as RequestDeadlineExceeded {
-            keepWhatArrived()
+            await keepWhatArrived()
             return error(SyncFailure(.requestTimeout(seconds: e.seconds)))
         } catch {
             // The body stopped (a cut connection): keep what arrived; nobody reads the answer.
-            keepWhatArrived()
+            await keepWhatArrived()
             throw error
         }
         return uploaded(up, held)

@@ -1,25 +1,29 @@
+import NIOPosix
 import StrataCore
 import StrataStore
 
 /// What the attachment-bytes endpoints (SPEC §11) need of one project's storage: which blobs
-/// its records reference, and the blob files themselves (`BlobStore` semantics: a blob is
+/// its records reference, and the blob bytes themselves (`BlobStore` semantics: a blob is
 /// held whole and verified, in part while a transfer is under way, or not at all).
+///
+/// The methods are `async`, as `ServerStorage`'s are: PostgreSQL awaits its answers, and the
+/// blob files of a `Store` are read and written on NIO's pool for blocking work.
 ///
 /// > Invariant: a blob is served or accepted only when a record of the project references it
 /// > (`referencedSize`), so knowing a hash is not enough to read or fill another project's blob.
 public protocol ProjectBlobStorage: Sendable {
     /// The size records of this project give the blob, or nil when none references it.
-    func referencedSize(of hash: BlobHash) throws -> UInt64?
+    func referencedSize(of hash: BlobHash) async throws -> UInt64?
     /// How much of the blob is held.
-    func blobPresence(of hash: BlobHash) -> BlobPresence
+    func blobPresence(of hash: BlobHash) async throws -> BlobPresence
     /// Appends the next piece of a blob at `offset` (what is held); verifies and places it
     /// when `size` bytes are held. Throws `StoreError` (offset mismatch, hash mismatch, write
     /// failure) and leaves nothing under the hash that is not whole and verified.
-    func receiveBlob(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: [UInt8]) throws -> BlobPresence
+    func receiveBlob(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: [UInt8]) async throws -> BlobPresence
     /// At most `maxBytes` of a blob held whole, from `offset`.
-    func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) throws -> [UInt8]
+    func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) async throws -> [UInt8]
     /// Bytes of blobs held (whole or in part): what the per-project limit bounds.
-    func blobBytesHeld() throws -> UInt64
+    func blobBytesHeld() async throws -> UInt64
 }
 
 extension ProjectStorage {
@@ -33,11 +37,13 @@ extension ProjectStorage {
 extension StoreProjectStorage: ProjectBlobStorage {
     public func referencedSize(of hash: BlobHash) throws -> UInt64? { try store.references(hash)?.size }
     public func blobPresence(of hash: BlobHash) -> BlobPresence { store.blobs.presence(of: hash) }
-    public func receiveBlob(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: [UInt8]) throws -> BlobPresence {
-        try store.blobs.receive(hash, size: size, offset: offset, bytes: bytes)
+    public func receiveBlob(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: [UInt8]) async throws -> BlobPresence {
+        let blobs = store.blobs
+        return try await NIOThreadPool.singleton.runIfActive { try blobs.receive(hash, size: size, offset: offset, bytes: bytes) }
     }
-    public func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) throws -> [UInt8] {
-        try store.blobs.read(hash, from: offset, maxBytes: maxBytes)
+    public func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) async throws -> [UInt8] {
+        let blobs = store.blobs
+        return try await NIOThreadPool.singleton.runIfActive { try blobs.read(hash, from: offset, maxBytes: maxBytes) }
     }
     public func blobBytesHeld() throws -> UInt64 { store.blobs.bytesHeld() }
 }

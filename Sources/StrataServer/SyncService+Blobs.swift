@@ -42,14 +42,14 @@ extension SyncService {
         for text in request.hashes {
             let hash = try Self.parseHash(text)
             let referenced: UInt64?
-            do { referenced = try blobs.referencedSize(of: hash) } catch {
+            do { referenced = try await blobs.referencedSize(of: hash) } catch {
                 throw SyncFailure(.storage(what: "read the project", logged: true))
             }
             guard let size = referenced else {
                 out.append(BlobStatus(hash: hash.hex, state: .unreferenced, bytes: 0))
                 continue
             }
-            switch blobs.blobPresence(of: hash) {
+            switch try await presence(blobs, hash) {
             case .present: out.append(BlobStatus(hash: hash.hex, state: .present, bytes: size))
             case .partial(let n): out.append(BlobStatus(hash: hash.hex, state: .partial, bytes: n))
             case .missing: out.append(BlobStatus(hash: hash.hex, state: .missing, bytes: 0))
@@ -64,10 +64,10 @@ extension SyncService {
         let blobs = try blobStorage(storage)
         let hash = try Self.parseHash(text)
         let referenced: UInt64?
-        do { referenced = try blobs.referencedSize(of: hash) } catch {
+        do { referenced = try await blobs.referencedSize(of: hash) } catch {
             throw SyncFailure(.storage(what: "read the project", logged: true))
         }
-        guard let size = referenced, blobs.blobPresence(of: hash) == .present else {
+        guard let size = referenced, try await presence(blobs, hash) == .present else {
             throw SyncFailure(.blobNotFound(hash: hash.hex))
         }
         return BlobDownload(storage: blobs, hash: hash, size: size)
@@ -86,21 +86,21 @@ extension SyncService {
                     problem: "an upload needs the headers \(BlobProtocol.uploadOffsetHeader) and \(BlobProtocol.uploadLengthHeader) (decimal byte counts)"))
         }
         let referenced: UInt64?
-        do { referenced = try blobs.referencedSize(of: hash) } catch {
+        do { referenced = try await blobs.referencedSize(of: hash) } catch {
             throw SyncFailure(.storage(what: "read the project", logged: true))
         }
         guard let size = referenced else { throw SyncFailure(.blobNotFound(hash: hash.hex)) }
         guard length == size else { throw SyncFailure(.sizeMismatch(referenced: size, declared: length)) }
         guard size <= limits.maxBlobBytes else { throw SyncFailure(.blobTooLarge(size: size, limit: limits.maxBlobBytes)) }
         let held: UInt64
-        switch blobs.blobPresence(of: hash) {
+        switch try await presence(blobs, hash) {
         case .present: return BlobUpload(storage: blobs, hash: hash, size: size, offset: size, alreadyPresent: true)
         case .partial(let n): held = n
         case .missing: held = 0
         }
         guard offset == held else { throw SyncFailure(.offsetMismatch(held: held, offered: offset)) }
         let total: UInt64
-        do { total = try blobs.blobBytesHeld() } catch { throw SyncFailure(.storage(what: "read the project", logged: true)) }
+        do { total = try await blobs.blobBytesHeld() } catch { throw SyncFailure(.storage(what: "read the project", logged: true)) }
         if total + (size - held) > limits.maxProjectBlobBytes {
             throw SyncFailure(.projectFull(held: total, adding: size - held, limit: limits.maxProjectBlobBytes))
         }
@@ -108,12 +108,12 @@ extension SyncService {
     }
 
     /// Appends the next piece of an allowed upload at `offset`; returns what is held after it.
-    public func receive(_ upload: BlobUpload, at offset: UInt64, bytes: [UInt8]) throws(SyncFailure) -> BlobPresence {
+    public func receive(_ upload: BlobUpload, at offset: UInt64, bytes: [UInt8]) async throws(SyncFailure) -> BlobPresence {
         if offset + UInt64(bytes.count) > upload.size {
             throw SyncFailure(.badBlobRequest(problem: "the body runs past the attachment's \(upload.size) bytes"))
         }
         do {
-            return try upload.storage.receiveBlob(upload.hash, size: upload.size, offset: offset, bytes: bytes)
+            return try await upload.storage.receiveBlob(upload.hash, size: upload.size, offset: offset, bytes: bytes)
         } catch let e as StoreError {
             switch e.kind {
             case .blobOffsetMismatch(_, let held, let offered): throw SyncFailure(.offsetMismatch(held: held, offered: offered))
@@ -123,6 +123,10 @@ extension SyncService {
         } catch {
             throw SyncFailure(.storage(what: "write the attachment", logged: true))
         }
+    }
+
+    func presence(_ blobs: any ProjectBlobStorage, _ hash: BlobHash) async throws(SyncFailure) -> BlobPresence {
+        do { return try await blobs.blobPresence(of: hash) } catch { throw SyncFailure(.storage(what: "read the project", logged: true)) }
     }
 
     func blobStorage(_ storage: any ProjectStorage) throws(SyncFailure) -> any ProjectBlobStorage {

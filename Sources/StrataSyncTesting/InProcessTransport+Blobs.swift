@@ -29,7 +29,7 @@ extension InProcessTransport: BlobTransport {
         for _ in 0...(size / UInt64(Self.piece) + 1) where at < size {
             let bytes = try blobs.read(hash, from: at, maxBytes: Self.piece)
             let from = at
-            held = try await call { () async throws(SyncFailure) in try service.receive(up, at: from, bytes: bytes) }
+            held = try await call { () async throws(SyncFailure) in try await service.receive(up, at: from, bytes: bytes) }
             at += UInt64(bytes.count)
             progress(at - offset)
         }
@@ -49,7 +49,7 @@ extension InProcessTransport: BlobTransport {
         var held = BlobPresence.partial(bytes: at)
         for _ in 0...(size / UInt64(Self.piece) + 1) where at < d.size {
             let bytes: [UInt8]
-            do { bytes = try d.storage.readBlob(hash, from: at, maxBytes: Self.piece) } catch {
+            do { bytes = try await d.storage.readBlob(hash, from: at, maxBytes: Self.piece) } catch {
                 throw call(failure: SyncFailure(.storage(what: "read the attachment", logged: false)))
             }
             held = try blobs.receive(hash, size: size, offset: at, bytes: bytes)

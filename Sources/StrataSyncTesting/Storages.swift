@@ -213,6 +213,25 @@ public final class TestTeam: Sendable {
         return p
     }
 
+    /// The project's attachment bytes on the server.
+    public func blobs(_ name: String? = nil) async throws -> any ProjectBlobStorage {
+        guard let b = try await projectStorage(name).blobs else { throw SyncClientErrorForTests("the storage keeps no attachments") }
+        return b
+    }
+
+    /// A blob the server holds whole, read back in pieces as a download reads it.
+    public func serverBlob(_ hash: BlobHash, _ name: String? = nil) async throws -> [UInt8] {
+        let blobs = try await blobs(name)
+        var out: [UInt8] = []
+        // Bounded: each round reads at least one byte of a finite blob.
+        for _ in 0..<1_000_000 {
+            let piece = try await blobs.readBlob(hash, from: UInt64(out.count), maxBytes: 1 << 20)
+            if piece.isEmpty { break }
+            out += piece
+        }
+        return out
+    }
+
     /// Every change of the server's log, in (replica, seq) order.
     public func serverChanges(_ name: String? = nil) async throws -> [Change] {
         let p = try await projectStorage(name)

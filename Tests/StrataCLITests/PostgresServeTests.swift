@@ -63,24 +63,31 @@ struct PostgresServeTests {
         let a = s.path("khaled.strata")
         try s.initStore(author: "Khaled", store: a)
         try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", token, store: a)
-        try s.ok("add", "artefact", "Lion of Al-lat", "--set", "state=moved-for-safekeeping", store: a)
+        let lion = try s.ok("add", "artefact", "Lion of Al-lat", "--set", "state=moved-for-safekeeping", store: a)
+        let p = try photo(s, "lion.jpg", bytes: 1_500_000)
+        try s.ok("attach", lion, p, store: a)
         try s.ok("sync", store: a)
         #expect(server.stop() == 0)
 
-        try await TestPostgres.withFreshDatabase { db in try moveAndServe(s, data: data, url: cliURL(db), token: token, a: a) }
+        try await TestPostgres.withFreshDatabase { db in try moveAndServe(s, data: data, url: cliURL(db), token: token, a: a, lion: lion, photo: p) }
     }
 
-    func moveAndServe(_ s: Sandbox, data: String, url: String, token: String, a: String) throws {
+    func moveAndServe(_ s: Sandbox, data: String, url: String, token: String, a: String, lion: String, photo p: String) throws {
         let first = try s.ok("server", "migrate", "--data", data, "--to", url)
-        #expect(first.contains("1 projects, 1 tokens, 1 changes copied (0 already there), 1 changes verified byte for byte"))
+        #expect(first.contains("1 projects, 1 tokens, 2 changes copied (0 already there), 2 changes verified byte for byte"))
+        #expect(first.contains("1 attachments copied (1.5 MB, 0 already there), 1 attachments verified by their hash"), "\(first)")
         let again = try s.ok("server", "migrate", "--data", data, "--to", url)
-        #expect(again.contains("0 changes copied (1 already there), 1 changes verified"))
+        #expect(again.contains("0 changes copied (2 already there), 2 changes verified"))
+        #expect(again.contains("0 attachments copied (0 bytes, 1 already there), 1 attachments verified"), "\(again)")
         let moved = try ServerProcess(["serve", "--port", "0", "--database", url], env: [:], cwd: s.dir)
         let b = s.path("fresh.strata")
         try s.initStore(author: "Khaled", store: b)
         try s.ok("remote", "add", "origin", moved.url, "--project", "palmyra", "--token", token, store: b)
-        #expect(try s.ok("sync", store: b).contains("pulled 1 change"))
+        #expect(try s.ok("sync", store: b).contains("pulled 2 changes"))
         #expect(try s.ok("export", "--format", "json", store: a) == (try s.ok("export", "--format", "json", store: b)))
+        // The photo's bytes moved too: the new replica downloaded them from PostgreSQL.
+        try s.ok("get", lion, "1", "-o", s.path("lion-copy.jpg"), store: b)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("lion-copy.jpg"))) == Data(contentsOf: URL(fileURLWithPath: p)))
         #expect(moved.stop() == 0)
     }
 

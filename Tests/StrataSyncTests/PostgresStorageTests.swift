@@ -248,7 +248,9 @@ struct PostgresStorageTests {
             #expect(try await TestPostgres.execute("SELECT version::text FROM strata_schema", on: db) == [["99"]])
 
             // An empty database is not migrated when migrating is not allowed.
-            try await TestPostgres.execute("DROP TABLE strata_changes, strata_versions, strata_tokens, strata_projects, strata_schema", on: db)
+            try await TestPostgres.execute(
+                "DROP TABLE strata_blob_chunks, strata_blobs, strata_blob_refs, strata_changes, strata_versions, strata_tokens, strata_projects, strata_schema",
+                on: db)
             var options = PostgresStorage.Options()
             options.migrate = false
             let m = await #expect(throws: PostgresStorageError.self) { _ = try await PostgresStorage.open(db, options: options) }
@@ -257,6 +259,31 @@ struct PostgresStorageTests {
         } catch {
             await TestPostgres.drop(db)
             throw error
+        }
+    }
+
+    /// A database of schema version 1 (before attachment bytes) whose log already holds
+    /// attachments: upgrading records them as the project's references, so their bytes can be
+    /// uploaded and served at once.
+    @Test func upgradingAVersion1DatabaseRecordsTheAttachmentsItsLogReferences() async throws {
+        try await withTeam(.postgres, researchers: ["Khaled"]) { team in
+            let dir = try TemporaryDirectory()
+            let (khaled, _, files) = try BlobSyncTests.replica(dir, "k", author: "Khaled", files: [20_000, 30_000])
+            try await sync(khaled, team.endpoint(), token: team.tokens["Khaled"]!)
+            let db = team.database!
+            await team.backend.close()
+            // Back to version 1: its tables only.
+            try await TestPostgres.execute("DROP TABLE strata_blob_chunks, strata_blobs, strata_blob_refs", on: db)
+            try await TestPostgres.execute("UPDATE strata_schema SET version = 1", on: db)
+            let upgraded = try await PostgresStorage.open(db, options: TestTeam.postgresOptions)
+            let project = try #require(try await upgraded.project("palmyra") as? PostgresProjectStorage)
+            for f in files {
+                #expect(try await project.referencedSize(of: BlobSyncTests.sha(f)) == UInt64(f.count))
+            }
+            #expect(try await TestPostgres.execute("SELECT version::text FROM strata_schema", on: db) == [["2"]])
+            let report = try await BlobSyncTests.syncAll(khaled, .inProcess(SyncService(storage: upgraded)), token: team.tokens["Khaled"]!)
+            #expect(report.uploaded == 2 && report.failures.isEmpty)
+            await upgraded.close()
         }
     }
 
@@ -307,6 +334,50 @@ struct PostgresStorageTests {
             await pg.close()
             await TestPostgres.drop(db)
             throw error
+        }
+    }
+
+    /// The attachments of a SQLite server move with `TeamMigration`: each blob its log
+    /// references, verified by reading it back; a run cut in the middle of a blob continues at
+    /// the held offset; a copy whose bytes were damaged since fails the verification.
+    @Test func aSQLiteServersAttachmentsAreCopiedVerifiedAndACutCopyContinuesWhereItStopped() async throws {
+        let source = try Team(researchers: ["Khaled"])
+        let dir = try TemporaryDirectory()
+        let (khaled, _, files) = try BlobSyncTests.replica(dir, "k", author: "Khaled", files: [2_500_000, 100_000])
+        try await BlobSyncTests.syncAll(khaled, source.endpoint(), token: source.tokens["Khaled"]!)
+        let big = BlobSyncTests.sha(files[0])
+        try await TestPostgres.withFreshDatabase { db in
+            let pg = try await PostgresStorage.open(db, options: TestTeam.postgresOptions)
+            do {
+                let first = try await TeamMigration.copy(from: source.backend, to: pg)
+                #expect(first.blobsCopied == 2 && first.blobBytesCopied == 2_600_000 && first.blobsVerified == 2)
+                let again = try await TeamMigration.copy(from: source.backend, to: pg)
+                #expect(again.blobsCopied == 0 && again.blobsAlreadyThere == 2 && again.blobsVerified == 2)
+                // As if the first run had stopped after 1 MiB of the big photo.
+                let hex = "'\\x\(big.hex)'"
+                try await TestPostgres.execute("DELETE FROM strata_blob_chunks WHERE hash = \(hex) AND start >= 1048576", on: db)
+                try await TestPostgres.execute("UPDATE strata_blobs SET held = 1048576, whole = false WHERE hash = \(hex)", on: db)
+                let resumed = try await TeamMigration.copy(from: source.backend, to: pg)
+                #expect(resumed.blobsCopied == 1 && resumed.blobBytesCopied == 2_500_000 - 1_048_576 && resumed.blobsVerified == 2)
+                let project = try #require(try await pg.project("palmyra") as? PostgresProjectStorage)
+                var back: [UInt8] = []
+                for _ in 0..<10 {
+                    let piece = try await project.readBlob(big, from: UInt64(back.count), maxBytes: 700_000)
+                    if piece.isEmpty { break }
+                    back += piece
+                }
+                #expect(back == files[0])
+                // Bytes damaged in PostgreSQL since: the next run says so and overwrites nothing.
+                try await TestPostgres.execute(
+                    "UPDATE strata_blob_chunks SET bytes = set_byte(bytes, 2, get_byte(bytes, 2) # 255) WHERE hash = \(hex) AND start = 0",
+                    on: db)
+                let e = await #expect(throws: PostgresStorageError.self) { _ = try await TeamMigration.copy(from: source.backend, to: pg) }
+                #expect("\(e.map { "\($0)" } ?? "")".contains("attachment \(big.short) differs from its copy"))
+                await pg.close()
+            } catch {
+                await pg.close()
+                throw error
+            }
         }
     }
 }
