@@ -57,17 +57,20 @@ public struct ServerApp: Sendable {
 
     /// Serves until the surrounding task is cancelled (tests): `onRunning` receives the port.
     public func runUntilCancelled(onRunning: @escaping @Sendable (Int) async -> Void) async throws {
-        try await serviceGroup(signals: [], onRunning: onRunning).run()
+        // No cancellation deadline here: past it ServiceLifecycle stops the process with a
+        // fatal error, which in a test process would take every other test with it.
+        try await serviceGroup(signals: [], cancellationDeadline: nil, onRunning: onRunning).run()
     }
 
-    func serviceGroup(signals: [UnixSignal], onRunning: @escaping @Sendable (Int) async -> Void) -> ServiceGroup {
+    func serviceGroup(signals: [UnixSignal], cancellationDeadline: Duration? = .seconds(5),
+                      onRunning: @escaping @Sendable (Int) async -> Void) -> ServiceGroup {
         var config = ServiceGroupConfiguration(
             services: [.init(service: application(onRunning: onRunning))], gracefulShutdownSignals: signals,
             logger: logger)
         config.maximumGracefulShutdownDuration = shutdownTimeout
         // Cancelled requests end at their next suspension point; a blocking SQLite write ends
         // with its transaction. Past this, the process stops regardless.
-        config.maximumCancellationDuration = .seconds(5)
+        config.maximumCancellationDuration = cancellationDeadline
         return ServiceGroup(configuration: config)
     }
 }
