@@ -16,6 +16,8 @@ private func posixFsync(_ fd: Int32) -> Int32 { fsync(fd) }
 private func posixLseek(_ fd: Int32, _ off: off_t, _ whence: Int32) -> off_t { lseek(fd, off, whence) }
 /// `syncfs(2)` (Linux): flushes the whole file system a descriptor is on, in one journal commit.
 @_silgen_name("syncfs") private func posixSyncfs(_ fd: Int32) -> Int32
+/// `sync_file_range(2)` (Linux): starts or waits for the write-back of a file's range.
+@_silgen_name("sync_file_range") private func posixSyncFileRange(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
 
 /// Checks bytes read a piece at a time, in order, hash to a blob's name: the last piece
 /// throws when they do not (for copies made through another library's reader, a zip entry).
@@ -114,17 +116,21 @@ public struct BlobStore: Sendable {
     // MARK: Adding a blob from a file or bytes
 
     /// Copies several files in with one flush for all of them instead of one per file: each is
-    /// copied under `tmp/` and hashed, then the file system is flushed once (`syncfs`; one
-    /// `fsync` per file where that fails), the copies are renamed into place, and the renames
-    /// are flushed once. The order is the single-file one (bytes durable before their name, the
-    /// name durable before the caller commits a change naming it), paid once per batch.
+    /// copied under `tmp/` and hashed (its write-back started as soon as it is copied, so the
+    /// disk works while the next one is read), then the file system is flushed once (`syncfs`;
+    /// one `fsync` per file where that fails), the copies are renamed into place, and the
+    /// renames are flushed once. The order is the single-file one (bytes durable before their
+    /// name, the name durable before the caller commits a change naming it), paid once per
+    /// batch. A single file is flushed by its own `fsync` and its folder's, which wait for
+    /// nothing but its bytes (`syncfs` also waits for whatever else is being written).
     public func add(files: [String]) throws -> [(hash: BlobHash, size: UInt64, wasHere: Bool)] {
         try makeDirectories()
         var staged: [(path: String, hash: BlobHash, size: UInt64)] = []
         var placed = 0
         defer { for s in staged.dropFirst(placed) { FileSystem.unlink(s.path) } }
-        for file in files { staged.append(try copyToStaging(file)) }
-        try flush(staged.map(\.path))
+        for file in files { staged.append(try copyToStaging(file, startingWriteBack: files.count > 1)) }
+        let one = staged.count == 1
+        if one { try syncStaged(staged[0].path) } else { try flush(staged.map(\.path)) }
         var out: [(hash: BlobHash, size: UInt64, wasHere: Bool)] = []
         var dirs = Set<String>()
         for s in staged {
@@ -133,15 +139,19 @@ public struct BlobStore: Sendable {
             if !wasHere { dirs.insert((path(of: s.hash) as NSString).deletingLastPathComponent) }
             out.append((s.hash, s.size, wasHere))
         }
-        if !dirs.isEmpty, !syncFileSystem() { for d in dirs.sorted() { FileSystem.syncDirectory(d) } }
+        if !dirs.isEmpty, one || !syncFileSystem() { for d in dirs.sorted() { FileSystem.syncDirectory(d) } }
         return out
     }
 
-    /// A file copied under `tmp/` and hashed on the way, not flushed yet.
-    func copyToStaging(_ file: String) throws -> (path: String, hash: BlobHash, size: UInt64) {
+    /// A file copied under `tmp/` and hashed on the way, in one pass, not flushed yet
+    /// (`startingWriteBack`: its write to the disk is started, not waited for).
+    func copyToStaging(_ file: String, startingWriteBack: Bool = false) throws -> (path: String, hash: BlobHash, size: UInt64) {
         let input = posixOpen(file, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
         defer { posixClose(input) }
+        #if os(Linux)
+            _ = posix_fadvise(input, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        #endif
         let temp = try temporaryFile()
         var keep = false
         defer { if !keep { FileSystem.unlink(temp.path) } }
@@ -154,9 +164,19 @@ public struct BlobStore: Sendable {
                 size += UInt64(piece.count)
                 try writeAll(fd: temp.fd, piece, path: temp.path)
             }
+            if startingWriteBack { startWriteBack(temp.fd) }
         }
         keep = true
         return (temp.path, BlobHash(bytes: Array(hasher.finalize()))!, size)
+    }
+
+    /// Starts writing a file's dirty pages to the disk without waiting (`sync_file_range`
+    /// with `SYNC_FILE_RANGE_WRITE`, Linux): a later flush then waits for less. Durability
+    /// still comes from that flush; this only lets the disk start early.
+    func startWriteBack(_ fd: Int32) {
+        #if os(Linux)
+            _ = posixSyncFileRange(fd, 0, 0, 2)  // SYNC_FILE_RANGE_WRITE
+        #endif
     }
 
     /// Makes the staged files durable: one `syncfs`, else an `fsync` each.
@@ -267,23 +287,73 @@ public struct BlobStore: Sendable {
         }
         try makeDirectories()
         let partial = partialPath(of: hash)
-        let fd = posixOpen(partial, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
+        let fd = posixOpen(partial, O_CREAT | O_RDWR | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
-        var done = false
+        let end = offset + UInt64(bytes.count)
+        var hasher: SHA256
         do {
             defer { posixClose(fd) }
-            if !bytes.isEmpty { try writeAll(fd: fd, Array(bytes)[...], path: partial) }
-            done = offset + UInt64(bytes.count) == size
-            if done, posixFsync(fd) != 0 { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
+            // The bytes held are hashed as they arrive: a piece continues the hash of the ones
+            // before it (kept in memory for this very file at this very length), and only a
+            // transfer resumed by a new process, or after a failed piece, reads its prefix again.
+            if let running = ReceivingHashes.shared.take(partial, length: offset, file: try fileIdentity(fd, partial)) {
+                hasher = running
+            } else {
+                hasher = try hashOfPrefix(fd: fd, length: offset, path: partial)
+            }
+            try Self.withRawBytes(bytes) { raw in
+                try writeAll(fd: fd, raw, path: partial)
+                hasher.update(bufferPointer: raw)
+            }
+            // Appended by this call alone (a second writer of the same partial file, which
+            // the hash in memory would not cover, makes it longer).
+            let file = try fileIdentity(fd, partial)
+            guard file.size == Int64(end) else {
+                throw StoreError(.blobWriteFailed(path: partial, reason: "another process wrote to the file at the same time"))
+            }
+            guard end == size else {
+                ReceivingHashes.shared.put(partial, length: end, file: file, hasher)
+                return .partial(bytes: end)
+            }
+            if posixFsync(fd) != 0 { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
         }
-        guard done else { return .partial(bytes: offset + UInt64(bytes.count)) }
-        let actual = try hashOf(file: partial)
+        let actual = BlobHash(bytes: Array(hasher.finalize()))!
         guard actual == hash else {
             FileSystem.unlink(partial)
             throw StoreError(.blobHashMismatch(hash: hash.hex, actual: actual.hex))
         }
         try place(partial, as: hash)
         return .present
+    }
+
+    /// The hash of the first `length` bytes of an open file (a partial transfer resumed).
+    func hashOfPrefix(fd: Int32, length: UInt64, path: String) throws -> SHA256 {
+        var hasher = SHA256()
+        var left = length
+        var buffer = [UInt8](repeating: 0, count: Self.chunk)
+        var at: off_t = 0
+        while left > 0 {
+            let want = Int(min(UInt64(Self.chunk), left))
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, at) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw StoreError(.attachmentUnreadable(path: path, reason: n < 0 ? FileSystem.errnoText() : "the file ended early"))
+            }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            left -= UInt64(n)
+            at += off_t(n)
+        }
+        return hasher
+    }
+
+    /// Which file, at which length and change time: a running hash is used only for the file
+    /// it was made from, untouched since (an inode number reused after an unlink, or bytes
+    /// appended by someone else, change these).
+    func fileIdentity(_ fd: Int32, _ path: String) throws -> ReceivingHashes.FileIdentity {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError(.blobWriteFailed(path: path, reason: FileSystem.errnoText())) }
+        return .init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+            changed: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
     }
 
     /// Writes a blob that arrives whole in pieces (from a bundle or a backup) under `tmp/`,
@@ -327,7 +397,10 @@ public struct BlobStore: Sendable {
     }
 
     /// Drops what a stopped transfer left (to start it again from 0).
-    public func discardPartial(_ hash: BlobHash) { FileSystem.unlink(partialPath(of: hash)) }
+    public func discardPartial(_ hash: BlobHash) {
+        ReceivingHashes.shared.drop(partialPath(of: hash))
+        FileSystem.unlink(partialPath(of: hash))
+    }
 
     // MARK: Reading
 
@@ -451,18 +524,66 @@ public struct BlobStore: Sendable {
         }
     }
 
+    /// The bytes of a collection as one buffer (copied only when they are not contiguous).
+    static func withRawBytes<R>(_ bytes: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let r = try bytes.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) { return r }
+        return try Array(bytes).withUnsafeBytes(body)
+    }
+
     func writeAll(fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd: fd, $0, path: path) }
+    }
+
+    func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
         var done = 0
-        let total = bytes.count
-        try bytes.withUnsafeBytes { raw in
-            while done < total {
-                let n = posixWrite(fd, raw.baseAddress! + done, total - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw StoreError(.blobWriteFailed(path: path, reason: FileSystem.errnoText()))
-                }
-                done += n
+        let total = raw.count
+        while done < total {
+            let n = posixWrite(fd, raw.baseAddress! + done, total - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.blobWriteFailed(path: path, reason: FileSystem.errnoText()))
             }
+            done += n
         }
+    }
+}
+
+/// The running SHA-256 of each partial file being received in this process, so a transfer
+/// arriving in pieces is hashed as it arrives and never read back to verify it. At most
+/// `limit` files (a server's concurrent uploads); one pushed out is hashed from its file again
+/// when its next piece comes.
+final class ReceivingHashes: @unchecked Sendable {
+    struct FileIdentity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var changed: Int64
+    }
+
+    static let shared = ReceivingHashes()
+    static let limit = 256
+    private let lock = NSLock()
+    private var running: [String: (file: FileIdentity, length: UInt64, hasher: SHA256)] = [:]
+
+    /// The running hash of `path` when it was left at `length` bytes and the file is the one
+    /// it was left as; the entry is removed either way (a failed piece leaves none behind).
+    func take(_ path: String, length: UInt64, file: FileIdentity) -> SHA256? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let r = running.removeValue(forKey: path), r.length == length, r.file == file, file.size == Int64(length) else { return nil }
+        return r.hasher
+    }
+
+    func put(_ path: String, length: UInt64, file: FileIdentity, _ hasher: SHA256) {
+        lock.lock()
+        defer { lock.unlock() }
+        if running.count >= Self.limit, running[path] == nil, let any = running.keys.first { running.removeValue(forKey: any) }
+        running[path] = (file, length, hasher)
+    }
+
+    func drop(_ path: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        running.removeValue(forKey: path)
     }
 }

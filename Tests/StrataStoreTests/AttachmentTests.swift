@@ -160,6 +160,49 @@ import Testing
         #expect(store.blobs.presence(of: wrongHash) == .missing)
     }
 
+    @Test func aTransferResumedByAnotherProcessHashesItsPrefixOnce() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let blob = Self.bytes(3 * BlobStore.chunk + 12_345, seed: 11)
+        let hash = Self.sha(blob)
+        let size = UInt64(blob.count)
+        let cut = 2 * BlobStore.chunk + 7
+        for start in stride(from: 0, to: cut, by: 100_000) {
+            _ = try store.blobs.receive(hash, size: size, offset: UInt64(start), bytes: blob[start..<min(start + 100_000, cut)])
+        }
+        // A new process knows no running hash: the bytes held are read once, then continued.
+        ReceivingHashes.shared.drop(store.blobs.partialPath(of: hash))
+        #expect(try store.blobs.receive(hash, size: size, offset: UInt64(cut), bytes: blob[cut..<(cut + 10)]) == .partial(bytes: UInt64(cut + 10)))
+        #expect(try store.blobs.receive(hash, size: size, offset: UInt64(cut + 10), bytes: blob[(cut + 10)...]) == .present)
+        #expect(try store.blobs.verify(hash))
+    }
+
+    @Test func bytesChangedUnderAPartialFileAreNotTrustedToTheRunningHash() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let blob = Self.bytes(200_000, seed: 12)
+        let hash = Self.sha(blob)
+        let size = UInt64(blob.count)
+        #expect(try store.blobs.receive(hash, size: size, offset: 0, bytes: blob[0..<120_000]) == .partial(bytes: 120_000))
+        // Someone else rewrites a byte of the partial file (its length unchanged): the hash in
+        // memory no longer describes the file, so the prefix is read again and the end refused.
+        let partial = store.blobs.partialPath(of: hash)
+        // Past the kernel's coarse file-time tick (a few ms), so the change time moves.
+        Thread.sleep(forTimeInterval: 0.05)
+        let h = try #require(FileHandle(forUpdatingAtPath: partial))
+        try h.seek(toOffset: 1000)
+        try h.write(contentsOf: [blob[1000] ^ 0xFF])
+        try h.close()
+        do {
+            try store.blobs.receive(hash, size: size, offset: 120_000, bytes: blob[120_000...])
+            Issue.record("a partial file changed behind the running hash is refused at its end")
+        } catch let e as StoreError {
+            guard case .blobHashMismatch = e.kind else { throw e }
+        }
+        #expect(store.blobs.presence(of: hash) == .missing)
+        #expect(!store.blobs.has(hash))
+    }
+
     @Test func aDamagedBlobIsFoundOnRead() throws {
         let dir = try TemporaryDirectory()
         let store = try makeStore(dir)

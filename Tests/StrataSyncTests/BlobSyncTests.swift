@@ -251,8 +251,11 @@ import Testing
             #expect(moved)
             let blobBytes = link.bytesUp - recordsUp
             let ratio = Double(blobBytes) / Double(size)
+            // The physical limit: the photo's bits at 64 kbit/s; the time goal is 1.2x that plus
+            // the outage (printed, not asserted: a busy machine stretches any wall time).
+            let limit = Double(size) * 8 / 64_000
             print(
-                "blob-field-link: \(size) byte photo, 64 kbit/s, RTT 600 ms, cut at 60 % (down 5 s): \(attempts) attempts, \(blobBytes) bytes up for the attachment (\(String(format: "%.3f", ratio))x the photo; goal <= 1.05), \(String(format: "%.0f", link.elapsed)) s on the link")
+                "blob-field-link: \(size) byte photo, 64 kbit/s, RTT 600 ms, cut at 60 % (down 5 s): \(attempts) attempts, \(blobBytes) bytes up for the attachment (\(String(format: "%.3f", ratio))x the photo; goal <= 1.05), \(String(format: "%.0f", link.elapsed)) s on the link against \(String(format: "%.0f", limit)) s for the photo's bits alone + 5 s down (\(String(format: "%.2f", link.elapsed / (limit + 5)))x; goal: <= 1.2x the limit + the outage, \(String(format: "%.0f", limit * 1.2 + 5)) s)")
             #expect(ratio <= 1.05)
         }
         #expect(try Self.held(team.backend.store(for: "palmyra")!, Self.sha(files[0])) == files[0])
