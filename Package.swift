@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", exact: "2.1.1"),
     ],
     targets: [
         // System zlib, used only by the codec (not "CZlib": ZIPFoundation has a module of that name).
@@ -68,6 +69,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Records as people read them and as every `--json` prints them: the CLI and the web
+        // view present records through this one target.
+        .target(name: "StrataJSON", dependencies: ["StrataCore", "StrataStore"]),
+        // The home team's read-only web view: pages through Mustache templates, sessions,
+        // the map (Leaflet from the system), served by `strata serve` and `strata web`.
+        .target(
+            name: "StrataWeb",
+            dependencies: [
+                "StrataCore", "StrataStore", "StrataJSON", "StrataServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The sync protocol's client side (AsyncHTTPClient).
         .target(
             name: "StrataSync",
@@ -83,7 +100,8 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataJSON",
+                "StrataWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -110,6 +128,7 @@ let package = Package(
             name: "StrataSyncTesting",
             dependencies: [
                 "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync", "StrataTestSupport",
+                "StrataWeb",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,10 +136,6 @@ let package = Package(
         ),
         // Headless Chromium over its DevTools protocol (a pipe, no port): the browser tests.
         .target(name: "StrataBrowserTesting"),
-        .testTarget(
-            name: "StrataBrowserTests",
-            dependencies: ["StrataBrowserTesting"]
-        ),
         .testTarget(
             name: "StrataCoreTests",
             dependencies: [
@@ -161,7 +176,16 @@ let package = Package(
             name: "StrataCLITests",
             dependencies: [
                 "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
-                "StrataTestSupport", "StrataSyncTesting",
+                "StrataTestSupport", "StrataSyncTesting", "StrataBrowserTesting",
+            ]
+        ),
+        .testTarget(
+            name: "StrataWebTests",
+            dependencies: [
+                "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataJSON", "StrataWeb", "StrataTestSupport",
+                "StrataSyncTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -174,3 +174,11 @@ maria bundle apply "$DIR/truncated.bundle" || echo "(refused, exit code $?: Mari
 echo
 echo "The replicas and the server's data are in $DIR; explore them with:"
 echo "  STRATA_STORE=$DIR/khaled.strata $STRATA_BIN list"
+
+say "The home team's web view"
+READ_TOKEN=$(STRATA_SERVER_DATA="$DIR/server" "$STRATA_BIN" server token create --project palmyra --researcher Registrar --role read 2>/dev/null)
+echo "Khaled's replica in a browser (127.0.0.1 only, no token):"
+echo "  STRATA_STORE=$DIR/khaled.strata $STRATA_BIN web    # then open http://127.0.0.1:7080/web/p/local/"
+echo "The team's project palmyra, as its registrar reads it (a read token; sign in with it on the page):"
+echo "  STRATA_SERVER_DATA=$DIR/server $STRATA_BIN serve --port 7070"
+echo "  open http://127.0.0.1:7070/web/  (project: palmyra, token: $READ_TOKEN)"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what Strata needs beyond the Swift toolchain: the system SQLite and zlib headers.
+# Installs what Strata needs beyond the Swift toolchain: the system SQLite and zlib headers,
+# and Leaflet for the web view's map.
 set -euo pipefail
 missing=()
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# Leaflet for the web view's map, served by Strata itself (no CDN).
+[ -f /usr/share/javascript/leaflet/leaflet.js ] || missing+=(libjs-leaflet)
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     SUDO=""

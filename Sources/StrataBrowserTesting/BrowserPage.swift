@@ -87,6 +87,12 @@ public final class BrowserPage: @unchecked Sendable {
         }
     }
 
+    /// The messages of every alert, confirm or prompt the page opened since it was last loaded
+    /// (a hostile value that ran as script would open one).
+    public func dialogsOpened() -> [String] {
+        browser.received(["Page.javascriptDialogOpening"], session: session).map { "\($0.params["message"] ?? "")" }
+    }
+
     /// Runs `expression` in the page (a promise is awaited) and returns its value as JSON gives
     /// it: String, NSNumber, Bool, [Any], [String: Any] or NSNull.
     public func evaluate(_ expression: String, timeout: TimeInterval = 20) throws -> Any {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StrataCodec
 import StrataCore
+import StrataJSON
 import StrataStore
 
 /// `strata bundle create/apply/info`: exchanging changes as files, for when there is no

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StrataCore
+import StrataJSON
 import StrataStore
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
@@ -108,34 +109,8 @@ enum Exporter {
         return s
     }
 
-    /// A FeatureCollection of the records with a location; fields are flat properties so
-    /// QGIS shows them as attribute columns.
-    static func geojson(_ records: [RecordState], out: Output) -> JSON {
-        var features: [JSON] = []
-        for r in records {
-            guard case .location(let l)? = r.value("location") else { continue }
-            var props: [String: JSON] = [
-                "id": .string(r.id.text), "short": .string(out.short(r.id)), "kind": .string(r.kind ?? ""),
-                "title": .string(Output.title(r)), "tags": .array(r.tags.map { .string($0) }),
-                "deleted": .bool(r.isDeleted),
-            ]
-            if let a = l.accuracyMetres { props["accuracy_m"] = .double(a) }
-            for f in r.fields where f.name != "location" && props[f.name] == nil {
-                props[f.name] = Output.json(f.value)
-            }
-            props["relations"] = .array(Output.relations(r).map { .string("\($0.type):\($0.target.text)") })
-            features.append(
-                .object([
-                    "type": .string("Feature"),
-                    "id": .string(r.id.text),
-                    "geometry": .object([
-                        "type": .string("Point"), "coordinates": .array([.double(l.longitude), .double(l.latitude)]),
-                    ]),
-                    "properties": .object(props),
-                ]))
-        }
-        return .object(["type": .string("FeatureCollection"), "features": .array(features)])
-    }
+    /// A FeatureCollection of the records with a location (``RecordPresenter/geojson(_:)``).
+    static func geojson(_ records: [RecordState], out: Output) -> JSON { out.geojson(records) }
 
     /// A heading per record, fields as a list, long text as paragraphs.
     static func markdown(_ records: [RecordState], out: Output) -> String {

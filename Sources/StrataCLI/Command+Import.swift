@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StrataCore
+import StrataJSON
 import StrataStore
 
 struct ImportCommand: ParsableCommand {

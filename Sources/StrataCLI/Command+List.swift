@@ -1,5 +1,6 @@
 import ArgumentParser
 import StrataCore
+import StrataJSON
 import StrataStore
 
 struct ListCommand: ParsableCommand {

@@ -2,13 +2,16 @@ import ArgumentParser
 import Foundation
 import Logging
 import StrataCodec
+import StrataJSON
 import StrataPostgres
 import StrataServer
 import StrataStore
+import StrataWeb
 
-/// Where a team server keeps its data: `--database postgres://…` (else `$STRATA_DATABASE_URL`)
-/// for PostgreSQL; otherwise SQLite files in `--data DIR`, else `$STRATA_SERVER_DATA`, else the
-/// config file's `data` (for `serve`), else `$XDG_DATA_HOME/strata/server`.
+/// Where a team server keeps its data, the first of: `--database postgres://…` (PostgreSQL),
+/// `--data DIR` (SQLite files), `$STRATA_DATABASE_URL`, `$STRATA_SERVER_DATA`, the config file's
+/// `database` or `data` (for `serve`), `$XDG_DATA_HOME/strata/server`. Flags and environment
+/// win over the file, as for every other setting.
 struct ServerDataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: "The server's data directory (default: $STRATA_SERVER_DATA, else $XDG_DATA_HOME/strata/server).", completion: .directory)
     var data: String?
@@ -27,9 +30,16 @@ struct ServerDataOptions: ParsableArguments {
     }
 
     /// The PostgreSQL URL, when the server's data is in PostgreSQL.
-    var databaseURL: String? {
+    var databaseURL: String? { databaseURL(configured: nil) }
+
+    /// The PostgreSQL URL, with a config file's `database` as the last resort.
+    func databaseURL(configured: String?) -> String? {
         if let d = database, !d.isEmpty { return d }
-        if data == nil, let d = ProcessInfo.processInfo.environment["STRATA_DATABASE_URL"], !d.isEmpty { return d }
+        if data != nil { return nil }
+        let env = ProcessInfo.processInfo.environment
+        if let d = env["STRATA_DATABASE_URL"], !d.isEmpty { return d }
+        if let d = env["STRATA_SERVER_DATA"], !d.isEmpty { return nil }
+        if let d = configured, !d.isEmpty { return d }
         return nil
     }
 
@@ -46,10 +56,13 @@ struct ServerDataOptions: ParsableArguments {
         }
     }
 
-    /// The storage these options name; a PostgreSQL database is created or upgraded when
-    /// `migrate`. Errors are one line with advice.
-    func open(configured: String? = nil, migrate: Bool = true, logger: Logger? = nil) async throws -> any TeamServerStorage {
-        guard let url = databaseURL else { return try openSQLite(configured: configured) }
+    /// The storage these options name (`configured` and `configuredDatabase`: a config file's
+    /// `data` and `database`); a PostgreSQL database is created or upgraded when `migrate`.
+    /// Errors are one line with advice.
+    func open(
+        configured: String? = nil, configuredDatabase: String? = nil, migrate: Bool = true, logger: Logger? = nil
+    ) async throws -> any TeamServerStorage {
+        guard let url = databaseURL(configured: configuredDatabase) else { return try openSQLite(configured: configured) }
         do {
             var options = PostgresStorage.Options()
             options.migrate = migrate
@@ -76,10 +89,15 @@ struct ServerDataOptions: ParsableArguments {
         }
     }
 
-    /// Where the data is, for messages.
+    /// Where the data is, for messages (never a password).
     var shown: String { databaseURL.flatMap { try? PostgresLocation(url: $0).description } ?? path }
-    /// The flag naming this storage again, for advice.
-    var flag: String { databaseURL != nil ? "--database \(shown)" : "--data \(path)" }
+    /// The flag naming this storage again, for advice (never a password).
+    func flag(configured: String? = nil, configuredDatabase: String? = nil) -> String {
+        if let url = databaseURL(configured: configuredDatabase) {
+            return "--database \((try? PostgresLocation(url: url).description) ?? "postgres://…")"
+        }
+        return "--data \(path(configured: configured))"
+    }
 }
 
 struct ServeCommand: AsyncParsableCommand {
@@ -123,6 +141,7 @@ struct ServeCommand: AsyncParsableCommand {
     var maxAttachment = "4GB"
     @Option(help: "Most attachment bytes one project may hold, e.g. 100GB (default 64GB; beyond: 413).")
     var maxProjectAttachments = "64GB"
+    @OptionGroup(title: "Web view (read-only pages under /web/ for a project's readers)") var web: WebOptions
 
     func validate() throws {
         if let port, !ServerConfig.portRange.contains(port) { throw ValidationError("--port must be between 0 and 65535") }
@@ -182,7 +201,6 @@ struct ServeCommand: AsyncParsableCommand {
         // Lines for the person who started a peer server: they hold its token, so in JSON mode
         // they go to standard output, never into the log.
         var peerBanner: [String] = []
-        let dataPath = server.path(configured: file.data)
         if peer {
             let store = try options.open()
             let token = PeerStorage.newToken()
@@ -195,10 +213,10 @@ struct ServeCommand: AsyncParsableCommand {
                 "this token works until you stop the server.",
             ]
         } else {
-            let team = try await server.open(configured: file.data, logger: logger)
+            let team = try await server.open(configured: file.data, configuredDatabase: file.database, logger: logger)
             if try await team.projects().isEmpty {
                 banner.append(
-                    "no projects yet: create one with `strata server project add NAME \(server.databaseURL == nil ? "--data \(dataPath)" : server.flag)` and give each researcher a token")
+                    "no projects yet: create one with `strata server project add NAME \(server.flag(configured: file.data, configuredDatabase: file.database))` and give each researcher a token")
             }
             backend = team
         }
@@ -208,6 +226,21 @@ struct ServeCommand: AsyncParsableCommand {
         limits.maxBlobBytes = AttachmentPolicy.parseSize(maxAttachment) ?? limits.maxBlobBytes
         limits.maxProjectBlobBytes = AttachmentPolicy.parseSize(maxProjectAttachments) ?? limits.maxProjectBlobBytes
         var app = ServerApp(host: host, port: port, service: SyncService(storage: backend, limits: limits), logger: logger)
+        let site: WebSite
+        if let peer = backend as? PeerStorage {
+            site = WebSite(backend: .peer(peer), sessionKey: .random(), leafletDirectory: web.leafletDirectory, mapTiles: web.mapTiles)
+        } else if let team = backend as? TeamStorage {
+            let key: SessionKey
+            do { key = try SessionKey.load(orCreateIn: team.directory) } catch { throw CLIError("\(error)") }
+            site = WebSite(backend: .team(team), sessionKey: key, leafletDirectory: web.leafletDirectory, mapTiles: web.mapTiles)
+        } else {
+            site = WebSite(backend: .logOnly, sessionKey: .random())
+            banner.append("the web view (/web/) needs the SQLite storage: on PostgreSQL its pages say so")
+        }
+        app.extraRoutes = { router in WebRoutes.add(to: router, site: site) }
+        if case .logOnly = site.backend {} else {
+            banner.append("web view (sign in with a token of the project): http://\(host):PORT\(WebSite.prefix)/")
+        }
         app.shutdownTimeout = .seconds(shutdownTimeout ?? file.shutdownTimeout ?? 30)
         let (lines, peerLines) = (banner, peerBanner)
         do {

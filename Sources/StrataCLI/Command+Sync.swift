@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StrataCodec
 import StrataCore
+import StrataJSON
 import StrataStore
 import StrataSync
 

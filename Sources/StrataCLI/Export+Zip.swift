@@ -1,6 +1,7 @@
 import Foundation
 import StrataCodec
 import StrataCore
+import StrataJSON
 import StrataStore
 import ZIPFoundation
 

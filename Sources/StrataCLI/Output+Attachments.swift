@@ -11,14 +11,6 @@ extension Output {
         }
     }
 
-    func presenceJSON(_ a: AttachmentRef) -> JSON {
-        switch store.blobs.presence(of: a.hash) {
-        case .present: .string("here")
-        case .partial: .string("partial")
-        case .missing: .string("missing")
-        }
-    }
-
     /// The `attachments:` block of `show`.
     func attachmentLines(_ r: RecordState) -> [String] {
         let all = r.attachments
@@ -40,17 +32,5 @@ extension Output {
             }
         }
         return lines
-    }
-
-    func attachmentsJSON(_ r: RecordState) -> JSON {
-        .array(
-            r.attachments.enumerated().map { i, a in
-                var o = Output.attachmentJSON(a.ref).object ?? [:]
-                o["number"] = .int(Int64(i + 1))
-                o["bytes_here"] = presenceJSON(a.ref)
-                o["attached_at"] = .string(Output.iso(a.attachedAt))
-                if a.isConflicted { o["values"] = .array(a.values.enumerated().map { j, lv in json(lv, winner: j == 0) }) }
-                return .object(o)
-            })
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import StrataCodec
 
 /// The `strata` terminal client: field notes, artefacts, sites and article links, kept in a
@@ -49,6 +50,7 @@ public struct StrataCommand: AsyncParsableCommand {
         SyncCommand.self,
         FetchCommand.self,
         ServeCommand.self,
+        WebCommand.self,
         ServerCommand.self,
     ]
 
@@ -56,19 +58,41 @@ public struct StrataCommand: AsyncParsableCommand {
 }
 
 extension StrataCommand {
-    /// Runs the command line asynchronously (the subcommands that talk to the network are async).
-    /// What argument-parser's `main()` does, except that a failure gets the CLI's advice
-    /// (``Advice``) before it is printed.
-    public static func runAsync() async {
+    /// The process's entry point (Sources/strata/main.swift): parses the command line and runs
+    /// a command that only touches the replica straight away on the main thread; only the
+    /// commands that talk to the network (sync, fetch, serve, server, web) start Swift concurrency's
+    /// executor. A failure gets the CLI's advice (``Advice``) before it is printed.
+    public static func start() -> Never {
+        var command: any ParsableCommand
         do {
-            var command = try await asyncParseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            command = try parseAsRoot()
         } catch {
             exit(withError: Advice.adding(to: error))
         }
+        if let asyncCommand = command as? any AsyncParsableCommand {
+            let box = AsyncCommandBox(command: asyncCommand)
+            Task.detached {
+                var command = box.command
+                do {
+                    try await command.run()
+                } catch {
+                    exit(withError: Advice.adding(to: error))
+                }
+                exit()
+            }
+            dispatchMain()
+        }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: Advice.adding(to: error))
+        }
+        exit()
     }
+}
+
+/// Hands the parsed command to the task that runs it: the main thread only waits in
+/// `dispatchMain()` from then on, so the command is never shared.
+private struct AsyncCommandBox: @unchecked Sendable {
+    let command: any AsyncParsableCommand
 }

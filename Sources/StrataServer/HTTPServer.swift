@@ -28,6 +28,7 @@ public enum SyncHTTPServer {
 
     /// The template of the route that takes `path`, or nil when none does.
     static func routeTemplate(of path: String) -> String? {
+        if path == "/web" || path.hasPrefix("/web/") { return "/web/**" }
         if let r = Route(rawValue: path), !r.rawValue.contains("{") { return r.rawValue }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 6, parts[0].isEmpty, parts[1] == "v1", parts[2] == "projects", !parts[3].isEmpty, parts[4] == "blobs",
@@ -41,14 +42,21 @@ public enum SyncHTTPServer {
 
     /// The whole HTTP edge: the router, with every request (routed or not) counted in
     /// `metrics` and logged once by `logger`.
-    public static func responder(service: SyncService, logger: Logger, metrics: ServerMetrics) -> some HTTPResponder<
-        StrataRequestContext
-    > {
-        ObservedResponder(inner: router(service: service, metrics: metrics).buildResponder(), logger: logger, metrics: metrics)
+    public static func responder(
+        service: SyncService, logger: Logger, metrics: ServerMetrics, extraRoutes: ExtraRoutes? = nil
+    ) -> some HTTPResponder<StrataRequestContext> {
+        ObservedResponder(
+            inner: router(service: service, metrics: metrics, extraRoutes: extraRoutes).buildResponder(), logger: logger, metrics: metrics)
     }
 
+    /// Routes another target adds to the server (the web view, `StrataWeb`), before the
+    /// catch-all answer for unknown paths.
+    public typealias ExtraRoutes = @Sendable (Router<StrataRequestContext>) -> Void
+
     /// Builds the router for a service.
-    public static func router(service: SyncService, metrics: ServerMetrics) -> Router<StrataRequestContext> {
+    public static func router(service: SyncService, metrics: ServerMetrics, extraRoutes: ExtraRoutes? = nil) -> Router<
+        StrataRequestContext
+    > {
         let router = Router(context: StrataRequestContext.self)
         router.add(middleware: JSONErrors())
         let retryAfter = service.limits.unavailableRetryAfterSeconds
@@ -124,6 +132,7 @@ public enum SyncHTTPServer {
             }
         }
         addBlobRoutes(to: router, service: service, retryAfter: retryAfter)
+        extraRoutes?(router)
         // Any other protocol version or path: say which version this server speaks.
         for method in ["GET", "POST", "PUT", "DELETE"] {
             router.on("/**", method: HTTPRequest.Method(method)!) { request, context in

@@ -24,6 +24,8 @@ public struct ServerApp: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// How long requests in progress may take to finish once a shutdown signal came.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// Routes added beside the sync protocol's (the web view).
+    public var extraRoutes: SyncHTTPServer.ExtraRoutes?
 
     public init(host: String, port: Int, service: SyncService, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
         self.host = host
@@ -37,7 +39,7 @@ public struct ServerApp: Sendable {
         -> some ApplicationProtocol
     {
         Application(
-            responder: SyncHTTPServer.responder(service: service, logger: logger, metrics: metrics),
+            responder: SyncHTTPServer.responder(service: service, logger: logger, metrics: metrics, extraRoutes: extraRoutes),
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [RequestDeadlineHandler(seconds: service.limits.requestTimeoutSeconds)],

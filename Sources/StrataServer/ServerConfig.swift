@@ -7,8 +7,9 @@ import Foundation
 /// {"host": "127.0.0.1", "port": 7070, "data": "/var/lib/strata", "log-format": "json"}
 /// ```
 ///
-/// Every key is optional; the command line overrides the file. JSON, not TOML: Foundation
-/// reads it, so a config file costs no package and no build time.
+/// Every key is optional; the command line overrides the file. `database` (a `postgres://` URL)
+/// serves from PostgreSQL instead of `data`'s SQLite files; a file may name one or the other.
+/// JSON, not TOML: Foundation reads it, so a config file costs no package and no build time.
 ///
 /// > A file with an unknown key or a bad value is refused whole, with one line naming the
 /// > file and the key: a typo must not silently leave a server on its defaults.
@@ -16,6 +17,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var host: String?
     public var port: Int?
     public var data: String?
+    /// A PostgreSQL URL; it may hold a password, so no error quotes it.
+    public var database: String?
     public var logLevel: String?
     public var logFormat: LogFormat?
     public var requestTimeout: Int?
@@ -27,7 +30,7 @@ public struct ServerConfig: Sendable, Equatable {
 
     /// The keys a file may hold.
     public static let keys = [
-        "host", "port", "data", "log-level", "log-format", "request-timeout", "rate-limit", "rate-burst",
+        "host", "port", "data", "database", "log-level", "log-format", "request-timeout", "rate-limit", "rate-burst",
         "shutdown-timeout",
     ]
     public static let portRange = 0...65535
@@ -84,6 +87,12 @@ public struct ServerConfig: Sendable, Equatable {
             case "host": config.host = try string()
             case "port": config.port = try int(portRange)
             case "data": config.data = try string()
+            case "database":
+                guard case .string(let s) = value, s.lowercased().hasPrefix("postgres://") || s.lowercased().hasPrefix("postgresql://")
+                else {
+                    throw ServerConfigError(.badDatabase(path: path))
+                }
+                config.database = s
             case "log-level":
                 guard case .string(let s) = value, logLevels.contains(s) else {
                     throw bad("one of " + logLevels.joined(separator: ", "))
@@ -105,6 +114,9 @@ public struct ServerConfig: Sendable, Equatable {
             default:
                 throw ServerConfigError(.unknownKey(path: path, key: key))
             }
+        }
+        if config.data != nil, config.database != nil {
+            throw ServerConfigError(.bothStorages(path: path))
         }
         return config
     }
@@ -129,6 +141,9 @@ public struct ServerConfigError: Error, Sendable, Equatable, CustomStringConvert
         case notAnObject(path: String)
         case unknownKey(path: String, key: String)
         case badValue(path: String, key: String, expected: String, got: String)
+        /// `database` is not a `postgres://` URL (its value is not repeated: it may hold a password).
+        case badDatabase(path: String)
+        case bothStorages(path: String)
     }
 
     public let kind: Kind
@@ -143,6 +158,10 @@ public struct ServerConfigError: Error, Sendable, Equatable, CustomStringConvert
             "the config file \(path) has an unknown key \"\(key)\"; known keys: \(ServerConfig.keys.joined(separator: ", "))"
         case .badValue(let path, let key, let expected, let got):
             "the config file \(path) sets \"\(key)\" to \(got); it must be \(expected)"
+        case .badDatabase(let path):
+            "the config file \(path) sets \"database\" to something that is not a PostgreSQL URL (not shown: it may hold a password); it must be a string postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        case .bothStorages(let path):
+            "the config file \(path) sets both \"data\" (SQLite files) and \"database\" (PostgreSQL); keep the one the server uses"
         }
     }
 }

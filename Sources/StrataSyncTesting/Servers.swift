@@ -41,16 +41,23 @@ public final class RunningServer: Sendable {
 
     /// Starts a server on `storage` and returns once it listens.
     public static func start(
-        _ storage: any ServerStorage, limits: ServerLimits = ServerLimits(), logger: Logger? = nil
+        _ storage: any ServerStorage, limits: ServerLimits = ServerLimits(), logger: Logger? = nil,
+        extraRoutes: SyncHTTPServer.ExtraRoutes? = nil
     ) async throws -> RunningServer {
-        let app = ServerApp(
+        var app = ServerApp(
             host: "127.0.0.1", port: 0, service: SyncService(storage: storage, limits: limits),
             logger: logger ?? quietLogger())
+        app.extraRoutes = extraRoutes
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let task = Task {
+        let task = Task { [app] in
             defer { continuation.finish() }
             try await app.runUntilCancelled { port in continuation.yield(port) }
         }
+        return try await listening(stream, task)
+    }
+
+    /// Waits for the port a starting server reports, or for why it stopped.
+    static func listening(_ stream: AsyncStream<Int>, _ task: Task<Void, any Error>) async throws -> RunningServer {
         var port: Int? = nil
         for await p in stream {
             port = p

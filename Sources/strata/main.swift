@@ -1,3 +1,5 @@
 import StrataCLI
 
-await StrataCommand.runAsync()
+// Synchronous: a top-level `await` would start Swift concurrency's executor for every command
+// (see StrataCommand.start()).
+StrataCommand.start()

@@ -13,31 +13,7 @@ import Testing
 /// A plain HTTP/1.1 GET to 127.0.0.1 over a POSIX socket (the CLI tests link no HTTP client):
 /// the response body, or nil when the server does not answer.
 func httpGet(port: Int, path: String) -> String? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { return nil }
-    let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    guard request.withCString({ send(fd, $0, strlen($0), 0) }) > 0 else { return nil }
-    var data = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    for _ in 0..<1000 {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n <= 0 { break }
-        data += buffer[0..<n]
-    }
-    let text = String(decoding: data, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n") else { return nil }
-    return String(text[split.upperBound...])
+    httpExchange(port: port, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?.body
 }
 
 /// Runs blocking work (subprocess waits, a store filled in bulk) on a thread of its own, so the
@@ -127,12 +103,22 @@ struct OperatorTests {
             (#"{"port": 7070"#, "is not valid JSON"),
             ("port = 7070", "is not valid JSON"),
             (#"[7070]"#, "must be one JSON object"),
+            (
+                #"{"database": "mysql://strata:hunter2@db.internal/strata"}"#,
+                #"sets "database" to something that is not a PostgreSQL URL (not shown: it may hold a password)"#
+            ),
+            (#"{"database": 5432}"#, #"it must be a string postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"#),
+            (
+                #"{"data": "/srv/strata", "database": "postgres://strata:hunter2@db.internal/strata"}"#,
+                #"sets both "data" (SQLite files) and "database" (PostgreSQL)"#
+            ),
         ]
         for (i, (text, needle)) in cases.enumerated() {
             let path = try Self.write(s, "bad-\(i).json", text)
             let r = try await Self.serveRefused(s, "--config", path, "--data", s.path("server"))
             expectOneLineError(r, containing: needle)
             #expect(r.stderr.contains(path), "\(r.stderr)")
+            #expect(!r.stderr.contains("hunter2"), "a password in an error: \(r.stderr)")
         }
         let missing = try await Self.serveRefused(s, "--config", s.path("none.json"))
         expectOneLineError(missing, containing: "cannot read the config file \(s.path("none.json")): no such file")

@@ -84,6 +84,50 @@ struct PostgresServeTests {
         #expect(moved.stop() == 0)
     }
 
+    @Test func aConfigFileNamesTheDatabaseAndTheFlagOrEnvironmentStillWin() async throws {
+        let s = try Sandbox()
+        try await TestPostgres.withFreshDatabase { db in try configDatabase(s, url: cliURL(db), password: db.password) }
+    }
+
+    func configDatabase(_ s: Sandbox, url: String, password: String?) throws {
+        try s.ok("server", "project", "add", "palmyra", "--database", url)
+        let token = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", "--database", url)
+        let file = s.path("serve.json")
+        try Data(#"{"port": 0, "log-format": "json", "database": "\#(url)"}"#.utf8).write(to: URL(fileURLWithPath: file))
+        // The file's database serves the team, and its password shows in no log line.
+        let server = try ServerProcess(["serve", "--config", file], env: [:], cwd: s.dir)
+        let a = s.path("khaled.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", token, store: a)
+        try s.ok("add", "note", "Theatre", store: a)
+        #expect(try s.ok("sync", store: a).contains("pushed 1 change"))
+        #expect(server.stop() == 0)
+        if let password { #expect(!server.log.contains(password), "the database password in the log: \(server.log)") }
+        #expect(!server.log.contains(token))
+
+        // --data on the command line wins over the file's database: an empty SQLite server.
+        let sqlite = try ServerProcess(["serve", "--config", file, "--data", s.path("sqlite"), "--log-format", "human"], env: [:], cwd: s.dir)
+        #expect(sqlite.log.contains("no projects yet") && sqlite.log.contains("--data \(s.path("sqlite"))"), "\(sqlite.log)")
+        #expect(sqlite.stop() == 0)
+
+        // $STRATA_DATABASE_URL wins over the file: a file naming a database nothing listens for
+        // serves the environment's.
+        let unreachable = s.path("unreachable.json")
+        try Data(#"{"port": 0, "database": "postgres://postgres:hunter2@127.0.0.1:1/strata"}"#.utf8)
+            .write(to: URL(fileURLWithPath: unreachable))
+        let env = try ServerProcess(["serve", "--config", unreachable], env: ["STRATA_DATABASE_URL": url], cwd: s.dir)
+        try s.ok("remote", "add", "second", env.url, "--project", "palmyra", "--token", token, store: a)
+        try s.ok("add", "note", "Citadel", store: a)
+        #expect(try s.ok("sync", "second", store: a).contains("pushed 1 change"))
+        #expect(env.stop() == 0)
+        // Without it the file's database is used: one line, no password.
+        let refused = try s.run("serve", "--port", "0", "--config", unreachable)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/strata"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("hunter2"))
+    }
+
     /// The URL of a test database with its password, as a person would type it.
     func cliURL(_ l: PostgresLocation) -> String {
         let password = l.password.map { ":\($0)" } ?? ""

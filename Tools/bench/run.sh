@@ -17,10 +17,11 @@ cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 OUT=Tools/bench/out
 mkdir -p "$OUT"
-echo "building (release)..." >&2
-swift build -c release --product strata >/dev/null
-swift build -c release --product strata-bench >/dev/null
-BIN="$(swift build -c release --show-bin-path)"
+echo "building (release, as Tools/build-release.sh builds the shipped binary)..." >&2
+FLAGS=(-c release --static-swift-stdlib)
+swift build "${FLAGS[@]}" --product strata >/dev/null
+swift build "${FLAGS[@]}" --product strata-bench >/dev/null
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
 {
     echo "{\"machine\": {\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"cores\": $(nproc), \"memory_gib\": $(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo), \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\", \"sqlite\": \"$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?')\", \"zlib\": \"$(python3 -c 'import zlib; print(zlib.ZLIB_RUNTIME_VERSION)')\", \"swift\": \"$(swift --version 2>&1 | head -1)\"}}"
 } > "$OUT/machine.json"

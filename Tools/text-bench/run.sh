@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs Strata's text CRDT (release) and Loro / Yrs (Python bindings) on the same traces and
-# prints a table with Strata's ratio to each. Needs: swift, python3, pip install loro pycrdt.
+# Runs Strata's text CRDT and Loro / Yrs (Python bindings) on the same traces and prints a
+# table with Strata's ratio to each. Strata is built as the shipped binary is: release, -O
+# (checks kept; Package.swift sets no -Ounchecked). Needs: swift, python3, pip install loro pycrdt.
 # Usage: Tools/text-bench/run.sh [trace ...]     (TRACES=dir to override the trace directory)
 set -eu
 cd "$(dirname "$0")"

@@ -2,7 +2,7 @@ import Foundation
 
 /// A JSON value with a deterministic serialiser (sorted keys, two-space indent, slashes not
 /// escaped) and a decoder, so output never depends on Foundation's number formatting.
-enum JSON: Equatable, Sendable, Decodable {
+public enum JSON: Equatable, Sendable, Decodable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -11,7 +11,7 @@ enum JSON: Equatable, Sendable, Decodable {
     case array([JSON])
     case object([String: JSON])
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
             self = .null
@@ -30,21 +30,21 @@ enum JSON: Equatable, Sendable, Decodable {
         }
     }
 
-    static func parse(_ data: Data) throws -> JSON {
+    public static func parse(_ data: Data) throws -> JSON {
         try JSONDecoder().decode(JSON.self, from: data)
     }
 
-    subscript(key: String) -> JSON? {
+    public subscript(key: String) -> JSON? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
-    var string: String? {
+    public var string: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
-    var number: Double? {
+    public var number: Double? {
         switch self {
         case .int(let i): Double(i)
         case .double(let d): d
@@ -52,18 +52,18 @@ enum JSON: Equatable, Sendable, Decodable {
         }
     }
 
-    var array: [JSON]? {
+    public var array: [JSON]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
-    var object: [String: JSON]? {
+    public var object: [String: JSON]? {
         if case .object(let o) = self { return o }
         return nil
     }
 
     /// Pretty, sorted, deterministic text (no trailing newline).
-    func serialized(pretty: Bool = true) -> String {
+    public func serialized(pretty: Bool = true) -> String {
         var out = ""
         write(into: &out, indent: 0, pretty: pretty)
         return out
@@ -108,13 +108,13 @@ enum JSON: Equatable, Sendable, Decodable {
     }
 
     /// Shortest round-trip form; integral values without a fraction.
-    static func format(_ d: Double) -> String {
+    public static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
         return "\(d)"
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
