@@ -3,9 +3,20 @@ import StrataCore
 /// A cursor over a contiguous buffer that decodes the primitives of Protocol/SPEC.md,
 /// "Notation", with precise errors. Only valid inside the `withUnsafeBufferPointer` scope
 /// that produced `buffer`.
+///
+/// A reader may also see a *window* of a longer structure (``ChangeSetReader`` inflating a
+/// payload a piece at a time): `buffer` then starts at byte `base` of a structure of `total`
+/// bytes. Counts are checked against the bytes left in the whole structure and errors name
+/// offsets in it, so a decode in a window fails or succeeds exactly as over the whole buffer;
+/// needing bytes past a window that is not the end throws ``CodecError/Kind/needsMoreInput``,
+/// and the caller decodes again over a longer window.
 struct ByteReader {
     let buffer: UnsafeBufferPointer<UInt8>
     var position: Int = 0
+    /// Where `buffer` starts in the structure (0 unless this is a window).
+    let base: Int
+    /// Bytes in the whole structure (`buffer.count` unless this is a window).
+    let total: Int
     /// What the buffer holds, for messages: "change set", "change set payload", ...
     let what: String
     /// True when running out of bytes means the input was cut short; false when the length
@@ -19,17 +30,36 @@ struct ByteReader {
         self.what = what
         self.endIsTruncation = endIsTruncation
         self.context = context
+        base = 0
+        total = buffer.count
     }
 
-    var remaining: Int { buffer.count - position }
-    var isAtEnd: Bool { position >= buffer.count }
+    /// A reader over `window`, bytes `base..<base + window.count` of a structure of `total`
+    /// bytes whose length is known (an inflated payload: running past its end is malformed).
+    init(window: UnsafeBufferPointer<UInt8>, at base: Int, of total: Int, what: String, context: String?) {
+        buffer = window
+        self.base = base
+        self.total = total
+        self.what = what
+        endIsTruncation = false
+        self.context = context
+    }
 
+    /// Bytes left in the whole structure.
+    var remaining: Int { total - base - position }
+    /// Bytes left in `buffer` (fewer than `remaining` in a window that is not the end).
+    var available: Int { buffer.count - position }
+    var isAtEnd: Bool { base + position >= total }
+
+    /// `offset` is in `buffer`; the error names it in the whole structure.
     func error(_ kind: CodecError.Kind, at offset: Int? = nil) -> CodecError {
-        CodecError(kind, offset: offset ?? position, total: buffer.count, context: context)
+        CodecError(kind, offset: base + (offset ?? position), total: total, context: context)
     }
 
-    /// The error for needing `needed` bytes at `offset` when fewer remain.
+    /// The error for needing `needed` bytes at `offset` when fewer remain in `buffer`: more
+    /// input, when the buffer is a window with bytes after it.
     func pastEnd(at offset: Int, needing what: String) -> CodecError {
+        if base + buffer.count < total { return error(.needsMoreInput, at: offset) }
         if endIsTruncation { return error(.truncated(what: self.what), at: offset) }
         return error(.malformed("\(what) runs past the end of the \(self.what)"), at: offset)
     }
@@ -90,7 +120,7 @@ struct ByteReader {
     }
 
     mutating func double(_ what: @autoclosure () -> String = "real") throws(CodecError) -> Double {
-        guard remaining >= 8 else { throw pastEnd(at: position, needing: what()) }
+        guard available >= 8 else { throw pastEnd(at: position, needing: what()) }
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(buffer[position + i]) << (8 * UInt64(i)) }
         position += 8
@@ -98,7 +128,7 @@ struct ByteReader {
     }
 
     mutating func u32le(_ what: @autoclosure () -> String = "checksum") throws(CodecError) -> UInt32 {
-        guard remaining >= 4 else { throw pastEnd(at: position, needing: what()) }
+        guard available >= 4 else { throw pastEnd(at: position, needing: what()) }
         var v: UInt32 = 0
         for i in 0..<4 { v |= UInt32(buffer[position + i]) << (8 * UInt32(i)) }
         position += 4
@@ -107,7 +137,7 @@ struct ByteReader {
 
     /// 16 bytes, big-endian halves.
     mutating func id16(_ what: @autoclosure () -> String) throws(CodecError) -> (high: UInt64, low: UInt64) {
-        guard remaining >= 16 else { throw pastEnd(at: position, needing: what()) }
+        guard available >= 16 else { throw pastEnd(at: position, needing: what()) }
         var h: UInt64 = 0
         var l: UInt64 = 0
         for i in 0..<8 { h = (h << 8) | UInt64(buffer[position + i]) }
@@ -118,7 +148,7 @@ struct ByteReader {
 
     /// A view of the next `n` bytes, consumed.
     mutating func slice(_ n: Int, _ what: @autoclosure () -> String) throws(CodecError) -> UnsafeBufferPointer<UInt8> {
-        guard n <= remaining else { throw pastEnd(at: position, needing: what()) }
+        guard n <= available else { throw pastEnd(at: position, needing: what()) }
         let s = UnsafeBufferPointer(rebasing: buffer[position..<position + n])
         position += n
         return s
@@ -145,8 +175,8 @@ struct ByteReader {
 
     /// Throws trailing-bytes unless the buffer is fully consumed.
     func expectEnd() throws(CodecError) {
-        if position < buffer.count {
-            throw error(.trailingBytes(count: buffer.count - position, what: what))
+        if remaining > 0 {
+            throw error(.trailingBytes(count: remaining, what: what))
         }
     }
 

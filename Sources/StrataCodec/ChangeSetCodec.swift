@@ -46,47 +46,69 @@ public enum ChangeSetCodec {
         }.get()
     }
 
+    /// What a change set's header says (SPEC §2): format version, flags, declared inflated
+    /// length, and where the body starts.
+    struct Header {
+        let version: UInt8
+        let flags: UInt8
+        let declared: Int
+        let bodyAt: Int
+        var isCompressed: Bool { flags & ChangeSetCodec.flagZlib != 0 }
+    }
+
+    /// Reads and checks the header, and the body's size against the compressed cap.
+    static func header(_ r: inout ByteReader, limits: CodecLimits) throws(CodecError) -> Header {
+        try r.magic(magic, name: "Strata change set")
+        let version = try r.u8("format version")
+        guard (1...formatVersion).contains(version) else {
+            throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "change set"), at: 4)
+        }
+        let flags = try r.u8("flags")
+        guard flags & ~knownFlags == 0 else { throw r.error(.unsupportedFlags(found: flags, known: knownFlags), at: 5) }
+        let lengthAt = r.position
+        let declared = try r.varint("payload length")
+        guard declared <= UInt64(limits.maxInflatedBytes) else {
+            throw r.error(
+                .tooLarge(what: "declared inflated size", value: declared > UInt64(Int.max) ? Int.max : Int(declared),
+                    limit: limits.maxInflatedBytes), at: lengthAt)
+        }
+        let bodyAt = r.position
+        guard r.remaining <= limits.maxCompressedBytes else {
+            throw r.error(.tooLarge(what: "compressed size", value: r.remaining, limit: limits.maxCompressedBytes), at: bodyAt)
+        }
+        let header = Header(version: version, flags: flags, declared: Int(declared), bodyAt: bodyAt)
+        if !header.isCompressed {
+            let body = r.remaining
+            if body < header.declared { throw r.error(.truncated(what: "change set"), at: r.buffer.count) }
+            if body > header.declared {
+                throw r.error(.trailingBytes(count: body - header.declared, what: "change set"), at: bodyAt + header.declared)
+            }
+        }
+        return header
+    }
+
+    /// The context of errors inside the inflated payload.
+    static func payloadContext(_ context: String?) -> String { (context.map { "\($0), " } ?? "") + "inflated payload" }
+
     static func decode(
         buffer: UnsafeBufferPointer<UInt8>, limits: CodecLimits, context: String?
     ) -> Result<(changes: [Change], inflatedBytes: Int), CodecError> {
         Result { () throws(CodecError) in
             var r = ByteReader(buffer, what: "change set", endIsTruncation: true, context: context)
-            try r.magic(magic, name: "Strata change set")
-            let version = try r.u8("format version")
-            guard (1...formatVersion).contains(version) else {
-                throw r.error(.unsupportedVersion(found: version, supported: formatVersion, what: "change set"), at: 4)
-            }
-            let flags = try r.u8("flags")
-            guard flags & ~knownFlags == 0 else { throw r.error(.unsupportedFlags(found: flags, known: knownFlags), at: 5) }
-            let lengthAt = r.position
-            let declared = try r.varint("payload length")
-            guard declared <= UInt64(limits.maxInflatedBytes) else {
-                throw r.error(
-                    .tooLarge(what: "declared inflated size", value: declared > UInt64(Int.max) ? Int.max : Int(declared),
-                        limit: limits.maxInflatedBytes), at: lengthAt)
-            }
-            let bodyAt = r.position
-            guard r.remaining <= limits.maxCompressedBytes else {
-                throw r.error(.tooLarge(what: "compressed size", value: r.remaining, limit: limits.maxCompressedBytes), at: bodyAt)
-            }
-            let body = UnsafeBufferPointer(rebasing: buffer[bodyAt...])
-            let payloadContext = (context.map { "\($0), " } ?? "") + "inflated payload"
-            if flags & flagZlib != 0 {
+            let h = try header(&r, limits: limits)
+            let body = UnsafeBufferPointer(rebasing: buffer[h.bodyAt...])
+            if h.isCompressed {
                 let payload = try Zlib.inflate(
-                    body, declared: Int(declared), offset: bodyAt, total: buffer.count, context: context
+                    body, declared: h.declared, offset: h.bodyAt, total: buffer.count, context: context
                 ).get()
                 let changes = try payload.withUnsafeBufferPointer { p throws(CodecError) in
-                    var pr = ByteReader(p, what: "payload", endIsTruncation: false, context: payloadContext)
-                    return try ChangePayload.decode(&pr, limits: limits, version: version)
+                    var pr = ByteReader(p, what: "payload", endIsTruncation: false, context: payloadContext(context))
+                    return try ChangePayload.decode(&pr, limits: limits, version: h.version)
                 }
                 return (changes, payload.count)
             } else {
-                if body.count < Int(declared) { throw r.error(.truncated(what: "change set"), at: buffer.count) }
-                if body.count > Int(declared) {
-                    throw r.error(.trailingBytes(count: body.count - Int(declared), what: "change set"), at: bodyAt + Int(declared))
-                }
-                var pr = ByteReader(body, what: "payload", endIsTruncation: false, context: payloadContext)
-                return (try ChangePayload.decode(&pr, limits: limits, version: version), body.count)
+                var pr = ByteReader(body, what: "payload", endIsTruncation: false, context: payloadContext(context))
+                return (try ChangePayload.decode(&pr, limits: limits, version: h.version), body.count)
             }
         }
     }

@@ -23,6 +23,9 @@ public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
         case indexOutOfRange(what: String, index: UInt64, count: Int)
         case overlongVarint
         case invalidChange(String)
+        /// A window of a longer structure ended before what is being read (``ByteReader``'s
+        /// windows): never leaves the codec, whose streaming reader decodes again over more bytes.
+        case needsMoreInput
     }
 
     let kind: Kind
@@ -63,6 +66,7 @@ public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
         case .indexOutOfRange: "index-out-of-range"
         case .overlongVarint: "overlong-varint"
         case .invalidChange: "invalid-change"
+        case .needsMoreInput: "truncated"
         }
     }
 
@@ -123,6 +127,8 @@ public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
             body = "invalid varint\(position) (longer than needed or beyond 64 bits): the data is corrupt"
         case .invalidChange(let why):
             body = "invalid change\(position): \(why); the writer is buggy or the data is corrupt"
+        case .needsMoreInput:
+            body = "data ends early\(position) (a window of it was decoded as if whole): Strata's decoder is at fault"
         }
         return prefix + body
     }

@@ -32,53 +32,110 @@ enum Zlib {
     static func inflate(
         _ input: UnsafeBufferPointer<UInt8>, declared: Int, offset: Int, total: Int, context: String?
     ) -> Result<[UInt8], CodecError> {
-        func fail(_ kind: CodecError.Kind, at: Int? = nil) -> Result<[UInt8], CodecError> {
-            .failure(CodecError(kind, offset: at, total: total, context: context))
+        let inflater: Inflater
+        switch Inflater.start(declared: declared, offset: offset, total: total, context: context) {
+        case .success(let i): inflater = i
+        case .failure(let e): return .failure(e)
         }
-        var stream = z_stream()
-        let rcInit = inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        guard rcInit == Z_OK else { return fail(.corruptCompression("zlib could not start (code \(rcInit))")) }
-        defer { inflateEnd(&stream) }
-
-        let chunkSize = 64 << 10
         var out = [UInt8]()
-        out.reserveCapacity(min(declared, max(chunkSize, input.count * 4)))
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
-        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-        stream.avail_in = uInt(input.count)
-
+        out.reserveCapacity(min(declared, max(Inflater.chunkSize, input.count * 4)))
         while true {
-            let (rc, produced): (Int32, Int) = chunk.withUnsafeMutableBufferPointer { c in
-                stream.next_out = c.baseAddress
-                stream.avail_out = uInt(chunkSize)
-                let rc = CStrataZlib.inflate(&stream, Z_NO_FLUSH)
-                return (rc, chunkSize - Int(stream.avail_out))
+            switch inflater.step(input, appendingTo: &out) {
+            case .failure(let e): return .failure(e)
+            case .success(true): return .success(out)
+            case .success(false): continue
             }
-            let consumed = input.count - Int(stream.avail_in)
-            if out.count + produced > declared {
-                return fail(.lengthMismatch(declared: declared, actual: out.count + produced), at: offset + consumed)
+        }
+    }
+
+    /// One zlib stream inflated a step at a time: each ``step(_:appendingTo:)`` produces at most
+    /// ``chunkSize`` bytes, checked as they come against the declared length, so a reader can
+    /// stop, decode what it has, and go on. ``Zlib/inflate(_:declared:offset:total:context:)``
+    /// is these steps run to the end, so both fail alike on the same input.
+    final class Inflater {
+        static let chunkSize = 64 << 10
+        /// zlib's state points back at its stream: it must not move.
+        private let stream: UnsafeMutablePointer<z_stream>
+        private var chunk = [UInt8](repeating: 0, count: chunkSize)
+        let declared: Int
+        let offset: Int
+        let total: Int
+        let context: String?
+        /// Input bytes consumed and output bytes produced so far.
+        private(set) var consumed = 0
+        private(set) var produced = 0
+        /// The stream ended where it had to (output `declared` bytes, input at its end).
+        private(set) var ended = false
+        /// A step failed; the stream is unusable.
+        private(set) var failed = false
+
+        private init(stream: UnsafeMutablePointer<z_stream>, declared: Int, offset: Int, total: Int, context: String?) {
+            self.stream = stream
+            self.declared = declared
+            self.offset = offset
+            self.total = total
+            self.context = context
+        }
+
+        static func start(declared: Int, offset: Int, total: Int, context: String?) -> Result<Inflater, CodecError> {
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            let rc = inflateInit_(stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+            guard rc == Z_OK else {
+                stream.deallocate()
+                return .failure(CodecError(.corruptCompression("zlib could not start (code \(rc))"), total: total, context: context))
             }
-            out.append(contentsOf: chunk[0..<produced])
+            return .success(Inflater(stream: stream, declared: declared, offset: offset, total: total, context: context))
+        }
+
+        deinit {
+            inflateEnd(stream)
+            stream.deallocate()
+        }
+
+        /// Inflates at most one chunk from `input` (the whole compressed stream, the same buffer
+        /// at every step) onto `out`; true when the stream has ended, checked.
+        func step(_ input: UnsafeBufferPointer<UInt8>, appendingTo out: inout [UInt8]) -> Result<Bool, CodecError> {
+            precondition(!ended && !failed, "Zlib.Inflater stepped after its end")
+            func fail(_ kind: CodecError.Kind, at: Int? = nil) -> Result<Bool, CodecError> {
+                failed = true
+                return .failure(CodecError(kind, offset: at, total: total, context: context))
+            }
+            let before = consumed
+            let (rc, n): (Int32, Int) = chunk.withUnsafeMutableBufferPointer { c in
+                stream.pointee.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0 + before) }
+                stream.pointee.avail_in = uInt(input.count - before)
+                stream.pointee.next_out = c.baseAddress
+                stream.pointee.avail_out = uInt(Self.chunkSize)
+                let rc = CStrataZlib.inflate(stream, Z_NO_FLUSH)
+                return (rc, Self.chunkSize - Int(stream.pointee.avail_out))
+            }
+            consumed = input.count - Int(stream.pointee.avail_in)
+            if produced + n > declared {
+                return fail(.lengthMismatch(declared: declared, actual: produced + n), at: offset + consumed)
+            }
+            out.append(contentsOf: chunk[0..<n])
+            produced += n
             switch rc {
             case Z_STREAM_END:
-                if stream.avail_in > 0 {
-                    return fail(.trailingBytes(count: Int(stream.avail_in), what: "zlib stream"), at: offset + consumed)
+                if stream.pointee.avail_in > 0 {
+                    return fail(.trailingBytes(count: Int(stream.pointee.avail_in), what: "zlib stream"), at: offset + consumed)
                 }
-                if out.count != declared {
-                    return fail(.lengthMismatch(declared: declared, actual: out.count))
+                if produced != declared {
+                    return fail(.lengthMismatch(declared: declared, actual: produced))
                 }
-                return .success(out)
+                ended = true
+                return .success(true)
             case Z_OK:
-                continue
+                return .success(false)
             case Z_BUF_ERROR:
                 // No progress possible: the input ran out before the stream ended.
-                if stream.avail_in == 0 {
-                    return .failure(
-                        CodecError(.truncated(what: "compressed payload"), offset: offset + input.count, total: total, context: context))
+                if stream.pointee.avail_in == 0 {
+                    return fail(.truncated(what: "compressed payload"), at: offset + input.count)
                 }
                 return fail(.corruptCompression("zlib made no progress"), at: offset + consumed)
             case Z_DATA_ERROR, Z_NEED_DICT:
-                let why = stream.msg.map { String(cString: $0) } ?? "invalid deflate data"
+                let why = stream.pointee.msg.map { String(cString: $0) } ?? "invalid deflate data"
                 return fail(.corruptCompression(why), at: offset + consumed)
             case Z_MEM_ERROR:
                 return fail(.corruptCompression("zlib ran out of memory"))

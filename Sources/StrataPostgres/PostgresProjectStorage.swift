@@ -109,82 +109,84 @@ public struct PostgresProjectStorage: ProjectStorage {
         if ids.isEmpty { return [] }
         let logger = storage.logger
         let name = self.name
-        let rs = ids.map { ByteBuffer(bytes: $0.replica.bytes) }
-        let ss = ids.map { Int64(bitPattern: $0.seq) }
-        return try await storage.query("read the project") { c in
-            var out = Set<ChangeID>()
-            for try await (r, s) in try await c.query(
-                """
-                SELECT c.replica, c.seq FROM strata_changes c
-                JOIN unnest(\(rs)::bytea[], \(ss)::int8[]) AS i(r, s) ON c.replica = i.r AND c.seq = i.s
-                WHERE c.project = \(name)
-                """, logger: logger
-            ).decode((ByteBuffer, Int64).self) {
-                if let rid = ReplicaID(bytes: r.readableBytesView) { out.insert(ChangeID(replica: rid, seq: UInt64(bitPattern: s))) }
-            }
-            return out
-        }
+        return try await storage.query("read the project") { c in try await Self.present(c, project: name, ids, logger: logger) }
     }
 
-    /// Validates the batch, then stores it in one transaction (see `PostgresStorage`'s
-    /// invariant). Changes are inserted in (replica, seq) order and replicas locked in id
-    /// order, so concurrent pushes wait for each other instead of deadlocking.
-    public func append(_ changes: [Change], now: UInt64) async throws -> AppendResult {
-        for c in changes {
-            try c.validate()
-            try storage.options.policy.check(c.timestamp, from: c.id, now: now)
+    /// The subset of `ids` the log holds, as `c` sees it (inside a push's transaction: with the
+    /// changes it inserted).
+    static func present(_ c: PostgresConnection, project name: String, _ ids: [ChangeID], logger: Logger) async throws -> Set<ChangeID> {
+        if ids.isEmpty { return [] }
+        let rs = ids.map { ByteBuffer(bytes: $0.replica.bytes) }
+        let ss = ids.map { Int64(bitPattern: $0.seq) }
+        var out = Set<ChangeID>()
+        for try await (r, s) in try await c.query(
+            """
+            SELECT c.replica, c.seq FROM strata_changes c
+            JOIN unnest(\(rs)::bytea[], \(ss)::int8[]) AS i(r, s) ON c.replica = i.r AND c.seq = i.s
+            WHERE c.project = \(name)
+            """, logger: logger
+        ).decode((ByteBuffer, Int64).self) {
+            if let rid = ReplicaID(bytes: r.readableBytesView) { out.insert(ChangeID(replica: rid, seq: UInt64(bitPattern: s))) }
         }
-        var seen = Set<ChangeID>()
-        let unique = changes.filter { seen.insert($0.id).inserted }.sorted { ($0.id.replica, $0.id.seq) < ($1.id.replica, $1.id.seq) }
-        let rows = unique.map { c in (id: c.id, payload: ChangeCodec.encode(c)) }
-        return try await appendEncoded(rows, total: changes.count, receivedAt: now, references: unique.flatMap(\.attachmentRefs))
+        return out
+    }
+
+    /// Stores a push in one transaction (see `PostgresStorage`'s invariant), a batch at a time as
+    /// its change set is decoded: each batch is validated, checked against what the log holds in
+    /// this transaction and passed to `admit`, then its new changes inserted in (replica, seq)
+    /// order; the replicas it touched are locked in id order and advanced at the end, so
+    /// concurrent pushes wait for each other instead of deadlocking (and a deadlock between
+    /// pushes whose batches overlap in other orders is retried, reading the push again).
+    public func append(_ push: PushedChanges, now: UInt64, admit: @escaping @Sendable (Change, Bool) throws -> Void)
+        async throws -> AppendResult
+    {
+        let logger = storage.logger
+        let name = self.name
+        let policy = storage.options.policy
+        let received = Int64(bitPattern: now)
+        return try await storage.inTransaction("apply the changes") { c in
+            var total = 0
+            var applied = 0
+            var touched = Set<ReplicaID>()
+            try await push.forEachBatch { (changes: [Change]) async throws in
+                for ch in changes {
+                    try ch.validate()
+                    try policy.check(ch.timestamp, from: ch.id, now: now)
+                }
+                total += changes.count
+                let present = try await Self.present(c, project: name, changes.map(\.id), logger: logger)
+                var seen = Set<ChangeID>()
+                var fresh: [Change] = []
+                for ch in changes {
+                    let held = present.contains(ch.id)
+                    try admit(ch, held)
+                    if !held && seen.insert(ch.id).inserted { fresh.append(ch) }
+                }
+                fresh.sort { ($0.id.replica, $0.id.seq) < ($1.id.replica, $1.id.seq) }
+                let rows = fresh.map { ch in (id: ch.id, payload: ChangeCodec.encode(ch)) }
+                applied += try await Self.insert(rows, c, project: name, received: received, touched: &touched, logger: logger)
+                // The attachments the new changes reference, in the same transaction: a blob
+                // is served only to a project whose log references it.
+                try await Self.recordReferences(c, fresh.flatMap(\.attachmentRefs).map { (name, $0) }, logger: logger)
+            }
+            for rid in touched.sorted() {
+                try await Self.advance(c, project: name, replica: rid, logger: logger)
+            }
+            return AppendResult(applied: applied, duplicates: total - applied)
+        }
     }
 
     /// Stores encoded changes (sorted by id, distinct) in one transaction, with the
-    /// attachments they reference: the push path and the SQLite migration, which copies the
-    /// stored bytes as they are.
+    /// attachments they reference: the SQLite migration, which copies the stored bytes as they are.
     func appendEncoded(_ rows: [(id: ChangeID, payload: [UInt8])], total: Int, receivedAt: UInt64, references: [AttachmentRef])
         async throws -> AppendResult
     {
-        var chunks: [[(id: ChangeID, payload: [UInt8])]] = [[]]
-        var chunkBytes = 0
-        for row in rows {
-            if chunks[chunks.count - 1].count >= Self.rowsPerStatement || chunkBytes + row.payload.count > Self.bytesPerStatement,
-                !chunks[chunks.count - 1].isEmpty
-            {
-                chunks.append([])
-                chunkBytes = 0
-            }
-            chunks[chunks.count - 1].append(row)
-            chunkBytes += row.payload.count
-        }
         let logger = storage.logger
         let name = self.name
         let received = Int64(bitPattern: receivedAt)
-        let prepared = chunks.filter { !$0.isEmpty }.map { chunk in
-            (
-                chunk.map { ByteBuffer(bytes: $0.id.replica.bytes) }, chunk.map { Int64(bitPattern: $0.id.seq) },
-                chunk.map { Int32($0.payload.count) }, chunk.map { ByteBuffer(bytes: $0.payload) }
-            )
-        }
         let applied = try await storage.inTransaction("apply the changes") { c in
-            var applied = 0
             var touched = Set<ReplicaID>()
-            for (rs, ss, zs, ps) in prepared {
-                for try await r in try await c.query(
-                    """
-                    INSERT INTO strata_changes(project, replica, seq, size, received_at, payload)
-                    SELECT \(name), r, s, z, \(received), p
-                    FROM unnest(\(rs)::bytea[], \(ss)::int8[], \(zs)::int4[], \(ps)::bytea[]) AS t(r, s, z, p)
-                    ORDER BY r, s
-                    ON CONFLICT DO NOTHING
-                    RETURNING replica
-                    """, logger: logger
-                ).decode(ByteBuffer.self) {
-                    applied += 1
-                    if let rid = ReplicaID(bytes: r.readableBytesView) { touched.insert(rid) }
-                }
-            }
+            let applied = try await Self.insert(rows, c, project: name, received: received, touched: &touched, logger: logger)
             for rid in touched.sorted() {
                 try await Self.advance(c, project: name, replica: rid, logger: logger)
             }
@@ -192,6 +194,45 @@ public struct PostgresProjectStorage: ProjectStorage {
             return applied
         }
         return AppendResult(applied: applied, duplicates: total - applied)
+    }
+
+    /// Inserts encoded changes in statements of at most `rowsPerStatement` rows and
+    /// `bytesPerStatement` bytes, skipping those the log holds; returns how many were new and
+    /// adds their replicas to `touched`.
+    static func insert(
+        _ rows: [(id: ChangeID, payload: [UInt8])], _ c: PostgresConnection, project name: String, received: Int64,
+        touched: inout Set<ReplicaID>, logger: Logger
+    ) async throws -> Int {
+        var applied = 0
+        var start = 0
+        while start < rows.count {
+            var end = start
+            var bytes = 0
+            while end < rows.count, end - start < rowsPerStatement, end == start || bytes + rows[end].payload.count <= bytesPerStatement {
+                bytes += rows[end].payload.count
+                end += 1
+            }
+            let chunk = rows[start..<end]
+            start = end
+            let rs = chunk.map { ByteBuffer(bytes: $0.id.replica.bytes) }
+            let ss = chunk.map { Int64(bitPattern: $0.id.seq) }
+            let zs = chunk.map { Int32($0.payload.count) }
+            let ps = chunk.map { ByteBuffer(bytes: $0.payload) }
+            for try await r in try await c.query(
+                """
+                INSERT INTO strata_changes(project, replica, seq, size, received_at, payload)
+                SELECT \(name), r, s, z, \(received), p
+                FROM unnest(\(rs)::bytea[], \(ss)::int8[], \(zs)::int4[], \(ps)::bytea[]) AS t(r, s, z, p)
+                ORDER BY r, s
+                ON CONFLICT DO NOTHING
+                RETURNING replica
+                """, logger: logger
+            ).decode(ByteBuffer.self) {
+                applied += 1
+                if let rid = ReplicaID(bytes: r.readableBytesView) { touched.insert(rid) }
+            }
+        }
+        return applied
     }
 
     /// Advances a replica's entry of the version vector over the seqs that continue it. The

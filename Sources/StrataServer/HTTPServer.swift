@@ -148,7 +148,8 @@ public enum SyncHTTPServer {
     }
 
     /// Reads the body up to `limit` bytes, checking the media type. Errors are returned as a
-    /// value so that authentication is still checked first by `respond`.
+    /// value so that authentication is still checked first by `respond`. The pieces are copied
+    /// as they arrive into one array of the declared length, so a body is held once.
     static func collect(_ request: inout Request, media: String, limit: Int) async throws -> Result<[UInt8], SyncFailure> {
         let type = request.headers[.contentType]?.split(separator: ";").first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
@@ -156,12 +157,20 @@ public enum SyncHTTPServer {
         guard type == media else {
             return .failure(SyncFailure(.unsupportedMediaType(expected: media, got: type)))
         }
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if let declared, declared > limit {
             return .failure(SyncFailure(.bodyTooLarge(declared: declared, limit: limit)))
         }
         do {
-            let buffer = try await request.collectBody(upTo: limit)
-            return .success(Array(buffer.readableBytesView))
+            var bytes: [UInt8] = []
+            if let declared, declared >= 0 { bytes.reserveCapacity(declared) }
+            for try await piece in request.body {
+                guard piece.readableBytes <= limit - bytes.count else {
+                    return .failure(SyncFailure(.bodyTooLarge(declared: nil, limit: limit)))
+                }
+                bytes.append(contentsOf: piece.readableBytesView)
+            }
+            return .success(bytes)
         } catch let e as HTTPError where e.status == .contentTooLarge {
             return .failure(SyncFailure(.bodyTooLarge(declared: nil, limit: limit)))
         } catch let e as RequestDeadlineExceeded {

@@ -93,35 +93,31 @@ public struct SyncService: Sendable {
         }
     }
 
-    /// Appends a pushed change set: all of it or nothing.
+    /// Appends a pushed change set: all of it or nothing. The set is decoded a bounded batch at
+    /// a time inside the storage's one transaction (``PushedChanges``), so the memory a push
+    /// takes is its body and one batch, not every change decoded at once; a set refused
+    /// however far into it, or a change refused in any batch, stores nothing.
     public func push(token: String?, project: String, body: [UInt8], now: UInt64 = Store.wallClockMillis())
         async throws(SyncFailure) -> PushResult
     {
         let (grant, storage) = try await authorize(token: token, project: project, needs: .write)
-        let changes: [Change]
-        let codec = limits.codec
-        // Inflating and decoding up to the body cap is CPU work: off the concurrency threads.
-        do { changes = try await blocking { try ChangeSetCodec.decode(body, limits: codec) } } catch let e as CodecError {
-            throw SyncFailure(.undecodable(e, what: "the pushed change set was refused"))
-        } catch {
-            throw SyncFailure(.storage(what: "decode the changes", logged: true))
-        }
+        let role = grant.role
+        let researcher = grant.researcher
         do {
-            if grant.role < .admin {
-                // A change the server already holds may come back from anyone (a relayed copy);
-                // a new one must be the token's researcher's own.
-                let present = try await storage.present(changes.map(\.id))
-                if let foreign = changes.first(where: {
-                    !present.contains($0.id) && !grant.role.mayPush(authoredBy: $0.author, as: grant.researcher)
-                }) {
-                    throw SyncFailure(.foreignAuthor(change: foreign.id, researcher: grant.researcher, role: grant.role))
+            let push = try PushedChanges(changeSet: body, limits: limits.codec)
+            // A change the server already holds may come back from anyone (a relayed copy); a new
+            // one must be the token's researcher's own (an admin may relay anyone's).
+            let r = try await storage.append(push, now: now) { change, present in
+                if role < .admin && !present && !role.mayPush(authoredBy: change.author, as: researcher) {
+                    throw SyncFailure(.foreignAuthor(change: change.id, researcher: researcher, role: role))
                 }
             }
-            let r = try await storage.append(changes, now: now)
             return PushResult(
                 applied: r.applied, duplicates: r.duplicates, version: try await storage.versionVector().description)
         } catch let f as SyncFailure {
             throw f
+        } catch let e as CodecError {
+            throw SyncFailure(.undecodable(e, what: "the pushed change set was refused"))
         } catch let e as ClockSkewError {
             throw SyncFailure(.clockSkew(e))
         } catch let e as ChangeValidationError {

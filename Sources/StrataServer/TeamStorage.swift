@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOPosix
+import StrataCodec
 import StrataCore
 import StrataStore
 
@@ -102,9 +103,13 @@ public struct StoreProjectStorage: ProjectStorage {
         }
     }
     public func present(_ ids: [ChangeID]) async throws -> Set<ChangeID> { try await blocking { try store.present(ids) } }
-    public func append(_ changes: [Change], now: UInt64) async throws -> AppendResult {
+    /// One SQLite transaction for the whole push, on NIO's pool for blocking work: each batch is
+    /// decoded, checked and merged before the next is decoded.
+    public func append(_ push: PushedChanges, now: UInt64, admit: @escaping @Sendable (Change, Bool) throws -> Void)
+        async throws -> AppendResult
+    {
         try await blocking {
-            let r = try store.apply(changes, now: now)
+            let r = try store.apply(batches: { each in try push.forEachBatch(each) }, now: now, admit: admit)
             return AppendResult(applied: r.applied, duplicates: r.duplicates)
         }
     }

@@ -17,7 +17,7 @@ struct MergeTransaction {
     var touched: Set<RecordID> = []
     var appliedHere: Set<ChangeID> = []
     var replicasTouched: Set<Int64> = []
-    /// Rowids of materialised rows looked up or created in this transaction.
+    /// Rowids of materialised rows looked up or created since the last flush.
     var rowIDs: [RecordID: Int64] = [:]
     /// Records whose row this transaction created: nothing to delete from their side tables.
     var created: Set<RecordID> = []
@@ -125,21 +125,28 @@ struct MergeTransaction {
 
     /// Records held in memory before `flushIfFull` writes them out, in long transactions.
     static let flushThreshold = 1024
+    /// Changes integrated since the last flush (their ids and record links) before
+    /// `flushIfFull` writes them out as well, for transactions of many changes to few records.
+    static let flushChanges = 16384
 
     /// Distinct records this transaction has touched, flushed ones included.
     var recordCount: Int { flushed.union(touched).count }
 
-    /// Once `flushThreshold` records are held, writes their rows (`finish`) and drops the cached
-    /// states, so a transaction of any length holds a bounded number of records in memory. Rowids
-    /// stay cached.
+    /// Once `flushThreshold` records or `flushChanges` changes are held, writes their rows
+    /// (`finish`) and drops the cached states, and the caches of ids the database answers as
+    /// well (changes applied, rowids, records without a row), so a transaction of any length —
+    /// a push of a million changes — holds memory for a bounded number of records and changes.
     mutating func flushIfFull() throws {
-        guard touched.count >= Self.flushThreshold else { return }
+        guard touched.count >= Self.flushThreshold || appliedHere.count >= Self.flushChanges else { return }
         try finish()
         flushed.formUnion(touched)
         states.removeAll(keepingCapacity: true)
         touched.removeAll(keepingCapacity: true)
         created.removeAll(keepingCapacity: true)
         replicasTouched.removeAll(keepingCapacity: true)
+        appliedHere.removeAll(keepingCapacity: true)
+        rowIDs.removeAll(keepingCapacity: true)
+        absent.removeAll(keepingCapacity: true)
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.

@@ -12,25 +12,43 @@ extension Store {
     public func apply(
         _ changes: [Change], now: UInt64 = Store.wallClockMillis(), recording update: SyncStateUpdate? = nil
     ) throws -> ApplyResult {
-        for c in changes {
-            try c.validate()
-            try policy.check(c.timestamp, from: c.id, now: now)
-        }
-        return try db.write { db in
+        try apply(batches: { each in try each(changes) }, now: now, recording: update)
+    }
+
+    /// Applies changes from another replica that arrive a batch at a time (a push read from its
+    /// change set as it is decoded), all in one transaction: `read` calls its argument with each
+    /// batch in order. Each batch is validated (structure, clock skew) before any of it is
+    /// merged and each change is passed to `admit` with whether this replica held it already;
+    /// a throw from `read`, from validation or from `admit`, at any batch, rolls every batch
+    /// back. Only one batch need be in memory at a time.
+    @discardableResult
+    public func apply(
+        batches read: (_ each: ([Change]) throws -> Void) throws -> Void, now: UInt64 = Store.wallClockMillis(),
+        recording update: SyncStateUpdate? = nil, admit: @escaping (Change, _ present: Bool) throws -> Void = { _, _ in }
+    ) throws -> ApplyResult {
+        try db.write { db in
             var merge = MergeTransaction(db: db, replica: replicaID)
             var result = ApplyResult(applied: 0, duplicates: 0, records: 0)
             var maxTS = HybridTimestamp.zero
             var ownMax: UInt64 = 0
-            for c in changes {
-                if try merge.has(c.id) {
-                    result.duplicates += 1
-                    continue
+            try read { changes in
+                for c in changes {
+                    try c.validate()
+                    try policy.check(c.timestamp, from: c.id, now: now)
                 }
-                try merge.integrate(c, receivedAt: now)
-                result.applied += 1
-                maxTS = max(maxTS, c.timestamp)
-                if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
-                try merge.flushIfFull()
+                for c in changes {
+                    let present = try merge.has(c.id)
+                    try admit(c, present)
+                    if present {
+                        result.duplicates += 1
+                        continue
+                    }
+                    try merge.integrate(c, receivedAt: now)
+                    result.applied += 1
+                    maxTS = max(maxTS, c.timestamp)
+                    if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
+                    try merge.flushIfFull()
+                }
             }
             result.records = merge.recordCount
             try merge.finish()

@@ -49,9 +49,11 @@ struct FlakyProject: ProjectStorage {
         return try await base.changes(missingFrom: version, maxBytes: maxBytes)
     }
     func present(_ ids: [ChangeID]) async throws -> Set<ChangeID> { try await base.present(ids) }
-    func append(_ changes: [Change], now: UInt64) async throws -> AppendResult {
+    func append(_ push: PushedChanges, now: UInt64, admit: @escaping @Sendable (Change, Bool) throws -> Void) async throws
+        -> AppendResult
+    {
         try owner.maybeFail()
-        return try await base.append(changes, now: now)
+        return try await base.append(push, now: now, admit: admit)
     }
 }
 

@@ -4,7 +4,8 @@
 //   swift build -c release --product strata-bench && .build/release/strata-bench [options] [scenario ...]
 //   Tools/bench/run.sh            the whole suite (release), a table, JSON and the plot
 //
-// Scenarios: write, merge, first-sync, incremental-sync, cli, load, attach. Options: --size N (records,
+// Scenarios: write, merge, first-sync, incremental-sync, cli, load, attach, server-storage,
+// push-memory. Options: --size N (records,
 // default 100000), --repeat R (default 3; medians are reported), --json (one JSON object per
 // result on stdout), --strata PATH (the strata binary for `cli`; default: next to this one).
 import CStrataZlib
@@ -16,6 +17,12 @@ import StrataCore
 import StrataServer
 import StrataStore
 import StrataSync
+
+// A measurement of `push-memory`, run in a process of its own.
+if CommandLine.arguments.dropFirst().first == "push-memory-child" {
+    try await pushMemoryChild(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 
 let opts = Options.parse()
 let size = opts.size
@@ -37,6 +44,7 @@ for s in opts.scenarios {
     case "load": try await loadScenario()
     case "attach": try attachScenario()
     case "server-storage": try await serverStorageScenario()
+    case "push-memory": try await pushMemoryScenario()
     default: break
     }
 }

@@ -44,10 +44,12 @@ public enum FuzzTargets {
         let body = Array(input.dropFirst())
         let bytes = mode % 3 == 0 ? body : storedChangeSet(payload: body, version: mode % 3)
         let changes: [Change]
-        do { changes = try ChangeSetCodec.decode(bytes, limits: limits) } catch {
+        do throws(CodecError) { changes = try ChangeSetCodec.decode(bytes, limits: limits) } catch {
             check(error)
+            readerAgrees(bytes, .failure(error), batching: mode / 3)
             return
         }
+        readerAgrees(bytes, .success(changes), batching: mode / 3)
         checkBounds(changes, limits)
         // Caps are monotone: what decodes under small caps decodes the same under the standard ones.
         guard let standard = try? ChangeSetCodec.decode(bytes) else { fail("decodes under small caps, not under the standard ones") }
@@ -60,6 +62,30 @@ public enum FuzzTargets {
         // Format: the lowest that holds the changes.
         let needsText = changes.contains { $0.operations.contains { if case .editText = $0.action { true } else { false } } }
         require(encoded[4] == (needsText ? 2 : 1), "wrote format \(encoded[4])")
+    }
+
+    /// The streaming reader (``ChangeSetReader``, what a server's push uses) returns what the
+    /// whole-buffer decoder returned, or fails with the same error (kind, offset, context), in
+    /// batches of the bounds `batching` picks (the mode byte's upper part).
+    static func readerAgrees(_ bytes: [UInt8], _ whole: Result<[Change], CodecError>, batching: UInt8) {
+        let maxChanges = Int(batching % 5) + 1
+        let maxBytes = [1, 64, 4096, 1 << 20][Int(batching / 5) % 4]
+        let streamed: Result<[Change], CodecError>
+        do throws(CodecError) {
+            let reader = try ChangeSetReader(bytes, limits: limits)
+            var all: [Change] = []
+            while let batch = try reader.next(maxChanges: maxChanges, maxBytes: maxBytes) {
+                require(!batch.isEmpty && batch.count <= maxChanges, "a batch of \(batch.count) for a bound of \(maxChanges)")
+                all += batch
+            }
+            streamed = .success(all)
+        } catch { streamed = .failure(error) }
+        switch (whole, streamed) {
+        case (.success(let a), .success(let b)): require(same(a, b), "the streaming reader decodes differently")
+        case (.failure(let a), .failure(let b)): require(a == b, "the streaming reader fails differently: \(a) / \(b)")
+        case (.success, .failure(let e)): fail("the streaming reader refuses what the decoder accepts: \(e)")
+        case (.failure(let e), .success): fail("the streaming reader accepts what the decoder refuses: \(e)")
+        }
     }
 
     /// First byte selects the mode: 0 the bytes are a bundle file; 1 they are a bundle without
