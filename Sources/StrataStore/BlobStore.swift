@@ -485,16 +485,6 @@ public struct BlobStore: Sendable {
         keep = true
     }
 
-    /// The SHA-256 of a file's bytes.
-    func hashOf(file: String) throws -> BlobHash {
-        let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText())) }
-        defer { posixClose(fd) }
-        var hasher = SHA256()
-        try readAll(fd: fd, path: file) { hasher.update(data: $0) }
-        return BlobHash(bytes: Array(hasher.finalize()))!
-    }
-
     /// Whether the blob's bytes hash to its name.
     public func verify(_ hash: BlobHash) throws -> Bool {
         do {
