@@ -80,6 +80,6 @@ struct AddCommand: ParsableCommand {
             edits += try EditorText.edits(from: Draft(), to: draft, id: id, kind: kind, store: store)
             try store.commit(edits)
         }
-        print(try Output(store: store).short(id))
+        print(try store.uniquePrefix(of: id))
     }
 }

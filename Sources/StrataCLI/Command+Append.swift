@@ -52,7 +52,7 @@ struct AppendCommand: ParsableCommand {
         let current = r.text(spec.name) ?? ""
         let separator = current.isEmpty || current.hasSuffix("\n\n") ? "" : current.hasSuffix("\n") ? "\n" : "\n\n"
         if try store.commitOrSay([.appendText(r.id, field: spec.name, text: separator + paragraph)]) != nil {
-            let s = try Output(store: store).short(r.id)
+            let s = try store.uniquePrefix(of: r.id)
             print("appended \(paragraph.count) characters to the \(spec.name) of \(s)")
         }
     }

@@ -51,7 +51,7 @@ struct AttachCommand: ParsableCommand {
 func attachment(_ number: Int, of r: RecordState, store: Store) throws -> AttachmentState {
     let all = r.attachments
     guard number >= 1, number <= all.count else {
-        throw StoreError(.noAttachment(record: String(r.id.text.prefix(try store.abbreviationLength())), number: number, count: all.count))
+        throw StoreError(.noAttachment(record: try store.uniquePrefix(of: r.id), number: number, count: all.count))
     }
     return all[number - 1]
 }

@@ -17,7 +17,7 @@ extension Store {
     func findEditable(_ idOrPrefix: String) throws -> RecordState {
         let r = try find(idOrPrefix)
         if r.isDeleted {
-            let s = String(r.id.text.prefix(try abbreviationLength()))
+            let s = try uniquePrefix(of: r.id)
             throw CLIError("record \(s) is deleted; `strata restore \(s)` first")
         }
         return r

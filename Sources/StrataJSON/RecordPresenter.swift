@@ -8,12 +8,21 @@ import StrataStore
 /// Holds the store so related records and short ids are looked up once.
 open class RecordPresenter {
     public let store: Store
-    public let abbrev: Int
     private var cache: [RecordID: RecordState?] = [:]
+    private var abbreviation: Int?
 
     public init(store: Store) throws {
         self.store = store
-        self.abbrev = try store.abbreviationLength()
+    }
+
+    /// The id length of this replica's listings (``Store/abbreviationLength()``), read on first
+    /// use: it reads every id, which a command printing one record need not pay for. A store that
+    /// cannot be read here falls back to whole ids, which are always unique.
+    public var abbrev: Int {
+        if let a = abbreviation { return a }
+        let a = (try? store.abbreviationLength()) ?? 26
+        abbreviation = a
+        return a
     }
 
     public func short(_ id: RecordID) -> String { String(id.text.prefix(abbrev)) }

@@ -41,6 +41,32 @@ extension Store {
         return RecordID(bytes: rows[0][0] as Data)!
     }
 
+    /// The shortest prefix of `id` (at least 7 characters) that no other record of this replica
+    /// shares, found from its two neighbours in id order: two index lookups whatever the
+    /// replica's size, where ``abbreviationLength()`` reads every id. What a command that names
+    /// one record prints (`add`, `append`).
+    public func uniquePrefix(of id: RecordID) throws -> String {
+        let t = id.text
+        return try db.read { db in
+            let before = try String.fetchOne(
+                db, sql: "SELECT text_id FROM records WHERE text_id < ? ORDER BY text_id DESC LIMIT 1", arguments: [t])
+            let after = try String.fetchOne(
+                db, sql: "SELECT text_id FROM records WHERE text_id > ? ORDER BY text_id LIMIT 1", arguments: [t])
+            let shared = max(Self.commonPrefixLength(t, before), Self.commonPrefixLength(t, after))
+            return String(t.prefix(min(26, max(7, shared + 1))))
+        }
+    }
+
+    static func commonPrefixLength(_ a: String, _ b: String?) -> Int {
+        guard let b else { return 0 }
+        var n = 0
+        for (x, y) in zip(a.utf8, b.utf8) {
+            guard x == y else { break }
+            n += 1
+        }
+        return n
+    }
+
     /// The shortest id length (at least 7) that tells every record of this replica apart.
     public func abbreviationLength() throws -> Int {
         try db.read { db in

@@ -123,6 +123,33 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
         #expect(throws: StoreError.self) { try store.resolve(prefix: "u!") }
     }
 
+    /// `uniquePrefix(of:)` looks at two neighbours only; the oracle compares with every id.
+    @Test func oneRecordsUniquePrefixMatchesAComparisonWithEveryId() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        var rng = SeededRandom(seed: 14)
+        var ids: [RecordID] = []
+        // Clusters in the same millisecond and neighbouring ones share long prefixes.
+        for batch in 0..<12 {
+            let millis = 1_700_000_000_000 + UInt64(batch / 3) * UInt64(1 + batch % 3)
+            let made = (0..<Int.random(in: 1...20, using: &rng)).map { _ in RecordID.v7(unixMillis: millis, using: &rng) }
+            try store.commit(made.map { .create($0, kind: .note) })
+            ids += made
+        }
+        let texts = ids.map(\.text)
+        for (i, t) in texts.enumerated() {
+            let p = try store.uniquePrefix(of: ids[i])
+            #expect(t.hasPrefix(p) && p.count >= 7)
+            #expect(!texts.enumerated().contains { $0.offset != i && $0.element.hasPrefix(p) }, "\(p) is shared")
+            if p.count > 7 {
+                let shorter = String(p.dropLast())
+                #expect(texts.enumerated().contains { $0.offset != i && $0.element.hasPrefix(shorter) }, "\(shorter) was enough")
+            }
+            #expect(try store.resolve(prefix: p) == ids[i])
+            #expect(p.count <= (try store.abbreviationLength()))
+        }
+    }
+
     @Test func historyKeepsWhoWhenAndWhere() throws {
         let dir = try TemporaryDirectory()
         let a = try makeStore(dir, "a", author: "Khaled", seed: 1)
