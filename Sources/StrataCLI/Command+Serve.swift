@@ -18,6 +18,10 @@ struct ServerDataOptions: ParsableArguments {
     var data: String?
     @Option(name: .customLong("database"), help: "A PostgreSQL database instead of the data directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: $STRATA_DATABASE_URL).")
     var database: String?
+    @Option(name: .customLong("database-connections"), help: ArgumentHelp("PostgreSQL connections this process keeps at most (default 20).", valueName: "n"))
+    var databaseConnections: Int?
+    @Option(name: .customLong("database-timeout"), help: ArgumentHelp("Seconds a PostgreSQL operation may take, the wait for a pooled connection included, before the request is answered 503 with Retry-After (default 10).", valueName: "seconds"))
+    var databaseTimeout: Int?
 
     var path: String { path(configured: nil) }
 
@@ -48,6 +52,12 @@ struct ServerDataOptions: ParsableArguments {
         if data != nil, database != nil {
             throw ValidationError("pass --data (SQLite files) or --database (PostgreSQL), not both")
         }
+        if let n = databaseConnections, !ServerConfig.databaseConnectionsRange.contains(n) {
+            throw ValidationError("--database-connections must be from \(ServerConfig.databaseConnectionsRange.lowerBound) to \(ServerConfig.databaseConnectionsRange.upperBound), not \(n)")
+        }
+        if let t = databaseTimeout, !ServerConfig.databaseTimeoutRange.contains(t) {
+            throw ValidationError("--database-timeout must be from \(ServerConfig.databaseTimeoutRange.lowerBound) to \(ServerConfig.databaseTimeoutRange.upperBound) seconds, not \(t)")
+        }
     }
 
     /// The SQLite storage in the data directory.
@@ -61,12 +71,15 @@ struct ServerDataOptions: ParsableArguments {
     /// `data` and `database`); a PostgreSQL database is created or upgraded when `migrate`.
     /// Errors are one line with advice.
     func open(
-        configured: String? = nil, configuredDatabase: String? = nil, migrate: Bool = true, logger: Logger? = nil
+        configured: String? = nil, configuredDatabase: String? = nil, file: ServerConfig = ServerConfig(),
+        migrate: Bool = true, logger: Logger? = nil
     ) async throws -> any TeamServerStorage {
         guard let url = databaseURL(configured: configuredDatabase) else { return try openSQLite(configured: configured) }
         do {
             var options = PostgresStorage.Options()
             options.migrate = migrate
+            if let n = databaseConnections ?? file.databaseConnections { options.maximumConnections = n }
+            if let t = databaseTimeout ?? file.databaseTimeout { options.operationTimeoutSeconds = t }
             return try await PostgresStorage.open(try PostgresLocation(url: url), options: options, logger: logger)
         } catch let e as PostgresStorageError { throw CLIError(Advice.message(for: e)) }
     }
@@ -214,10 +227,14 @@ struct ServeCommand: AsyncParsableCommand {
                 "this token works until you stop the server.",
             ]
         } else {
-            let team = try await server.open(configured: file.data, configuredDatabase: file.database, logger: logger)
+            let team = try await server.open(configured: file.data, configuredDatabase: file.database, file: file, logger: logger)
             if try await team.projects().isEmpty {
                 banner.append(
                     "no projects yet: create one with `strata server project add NAME \(server.flag(configured: file.data, configuredDatabase: file.database))` and give each researcher a token")
+            }
+            if let pg = team as? PostgresStorage {
+                banner.append(
+                    "serving from PostgreSQL at \(pg.location): at most \(pg.options.maximumConnections) connections, operations time out after \(pg.options.operationTimeoutSeconds) s (--database-connections, --database-timeout)")
             }
             backend = team
         }

@@ -188,38 +188,48 @@ extension PostgresProjectStorage: ProjectBlobStorage {
         return hasher
     }
 
-    /// Reads `offset ..< offset + maxBytes` of a blob held whole: the chunks that overlap it,
-    /// each cut in SQL (`substring` of an uncompressed out-of-line value reads only the pages it
-    /// needs).
+    /// Reads `offset ..< offset + maxBytes` of a blob held whole, in one query: the blob's row
+    /// joined to the chunks that overlap the range, each cut in SQL (`substring` of an
+    /// uncompressed out-of-line value reads only the pages it needs). The row comes back even when
+    /// no chunk overlaps (an empty range, or an offset past the end), so its size tells which.
     public func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) async throws -> [UInt8] {
         let logger = storage.logger
         let name = self.name
         let h = ByteBuffer(bytes: hash.bytes)
         let from = Int64(offset)
+        let want = Int64(maxBytes)
+        let reach = Int64(Self.maxChunk)
         return try await storage.query("read the attachment") { c in
             var size: Int64? = nil
-            for try await (s, whole) in try await c.query(
-                "SELECT size, whole FROM strata_blobs WHERE project = \(name) AND hash = \(h)", logger: logger
-            ).decode((Int64, Bool).self) where whole {
-                size = s
+            var out: [UInt8] = []
+            var gap = false
+            for try await (s, start, piece) in try await c.query(
+                """
+                SELECT b.size, k.start,
+                       substring(k.bytes FROM (greatest(\(from) - k.start, 0) + 1)::int4
+                                         FOR (least(b.size, \(from) + \(want)) - greatest(k.start, \(from)))::int4)
+                FROM strata_blobs b
+                LEFT JOIN strata_blob_chunks k
+                  ON k.project = b.project AND k.hash = b.hash
+                 AND \(from) <= b.size AND k.start > \(from) - \(reach) AND k.start < least(b.size, \(from) + \(want))
+                WHERE b.project = \(name) AND b.hash = \(h) AND b.whole
+                ORDER BY k.start
+                """, logger: logger
+            ).decode((Int64, Int64?, ByteBuffer?).self) {
+                if size == nil {
+                    size = s
+                    out.reserveCapacity(Int(max(0, min(s, from + want) - from)))
+                }
+                guard let start, let piece, !gap else { continue }
+                guard max(start, from) == from + Int64(out.count) else {
+                    gap = true
+                    continue
+                }
+                out.append(contentsOf: piece.readableBytesView)
             }
             guard let size else { throw StoreError(.blobNotHere(hash: hash.hex)) }
             guard from <= size else { throw StoreError(.blobPastEnd(hash: hash.hex, size: UInt64(size), end: offset)) }
-            let to = min(size, from + Int64(maxBytes))
-            var out: [UInt8] = []
-            out.reserveCapacity(Int(to - from))
-            if to == from { return out }
-            for try await (start, piece) in try await c.query(
-                """
-                SELECT start, substring(bytes FROM (greatest(\(from) - start, 0) + 1)::int4 FOR (\(to) - greatest(start, \(from)))::int4)
-                FROM strata_blob_chunks
-                WHERE project = \(name) AND hash = \(h) AND start > \(from - Int64(Self.maxChunk)) AND start < \(to)
-                ORDER BY start
-                """, logger: logger
-            ).decode((Int64, ByteBuffer).self) {
-                guard max(start, from) == from + Int64(out.count) else { break }
-                out.append(contentsOf: piece.readableBytesView)
-            }
+            let to = min(size, from + want)
             guard out.count == Int(to - from) else {
                 throw PostgresStorageError(.verificationFailed("attachment \(hash.short) has a gap in its chunks at \(from + Int64(out.count))"))
             }

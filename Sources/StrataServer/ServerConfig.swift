@@ -25,17 +25,23 @@ public struct ServerConfig: Sendable, Equatable {
     public var rateLimit: Double?
     public var rateBurst: Int?
     public var shutdownTimeout: Int?
+    /// PostgreSQL connections a server process keeps at most.
+    public var databaseConnections: Int?
+    /// Seconds a PostgreSQL operation may take, the wait for a pooled connection included.
+    public var databaseTimeout: Int?
 
     public init() {}
 
     /// The keys a file may hold.
     public static let keys = [
         "host", "port", "data", "database", "log-level", "log-format", "request-timeout", "rate-limit", "rate-burst",
-        "shutdown-timeout",
+        "shutdown-timeout", "database-connections", "database-timeout",
     ]
     public static let portRange = 0...65535
     public static let requestTimeoutRange = 1...86_400
     public static let shutdownTimeoutRange = 1...3_600
+    public static let databaseConnectionsRange = 1...1_000
+    public static let databaseTimeoutRange = 1...3_600
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and checks the file at `path`.
@@ -111,6 +117,8 @@ public struct ServerConfig: Sendable, Equatable {
                 config.rateLimit = d
             case "rate-burst": config.rateBurst = try int(1...Int(Int32.max))
             case "shutdown-timeout": config.shutdownTimeout = try int(shutdownTimeoutRange)
+            case "database-connections": config.databaseConnections = try int(databaseConnectionsRange)
+            case "database-timeout": config.databaseTimeout = try int(databaseTimeoutRange)
             default:
                 throw ServerConfigError(.unknownKey(path: path, key: key))
             }

@@ -107,6 +107,8 @@ struct OperatorTests {
                 #"{"database": "mysql://strata:hunter2@db.internal/strata"}"#,
                 #"sets "database" to something that is not a PostgreSQL URL (not shown: it may hold a password)"#
             ),
+            (#"{"database-connections": 0}"#, #"sets "database-connections" to 0; it must be a whole number from 1 to 1000"#),
+            (#"{"database-timeout": 2.5}"#, #"sets "database-timeout" to 2.5; it must be a whole number from 1 to 3600"#),
             (#"{"database": 5432}"#, #"it must be a string postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"#),
             (
                 #"{"data": "/srv/strata", "database": "postgres://strata:hunter2@db.internal/strata"}"#,
@@ -125,6 +127,8 @@ struct OperatorTests {
         // A bad option is argument-parser's usage error, naming the option.
         let flag = try await Self.serveRefused(s, "--log-format", "xml")
         #expect(flag.status != 0 && flag.stderr.contains("--log-format must be human or json"))
+        let pool = try await Self.serveRefused(s, "--database-connections", "0")
+        #expect(pool.status != 0 && pool.stderr.contains("--database-connections must be from 1 to 1000, not 0"), "\(pool.stderr)")
     }
 
     /// `strata serve ARGS` expected to refuse to start; a server that starts anyway is stopped
