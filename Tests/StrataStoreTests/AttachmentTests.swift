@@ -354,4 +354,46 @@ import Testing
             try Self.damage(store.blobs.path(of: hash), at: 99)
         }
     }
+
+    @Test func filesCopiedOnSeveralThreadsAreWhatOneThreadStores() throws {
+        // The oracle: the same files through one worker, into a second store.
+        let dir = try TemporaryDirectory()
+        var files: [String] = []
+        for i in 0..<23 {
+            let n = [1, 4096, BlobStore.chunk, BlobStore.chunk + 1, 3 * BlobStore.chunk - 7][i % 5] + i
+            files.append(try Self.file(dir, "photo-\(i).jpg", Self.bytes(n, seed: 100 + UInt64(i % 20))))
+        }
+        files.append(files[3])  // the same file twice
+        let one = BlobStore(storePath: dir.file("one.strata"))
+        let many = BlobStore(storePath: dir.file("many.strata"))
+        let expected = try one.add(files: files, workers: 1)
+        for workers in [2, 3, 8] {
+            let got = try many.add(files: files, workers: workers)
+            #expect(got.map(\.hash) == expected.map(\.hash) && got.map(\.size) == expected.map(\.size), "\(workers) workers")
+            #expect(got.map(\.wasHere) == (workers == 2 ? expected.map(\.wasHere) : Array(repeating: true, count: files.count)))
+        }
+        for (f, r) in zip(files, expected) {
+            #expect(r.hash == Self.sha([UInt8](try Data(contentsOf: URL(fileURLWithPath: f)))))
+            #expect(try many.verify(r.hash))
+        }
+        #expect(many.strayTemporaryFiles().isEmpty)
+
+        // One file that cannot be read: the error is the first failing file's, as with one
+        // worker, and nothing is left under tmp/ or placed.
+        let fresh = BlobStore(storePath: dir.file("fresh.strata"))
+        var bad = files
+        bad.insert(dir.file("no-such-photo.jpg"), at: 7)
+        bad.insert(dir.file("another-missing.jpg"), at: 15)
+        for workers in [1, 2, 4] {
+            do {
+                _ = try fresh.add(files: bad, workers: workers)
+                Issue.record("a missing file fails the batch")
+            } catch let e as StoreError {
+                guard case .attachmentUnreadable(let path, _) = e.kind else { throw e }
+                #expect(path == dir.file("no-such-photo.jpg"), "\(workers) workers")
+            }
+            #expect(fresh.strayTemporaryFiles().isEmpty)
+            #expect(fresh.allHashes().isEmpty)
+        }
+    }
 }
