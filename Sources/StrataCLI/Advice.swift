@@ -91,6 +91,8 @@ enum Advice {
             return facts + " (`strata show \(record)` lists them)"
         case .blobCorrupt:
             return facts + "; run `strata check`, and attach the original file again if you have it"
+        case .blobSetAside:
+            return facts + "; `strata fetch --all` downloads it again from a remote that holds it, or attach the original file again"
         case .attachmentBadName:
             return facts + "; rename the file, or copy it to a plain name, and attach it again"
         case .attachmentMissing, .attachmentIsDirectory, .attachmentUnreadable, .attachmentEmpty, .attachmentTooLarge,

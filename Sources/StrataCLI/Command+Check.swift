@@ -21,7 +21,10 @@ struct CheckCommand: ParsableCommand {
         var problems = try store.check()
         let blobs = try store.checkBlobs()
         for h in blobs.damaged {
-            problems.append("attachment \(h.short) is damaged: \(store.blobs.path(of: h)) does not hash to its name")
+            problems.append("attachment \(h.short) is damaged: its bytes did not hash to its name; moved out of the way, it counts as not on this machine")
+        }
+        if !blobs.setAside.isEmpty {
+            print("\(blobs.setAside.count) damaged cop\(blobs.setAside.count == 1 ? "y" : "ies") set aside in \(store.blobs.root)/damaged (kept for inspection; nothing reads them)")
         }
         if blobs.verified > 0 {
             print("\(Output.counted(blobs.verified, "attachment")) (\(Output.byteCount(Int(blobs.verifiedBytes)))) verified")
@@ -51,7 +54,7 @@ struct CheckCommand: ParsableCommand {
         }
         for p in problems { printError(p) }
         var advice = ""
-        if !blobs.damaged.isEmpty { advice = "; attach the original files of damaged attachments again, or get them from a peer" }
+        if !blobs.damaged.isEmpty { advice = "; `strata fetch --all` downloads damaged attachments again from a remote, or attach their original files again" }
         throw CLIError("\(problems.count) problem\(problems.count == 1 ? "" : "s") found in \(store.path)\(advice)")
     }
 }

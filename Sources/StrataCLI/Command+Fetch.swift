@@ -47,7 +47,10 @@ struct FetchCommand: AsyncParsableCommand {
             }
         }
         let r = try Remote.pick(remote, from: store)
-        let report = try await runBlobPhase(store: store, remote: r, only: only ?? Set(try store.referencedBlobs().map(\.hash)), json: json)
+        // A fetch of a record's attachments reads the copies here first: a damaged one is set
+        // aside and downloaded again. `--all` checks only their lengths (`check` reads all).
+        let report = try await runBlobPhase(
+            store: store, remote: r, only: only ?? Set(try store.referencedBlobs().map(\.hash)), json: json, verifying: only != nil)
         if json {
             printJSON(blobJSON(report))
             return
@@ -64,7 +67,7 @@ struct FetchCommand: AsyncParsableCommand {
 /// prints a progress line on a terminal and one line per attachment that failed.
 func runBlobPhase(
     store: Store, remote r: Remote, only: Set<BlobHash>? = nil, json: Bool, transport given: HTTPTransport? = nil,
-    role known: Role? = nil
+    role known: Role? = nil, verifying: Bool = false
 ) async throws -> BlobSyncReport {
     let transport = given ?? HTTPTransport(baseURL: r.url, project: r.project, token: r.token, notice: { printError($0) })
     let role: Role
@@ -75,7 +78,8 @@ func runBlobPhase(
         throw CLIError("cannot reach \(r.name): \(Advice.message(for: error))")
     }
     let line = TransferLine(enabled: !json && isatty(2) == 1)
-    let sync = BlobSync(store: store, transport: transport, policy: r.config.attachments, mayUpload: role >= .write)
+    var sync = BlobSync(store: store, transport: transport, policy: r.config.attachments, mayUpload: role >= .write)
+    sync.verifyingHeld = verifying
     let report: BlobSyncReport
     do {
         report = try await sync.run(only: only) { line.update($0) }

@@ -1,4 +1,5 @@
 import Crypto
+import Dispatch
 import Foundation
 import StrataCore
 
@@ -123,23 +124,72 @@ public struct BlobStore: Sendable {
     /// name, the name durable before the caller commits a change naming it), paid once per
     /// batch. A single file is flushed by its own `fsync` and its folder's, which wait for
     /// nothing but its bytes (`syncfs` also waits for whatever else is being written).
-    public func add(files: [String]) throws -> [(hash: BlobHash, size: UInt64, wasHere: Bool)] {
+    ///
+    /// The copies run on `workers` threads (default: one per core, at most 4), a file each at a
+    /// time: hashing (SHA-256, about 1.3 GB/s a core) costs more CPU than the copy itself, and
+    /// one core cannot do both at the speed of `cp`. Results come back in the order of `files`,
+    /// and the first failing file (in that order) is the error, as with one worker.
+    public func add(files: [String], workers: Int? = nil) throws -> [(hash: BlobHash, size: UInt64, wasHere: Bool)] {
         try makeDirectories()
         var staged: [(path: String, hash: BlobHash, size: UInt64)] = []
         var placed = 0
         defer { for s in staged.dropFirst(placed) { FileSystem.unlink(s.path) } }
-        for file in files { staged.append(try copyToStaging(file, startingWriteBack: files.count > 1)) }
+        let threads = max(1, min(files.count, workers ?? min(4, ProcessInfo.processInfo.activeProcessorCount)))
+        staged = try Self.inOrder(files.count, threads: threads) { i in
+            try copyToStaging(files[i], startingWriteBack: files.count > 1)
+        } discarding: { FileSystem.unlink($0.path) }
         let one = staged.count == 1
         if one { try syncStaged(staged[0].path) } else { try flush(staged.map(\.path)) }
         var out: [(hash: BlobHash, size: UInt64, wasHere: Bool)] = []
         var dirs = Set<String>()
         for s in staged {
-            let wasHere = try place(s.path, as: s.hash, syncingDirectory: false)
+            let wasHere = try place(s.path, as: s.hash, syncingDirectory: false, replacing: true)
             placed += 1
-            if !wasHere { dirs.insert((path(of: s.hash) as NSString).deletingLastPathComponent) }
+            dirs.insert((path(of: s.hash) as NSString).deletingLastPathComponent)
             out.append((s.hash, s.size, wasHere))
         }
         if !dirs.isEmpty, one || !syncFileSystem() { for d in dirs.sorted() { FileSystem.syncDirectory(d) } }
+        return out
+    }
+
+    /// `body(0..<count)` on `threads` threads, each taking the next index; the results in index
+    /// order. When one throws, the others stop taking indices, the results made are handed to
+    /// `discarding`, and the error of the lowest failing index is thrown.
+    static func inOrder<T: Sendable>(
+        _ count: Int, threads: Int, _ body: @Sendable (Int) throws -> T, discarding: (T) -> Void
+    ) throws -> [T] {
+        if threads <= 1 {
+            var out: [T] = []
+            do {
+                for i in 0..<count { out.append(try body(i)) }
+            } catch {
+                out.forEach(discarding)
+                throw error
+            }
+            return out
+        }
+        let state = ParallelTurns<T>(count)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // At most `count` turns per thread: each takes an index or stops.
+            for _ in 0..<count {
+                guard let i = state.take() else { return }
+                state.put(i, Result { try body(i) })
+            }
+        }
+        let results = state.results
+        var out: [T] = []
+        var firstError: Error?
+        for r in results {
+            switch r {
+            case .success(let v)?: out.append(v)
+            case .failure(let e)?: if firstError == nil { firstError = e }
+            case nil: break
+            }
+        }
+        if let firstError {
+            out.forEach(discarding)
+            throw firstError
+        }
         return out
     }
 
@@ -226,7 +276,6 @@ public struct BlobStore: Sendable {
     public func add(bytes: [UInt8]) throws -> (hash: BlobHash, size: UInt64, wasHere: Bool) {
         try makeDirectories()
         let hash = BlobHash(bytes: Array(SHA256.hash(data: bytes)))!
-        if has(hash) { return (hash, UInt64(bytes.count), true) }
         let temp = try temporaryFile()
         var keep = false
         defer { if !keep { FileSystem.unlink(temp.path) } }
@@ -240,19 +289,59 @@ public struct BlobStore: Sendable {
         return (hash, UInt64(bytes.count), wasHere)
     }
 
-    /// Renames a flushed file into place (or drops it when the blob is here already, and
-    /// returns true).
+    /// Renames a file into place; when the blob is here already, drops the file and returns
+    /// true. A durable caller (`syncingDirectory`: an attach, a bundle, a restore) renames its
+    /// flushed, verified copy over the one here instead: the copy here may be a download that
+    /// was never flushed, and a change this caller commits next must not name bytes a power
+    /// cut can still take.
     @discardableResult
-    func place(_ file: String, as hash: BlobHash, syncingDirectory: Bool = true) throws -> Bool {
+    func place(_ file: String, as hash: BlobHash, syncingDirectory: Bool = true, replacing: Bool? = nil) throws -> Bool {
         let target = path(of: hash)
-        if has(hash) {
+        let wasHere = has(hash)
+        if wasHere && !(replacing ?? syncingDirectory) {
             FileSystem.unlink(file)
             return true
         }
         try makeDirectories(for: hash)
         if let reason = FileSystem.rename(file, to: target) { throw StoreError(.blobWriteFailed(path: target, reason: reason)) }
         if syncingDirectory { FileSystem.syncDirectory((target as NSString).deletingLastPathComponent) }
-        return false
+        return wasHere
+    }
+
+    /// Where damaged copies are moved: `<store>.blobs/damaged/<hex>`.
+    var damagedDirectory: String { root + "/damaged" }
+
+    /// Moves a copy that does not hash to its name out of `sha256/` into `damaged/` (kept for
+    /// whoever wants to look at it, never deleted here), so that it counts as not here and a
+    /// sync or fetch downloads it again. Returns where it went.
+    @discardableResult
+    public func setAside(_ hash: BlobHash) -> String {
+        ReadingHashes.shared.drop(path(of: hash))
+        let target = "\(damagedDirectory)/\(hash.hex)"
+        if !FileManager.default.fileExists(atPath: damagedDirectory) {
+            try? FileManager.default.createDirectory(atPath: damagedDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        if FileSystem.rename(path(of: hash), to: target) != nil { return path(of: hash) }
+        return target
+    }
+
+    /// Copies set aside as damaged (``setAside(_:)``).
+    public func setAsideCopies() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: damagedDirectory)) ?? []).sorted().map { "\(damagedDirectory)/\($0)" }
+    }
+
+    /// The error for a copy found damaged, after setting it aside.
+    func damaged(_ hash: BlobHash) -> StoreError { StoreError(.blobSetAside(hash: hash.hex, path: setAside(hash))) }
+
+    /// Like ``presence(of:)``, and a copy here whose length is not `size` (torn by a power cut
+    /// after an unflushed download) is set aside and counts as missing.
+    public func presence(of hash: BlobHash, size: UInt64) -> BlobPresence {
+        let p = presence(of: hash)
+        if p == .present, let n = self.size(of: hash), n != size {
+            setAside(hash)
+            return presence(of: hash)
+        }
+        return p
     }
 
     func temporaryFile() throws -> (path: String, fd: Int32) {
@@ -268,61 +357,90 @@ public struct BlobStore: Sendable {
 
     // MARK: Transfers that stop and resume
 
-    /// Adds the next bytes of a blob that arrives in pieces (a download, an upload). `offset`
+    /// Adds the next bytes of a blob that arrives in pieces (an upload to a server). `offset`
     /// must be what the store holds of it (``presence(of:)``); once `size` bytes are here they
     /// are flushed and verified and the blob is renamed into place. Bytes that do not hash to
-    /// the name are dropped (the transfer starts again from 0) and reported.
+    /// the name are dropped (the transfer starts again from 0) and reported. `durable: false`
+    /// skips the flush (see ``receiving(_:size:offset:durable:)``).
     @discardableResult
-    public func receive(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: some Collection<UInt8>) throws -> BlobPresence {
+    public func receive(_ hash: BlobHash, size: UInt64, offset: UInt64, bytes: some Collection<UInt8>, durable: Bool = true) throws -> BlobPresence {
+        if case .present = presence(of: hash) { return .present }
+        let receiver = try receiving(hash, size: size, offset: offset, durable: durable)
+        defer { receiver.close() }
+        return try Self.withRawBytes(bytes) { try receiver.append($0) }
+    }
+
+    /// Opens the partial file of a blob that arrives in pieces, for as many pieces as come:
+    /// ``BlobReceiver/append(_:)`` writes and hashes each straight from the caller's buffer,
+    /// and the last one verifies and places the blob. `offset` must be what the store holds
+    /// (``presence(of:)``); nil when the blob is here whole already.
+    ///
+    /// `durable: false` (a download: a copy of bytes a remote holds) renames the verified file
+    /// into place without flushing it or its folder first. A power cut may then leave it
+    /// missing or torn under its name; every read verifies the hash and sets a damaged copy
+    /// aside (``setAside(_:)``), after which it counts as not here and a sync or fetch gets it
+    /// again (ARCHITECTURE.md, "Downloaded blobs are not flushed").
+    public func receiving(_ hash: BlobHash, size: UInt64, offset: UInt64, durable: Bool) throws -> BlobReceiver {
         switch presence(of: hash) {
-        case .present: return .present
+        case .present: throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: size, offered: offset))
         case .partial(let held) where held != offset:
             throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: held, offered: offset))
         case .missing where offset != 0:
             throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: 0, offered: offset))
         default: break
         }
-        if offset + UInt64(bytes.count) > size {
-            throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset + UInt64(bytes.count)))
-        }
+        if offset > size { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset)) }
         try makeDirectories()
         let partial = partialPath(of: hash)
         let fd = posixOpen(partial, O_CREAT | O_RDWR | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
-        let end = offset + UInt64(bytes.count)
-        var hasher: SHA256
         do {
-            defer { posixClose(fd) }
-            // The bytes held are hashed as they arrive: a piece continues the hash of the ones
-            // before it (kept in memory for this very file at this very length), and only a
-            // transfer resumed by a new process, or after a failed piece, reads its prefix again.
-            if let running = ReceivingHashes.shared.take(partial, length: offset, file: try fileIdentity(fd, partial)) {
+            // The bytes held are hashed as they arrive: the hash of the ones before continues
+            // (kept in memory for this very file at this very length), and only a transfer
+            // resumed by a new process, or after a failed piece, reads its prefix again.
+            let file = try fileIdentity(fd, partial)
+            guard file.size == Int64(offset) else {
+                throw StoreError(.blobOffsetMismatch(hash: hash.hex, held: UInt64(max(0, file.size)), offered: offset))
+            }
+            let hasher: SHA256
+            if let running = ReceivingHashes.shared.take(partial, length: offset, file: file) {
                 hasher = running
             } else {
                 hasher = try hashOfPrefix(fd: fd, length: offset, path: partial)
             }
-            try Self.withRawBytes(bytes) { raw in
-                try writeAll(fd: fd, raw, path: partial)
-                hasher.update(bufferPointer: raw)
-            }
-            // Appended by this call alone (a second writer of the same partial file, which
+            return BlobReceiver(store: self, hash: hash, size: size, held: offset, partial: partial, fd: fd, hasher: hasher, durable: durable)
+        } catch {
+            posixClose(fd)
+            throw error
+        }
+    }
+
+    /// Ends a receiver's file: the last piece arrived (`verify`: flush when durable, check the
+    /// length and the hash, place) or the transfer stopped (keep the running hash for a resume).
+    fileprivate func finish(_ r: BlobReceiver) throws -> BlobPresence {
+        let fd = r.fd
+        r.fd = -1
+        let hasher = r.hasher
+        do {
+            defer { posixClose(fd) }
+            // Appended by this receiver alone (a second writer of the same partial file, which
             // the hash in memory would not cover, makes it longer).
-            let file = try fileIdentity(fd, partial)
-            guard file.size == Int64(end) else {
-                throw StoreError(.blobWriteFailed(path: partial, reason: "another process wrote to the file at the same time"))
+            let file = try fileIdentity(fd, r.partial)
+            guard file.size == Int64(r.held) else {
+                throw StoreError(.blobWriteFailed(path: r.partial, reason: "another process wrote to the file at the same time"))
             }
-            guard end == size else {
-                ReceivingHashes.shared.put(partial, length: end, file: file, hasher)
-                return .partial(bytes: end)
+            guard r.held == r.size else {
+                ReceivingHashes.shared.put(r.partial, length: r.held, file: file, hasher)
+                return .partial(bytes: r.held)
             }
-            if posixFsync(fd) != 0 { throw StoreError(.blobWriteFailed(path: partial, reason: FileSystem.errnoText())) }
+            if r.durable, posixFsync(fd) != 0 { throw StoreError(.blobWriteFailed(path: r.partial, reason: FileSystem.errnoText())) }
         }
         let actual = BlobHash(bytes: Array(hasher.finalize()))!
-        guard actual == hash else {
-            FileSystem.unlink(partial)
-            throw StoreError(.blobHashMismatch(hash: hash.hex, actual: actual.hex))
+        guard actual == r.hash else {
+            FileSystem.unlink(r.partial)
+            throw StoreError(.blobHashMismatch(hash: r.hash.hex, actual: actual.hex))
         }
-        try place(partial, as: hash)
+        try place(r.partial, as: r.hash, syncingDirectory: r.durable)
         return .present
     }
 
@@ -349,7 +467,7 @@ public struct BlobStore: Sendable {
     /// Which file, at which length and change time: a running hash is used only for the file
     /// it was made from, untouched since (an inode number reused after an unlink, or bytes
     /// appended by someone else, change these).
-    func fileIdentity(_ fd: Int32, _ path: String) throws -> ReceivingHashes.FileIdentity {
+    func fileIdentity(_ fd: Int32, _ path: String) throws -> RunningHashes.FileIdentity {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StoreError(.blobWriteFailed(path: path, reason: FileSystem.errnoText())) }
         return .init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
@@ -421,11 +539,16 @@ public struct BlobStore: Sendable {
             try body(piece)
         }
         let actual = BlobHash(bytes: Array(hasher.finalize()))!
-        guard actual == hash else { throw StoreError(.blobCorrupt(hash: hash.hex, path: file)) }
+        guard actual == hash else { throw damaged(hash) }
     }
 
-    /// Reads `offset ..< offset + maxBytes` of a blob held whole (for a transfer that resumes;
-    /// the receiver verifies the whole). Past the end is an error.
+    /// Reads `offset ..< offset + maxBytes` of a blob held whole (a transfer that may resume, a
+    /// page serving it, a zip entry). Past the end is an error. Verified: the piece that
+    /// reaches the end is returned only once every byte of the file hashed to its name (else
+    /// the copy is set aside and ``StoreError`` `blobSetAside` thrown), so a reader never gets
+    /// a damaged blob whole. Pieces read in order are hashed once, with the running hash kept
+    /// in memory for this very file (``ReadingHashes``); a reader starting past 0 hashes the
+    /// prefix first.
     public func read(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) throws -> [UInt8] {
         let file = path(of: hash)
         let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
@@ -434,17 +557,30 @@ public struct BlobStore: Sendable {
             throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText()))
         }
         defer { posixClose(fd) }
-        let size = UInt64(max(0, posixLseek(fd, 0, SEEK_END)))
+        let identity = try fileIdentity(fd, file)
+        let size = UInt64(max(0, identity.size))
         guard offset <= size else { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset)) }
-        _ = posixLseek(fd, off_t(offset), SEEK_SET)
+        var hasher: SHA256
+        if let running = ReadingHashes.shared.take(file, length: offset, file: identity) {
+            hasher = running
+        } else {
+            hasher = try hashOfPrefix(fd: fd, length: offset, path: file)
+        }
         let n = Int(min(UInt64(maxBytes), size - offset))
         var out = [UInt8](repeating: 0, count: n)
         var got = 0
         while got < n {
-            let r = out.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress! + got, n - got) }
+            let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(offset) + off_t(got)) }
             if r < 0 && errno == EINTR { continue }
             guard r > 0 else { throw StoreError(.attachmentUnreadable(path: file, reason: r < 0 ? FileSystem.errnoText() : "the file ended early")) }
             got += r
+        }
+        hasher.update(data: out)
+        let end = offset + UInt64(n)
+        if end == size {
+            guard BlobHash(bytes: Array(hasher.finalize()))! == hash else { throw damaged(hash) }
+        } else {
+            ReadingHashes.shared.put(file, length: end, file: identity, hasher)
         }
         return out
     }
@@ -491,7 +627,7 @@ public struct BlobStore: Sendable {
             try read(hash) { _ in }
             return true
         } catch let e as StoreError {
-            if case .blobCorrupt = e.kind { return false }
+            if case .blobSetAside = e.kind { return false }
             throw e
         }
     }
@@ -538,11 +674,13 @@ public struct BlobStore: Sendable {
     }
 }
 
-/// The running SHA-256 of each partial file being received in this process, so a transfer
-/// arriving in pieces is hashed as it arrives and never read back to verify it. At most
-/// `limit` files (a server's concurrent uploads); one pushed out is hashed from its file again
-/// when its next piece comes.
-final class ReceivingHashes: @unchecked Sendable {
+/// The running SHA-256 of files read or written a piece at a time in this process, keyed by
+/// path and trusted only for the same file at the same length and change time.
+/// ``ReceivingHashes``: partial files being received, so a transfer is hashed as it arrives
+/// and never read back to verify it. ``ReadingHashes``: blobs being read in pieces (a server
+/// serving a download), so the verification at the last piece costs no second read. At most
+/// `limit` files each; one pushed out is hashed from its file again when its next piece comes.
+final class RunningHashes: @unchecked Sendable {
     struct FileIdentity: Equatable {
         var device: UInt64
         var inode: UInt64
@@ -550,30 +688,142 @@ final class ReceivingHashes: @unchecked Sendable {
         var changed: Int64
     }
 
-    static let shared = ReceivingHashes()
     static let limit = 256
+    /// Receiving: a file's running hash is its whole length's (one entry per file, taken by
+    /// the next piece). Reading: a hash of the file's first `length` bytes, left for any reader
+    /// that continues from there (two downloads of one blob in step share them).
+    let receiving: Bool
     private let lock = NSLock()
-    private var running: [String: (file: FileIdentity, length: UInt64, hasher: SHA256)] = [:]
+    private struct Key: Hashable {
+        var path: String
+        var length: UInt64
+    }
+    private var running: [Key: (file: FileIdentity, hasher: SHA256, stamp: UInt64)] = [:]
+    private var stamp: UInt64 = 0
 
-    /// The running hash of `path` when it was left at `length` bytes and the file is the one
-    /// it was left as; the entry is removed either way (a failed piece leaves none behind).
+    init(receiving: Bool) { self.receiving = receiving }
+
+    /// The running hash of `path`'s first `length` bytes when the file is the one it was made
+    /// from. Receiving: the entry is removed either way (a failed piece leaves none behind),
+    /// and the file must be `length` long.
     func take(_ path: String, length: UInt64, file: FileIdentity) -> SHA256? {
         lock.lock()
         defer { lock.unlock() }
-        guard let r = running.removeValue(forKey: path), r.length == length, r.file == file, file.size == Int64(length) else { return nil }
+        let key = Key(path: path, length: length)
+        if receiving {
+            guard let r = running.removeValue(forKey: key), r.file == file, file.size == Int64(length) else { return nil }
+            return r.hasher
+        }
+        guard let r = running[key], r.file == file else { return nil }
         return r.hasher
     }
 
     func put(_ path: String, length: UInt64, file: FileIdentity, _ hasher: SHA256) {
         lock.lock()
         defer { lock.unlock() }
-        if running.count >= Self.limit, running[path] == nil, let any = running.keys.first { running.removeValue(forKey: any) }
-        running[path] = (file, length, hasher)
+        let key = Key(path: path, length: length)
+        if running.count >= Self.limit, running[key] == nil, let oldest = running.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+            running.removeValue(forKey: oldest)
+        }
+        stamp += 1
+        running[key] = (file, hasher, stamp)
     }
 
     func drop(_ path: String) {
         lock.lock()
         defer { lock.unlock() }
-        running.removeValue(forKey: path)
+        for k in running.keys where k.path == path { running.removeValue(forKey: k) }
+    }
+}
+
+/// Partial files being received (``RunningHashes``).
+enum ReceivingHashes { static let shared = RunningHashes(receiving: true) }
+
+/// Blobs being read in pieces (``RunningHashes``).
+enum ReadingHashes { static let shared = RunningHashes(receiving: false) }
+
+/// A blob arriving in pieces into its partial file, held open from the first piece to the last
+/// (``BlobStore/receiving(_:size:offset:durable:)``). Not for use from two threads at once.
+public final class BlobReceiver {
+    public let hash: BlobHash
+    public let size: UInt64
+    /// Bytes of the blob in the partial file so far.
+    public fileprivate(set) var held: UInt64
+    let store: BlobStore
+    let partial: String
+    fileprivate var fd: Int32
+    fileprivate var hasher: SHA256
+    let durable: Bool
+
+    fileprivate init(store: BlobStore, hash: BlobHash, size: UInt64, held: UInt64, partial: String, fd: Int32, hasher: SHA256, durable: Bool) {
+        self.store = store
+        self.hash = hash
+        self.size = size
+        self.held = held
+        self.partial = partial
+        self.fd = fd
+        self.hasher = hasher
+        self.durable = durable
+    }
+
+    /// Writes and hashes the next bytes; after the blob's last byte, flushes (when durable),
+    /// verifies and places it (`.present`), or drops it and throws `blobHashMismatch`.
+    @discardableResult
+    public func append(_ bytes: UnsafeRawBufferPointer) throws -> BlobPresence {
+        guard fd >= 0 else { throw StoreError(.blobWriteFailed(path: partial, reason: "the transfer was closed")) }
+        let end = held + UInt64(bytes.count)
+        if end > size { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: end)) }
+        do {
+            try store.writeAll(fd: fd, bytes, path: partial)
+        } catch {
+            // What reached the file is unknown: no running hash is kept (a resume hashes it).
+            posixClose(fd)
+            fd = -1
+            throw error
+        }
+        hasher.update(bufferPointer: bytes)
+        held = end
+        if held == size { return try store.finish(self) }
+        return .partial(bytes: held)
+    }
+
+    /// Stops a transfer before its end (the link dropped): the partial file keeps what
+    /// arrived, and its running hash is kept for a resume in this process. Idempotent.
+    public func close() {
+        guard fd >= 0 else { return }
+        _ = try? store.finish(self)
+    }
+
+    deinit { if fd >= 0 { posixClose(fd) } }
+}
+
+/// The shared state of ``BlobStore/inOrder(_:threads:_:discarding:)``: the next index to take
+/// and the results so far, behind one lock.
+private final class ParallelTurns<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private var failed = false
+    private let count: Int
+    private(set) var results: [Result<T, Error>?]
+
+    init(_ count: Int) {
+        self.count = count
+        results = Array(repeating: nil, count: count)
+    }
+
+    /// The next index, or nil when all are taken or one failed.
+    func take() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !failed, next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func put(_ i: Int, _ r: Result<T, Error>) {
+        lock.lock()
+        defer { lock.unlock() }
+        results[i] = r
+        if case .failure = r { failed = true }
     }
 }

@@ -9,8 +9,11 @@ public struct BlobCheck: Sendable {
     public var verified: Int = 0
     public var verifiedBytes: UInt64 = 0
     /// Blobs whose stored bytes do not hash to their names (a damaged disk, a file edited by
-    /// hand): a problem.
+    /// hand, a download a power cut tore): a problem. Each was set aside (``BlobStore/setAside(_:)``)
+    /// and counts as not here from now on.
     public var damaged: [BlobHash] = []
+    /// Copies set aside as damaged, by this check or earlier reads, under `damaged/`.
+    public var setAside: [String] = []
     /// Blobs records reference that are not here (not downloaded yet, or left out of a
     /// bundle): a fact, not a problem.
     public var notHere: [ReferencedBlob] = []
@@ -56,6 +59,7 @@ extension Store {
         }
         out.notHere = referenced.filter { !heldSet.contains($0.hash) }
         out.strayFiles = blobs.strayTemporaryFiles()
+        out.setAside = blobs.setAsideCopies()
         return out
     }
 
@@ -124,7 +128,7 @@ extension BlobStore {
                 out.copiedBytes += size
             } catch let e as StoreError {
                 switch e.kind {
-                case .blobCorrupt, .blobHashMismatch: out.damaged.append(h)
+                case .blobCorrupt, .blobSetAside, .blobHashMismatch: out.damaged.append(h)
                 default: throw e
                 }
             }

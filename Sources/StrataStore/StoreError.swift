@@ -87,6 +87,9 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case blobNotHere(hash: String)
         /// The stored blob's bytes do not hash to its name: the copy here is damaged.
         case blobCorrupt(hash: String, path: String)
+        /// The stored blob's bytes did not hash to its name (a damaged disk, a download a power
+        /// cut tore): the copy was moved to `path`, and the blob counts as not here.
+        case blobSetAside(hash: String, path: String)
         /// Received bytes do not hash to the blob's name; they were dropped.
         case blobHashMismatch(hash: String, actual: String)
         /// A piece of a blob offered at another offset than what is held.
@@ -206,6 +209,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the bytes of attachment \(hash.prefix(12)) are not on this machine yet"
         case .blobCorrupt(let hash, let path):
             return "the stored copy of attachment \(hash.prefix(12)) is damaged (\(path) does not hash to its name)"
+        case .blobSetAside(let hash, let path):
+            return "the stored copy of attachment \(hash.prefix(12)) is damaged (its bytes do not hash to its name); it was moved to \(path) and counts as not on this machine"
         case .blobHashMismatch(let hash, let actual):
             return "the bytes received for attachment \(hash.prefix(12)) hash to \(actual.prefix(12)), not to its name; they were dropped"
         case .blobOffsetMismatch(let hash, let held, let offered):

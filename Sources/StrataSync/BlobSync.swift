@@ -50,6 +50,11 @@ public struct BlobSync: Sendable {
     public var policy: AttachmentPolicy
     /// Whether the token may upload (a write or admin token).
     public var mayUpload: Bool
+    /// Read every blob asked for that is here and set aside those that do not hash to their
+    /// names, so they are downloaded again (`strata fetch ID`). Otherwise a copy here counts
+    /// as whole when its length is the referenced one (a torn download is shorter; reads
+    /// verify the rest).
+    public var verifyingHeld = false
 
     public init(store: Store, transport: any BlobTransport, policy: AttachmentPolicy, mayUpload: Bool) {
         self.store = store
@@ -66,7 +71,10 @@ public struct BlobSync: Sendable {
         var referenced = try store.referencedBlobs()
         if let only { referenced = referenced.filter { only.contains($0.hash) } }
         let blobs = store.blobs
-        let local = referenced.map { (blob: $0, presence: blobs.presence(of: $0.hash)) }
+        if verifyingHeld {
+            for r in referenced where blobs.presence(of: r.hash) == .present { _ = try? blobs.verify(r.hash) }
+        }
+        let local = referenced.map { (blob: $0, presence: blobs.presence(of: $0.hash, size: $0.size)) }
         var remote: [BlobHash: BlobStatus] = [:]
         var start = 0
         while start < referenced.count {

@@ -85,36 +85,36 @@ extension HTTPTransport: BlobTransport {
             throw refusal(response, try await collectSmall(response))
         }
         let start = at
-        var pending: [UInt8] = []
-        pending.reserveCapacity(Self.blobPiece)
+        // The partial file stays open for the whole body, and each piece NIO hands over is
+        // written and hashed straight from its buffer (no copy, no open per piece). A download
+        // is a copy of bytes the remote holds: it is not flushed before it is placed (the
+        // store sets a torn copy aside on its next read, and it is fetched again).
+        if case .present = blobs.presence(of: hash) { return .present }
+        let receiver = try blobs.receiving(hash, size: size, offset: at, durable: false)
+        defer { receiver.close() }
         var held = BlobPresence.partial(bytes: at)
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            if at + UInt64(pending.count) > size {
-                throw SyncClientError("the server sent more bytes than the attachment's \(size); the next sync starts it again")
-            }
-            held = try blobs.receive(hash, size: size, offset: at, bytes: pending)
-            at += UInt64(pending.count)
-            pending.removeAll(keepingCapacity: true)
-            progress(at - start)
-        }
+        var reported = at
         do {
             for try await piece in response.body {
-                pending.append(contentsOf: piece.readableBytesView)
-                if pending.count >= Self.blobPiece { try flush() }
+                if receiver.held + UInt64(piece.readableBytes) > size {
+                    throw SyncClientError("the server sent more bytes than the attachment's \(size); the next sync starts it again")
+                }
+                held = try piece.withUnsafeReadableBytes { try receiver.append($0) }
+                if receiver.held - reported >= UInt64(Self.blobPiece) || held == .present {
+                    reported = receiver.held
+                    progress(reported - start)
+                }
             }
-            try flush()
         } catch let e as StoreError {
             throw e
         } catch let e as SyncClientError {
             throw e
         } catch {
-            try? flush()
             throw SyncClientError(
-                "the download from \(baseURL) stopped at byte \(at) of \(size) (\(Self.describe(error))); the next sync resumes it")
+                "the download from \(baseURL) stopped at byte \(receiver.held) of \(size) (\(Self.describe(error))); the next sync resumes it")
         }
         guard held == .present else {
-            throw SyncClientError("the download from \(baseURL) ended at byte \(at) of \(size); the next sync resumes it")
+            throw SyncClientError("the download from \(baseURL) ended at byte \(receiver.held) of \(size); the next sync resumes it")
         }
         return held
     }

@@ -136,6 +136,11 @@ import Testing
                 + "run `strata check`, and attach the original file again if you have it"
         ),
         (
+            .blobSetAside(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", path: "/data/r.strata.blobs/damaged/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            "the stored copy of attachment 0123456789ab is damaged (its bytes do not hash to its name); it was moved to /data/r.strata.blobs/damaged/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef and counts as not on this machine; "
+                + "`strata fetch --all` downloads it again from a remote that holds it, or attach the original file again"
+        ),
+        (
             .blobHashMismatch(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", actual: "fedcba9876543210"),
             "the bytes received for attachment 0123456789ab hash to fedcba987654, not to its name; they were dropped"
         ),
@@ -281,6 +286,7 @@ import Testing
         case .noAttachment: "noAttachment"
         case .blobNotHere: "blobNotHere"
         case .blobCorrupt: "blobCorrupt"
+        case .blobSetAside: "blobSetAside"
         case .blobHashMismatch: "blobHashMismatch"
         case .blobOffsetMismatch: "blobOffsetMismatch"
         case .blobPastEnd: "blobPastEnd"
@@ -332,7 +338,7 @@ import Testing
     }
 
     @Test func everyKindOfErrorHasASample() {
-        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 65)
+        #expect(Set(Self.storeErrors.map { Self.name($0.0) }).count == 66)
         #expect(Set(Self.serverErrors.map { Self.name($0.0) }).count == 4)
         #expect(Set(Self.postgresErrors.map { Self.name($0.0) }).count == 10)
     }

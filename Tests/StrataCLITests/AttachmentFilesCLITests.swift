@@ -120,9 +120,12 @@ struct AttachmentFilesCLITests {
         let r = try s.run("check")
         #expect(r.status != 0)
         #expect(r.stderr.contains("is damaged"), "\(r.stderr)")
-        try FileManager.default.removeItem(atPath: held)
+        // Set aside (kept under damaged/), it counts as not here from then on.
+        #expect(!FileManager.default.fileExists(atPath: held))
+        #expect(FileManager.default.fileExists(atPath: s.store + ".blobs/damaged/" + (held as NSString).lastPathComponent))
         let missing = try s.ok("check")
         #expect(missing.contains("1 attachment (30 kB) named by records is not on this machine (not downloaded yet)"), "\(missing)")
+        #expect(missing.contains("1 damaged copy set aside"), "\(missing)")
         #expect(missing.hasSuffix("ok"))
     }
 

@@ -159,6 +159,75 @@ struct ServeTests {
         #expect(server.stop() == 0)
     }
 
+    /// A download is placed without a flush (ARCHITECTURE.md, "Downloaded blobs are not
+    /// flushed"): a copy a power cut tore, or bytes damaged under its name, must be refused by
+    /// every read, reported by `check`, and downloaded again.
+    @Test func aDownloadedAttachmentDamagedUnderItsNameIsRefusedReportedAndDownloadedAgain() throws {
+        let s = try Sandbox()
+        let data = s.path("server")
+        let env = ["STRATA_SERVER_DATA": data]
+        try s.ok("server", "project", "add", "palmyra", env: env)
+        let k = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: env)
+        let m = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Maria", env: env)
+        let server = try ServerProcess(["serve", "--port", "0"], env: env, cwd: s.dir)
+        let a = s.path("khaled.strata")
+        let b = s.path("maria.strata")
+        try s.initStore(author: "Khaled", store: a)
+        try s.initStore(author: "Maria", store: b)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", k, store: a)
+        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", m, store: b)
+        let bust = try s.ok("add", "artefact", "Funerary bust", store: a)
+        let photo = Data((0..<700_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 3) })
+        try photo.write(to: URL(fileURLWithPath: s.path("bust.bin")))
+        try s.ok("attach", bust, s.path("bust.bin"), store: a)
+        try s.ok("sync", store: a)
+        #expect(try s.ok("sync", store: b).contains("attachments: downloaded 1 attachment (700 kB)"))
+        let held = try FileManager.default.subpathsOfDirectory(atPath: b + ".blobs/sha256").filter { $0.count == 67 }
+        try #require(held.count == 1)
+        let hex = String(held[0].dropFirst(3))
+        let blob = b + ".blobs/sha256/" + held[0]
+        func damage() throws {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: blob))
+            bytes[350_000] ^= 0x5A
+            _ = chmod(blob, 0o600)
+            try bytes.write(to: URL(fileURLWithPath: blob))
+        }
+
+        // `check` reads it, reports it, and sets it aside: it counts as not here.
+        try damage()
+        let checked = try s.run("check", store: b)
+        #expect(checked.status != 0)
+        #expect(checked.stderr.contains("attachment \(hex.prefix(12)) is damaged: its bytes did not hash to its name"))
+        #expect(checked.stderr.contains("strata fetch --all"))
+        #expect(!FileManager.default.fileExists(atPath: blob))
+        #expect(FileManager.default.fileExists(atPath: b + ".blobs/damaged/\(hex)"), "the damaged copy is kept, not deleted")
+        #expect(try s.ok("status", store: b).contains("attachments: 1 not downloaded here (700 kB)"))
+        #expect(try s.ok("fetch", bust, store: b).contains("attachments: downloaded 1 attachment (700 kB)"))
+        try s.ok("get", bust, "1", "-o", s.path("out1.bin"), store: b)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("out1.bin"))) == photo)
+        let again = try s.ok("check", store: b)
+        #expect(again.contains("1 attachment (700 kB) verified") && again.contains("1 damaged copy set aside"))
+
+        // `get` refuses it with one clear line and leaves no file; `fetch` of the record reads
+        // the copy here first and downloads it again.
+        try damage()
+        let got = try s.run("get", bust, "1", "-o", s.path("out2.bin"), store: b)
+        #expect(got.status != 0)
+        #expect(got.stderr.contains("the stored copy of attachment \(hex.prefix(12)) is damaged (its bytes do not hash to its name)"))
+        #expect(!FileManager.default.fileExists(atPath: s.path("out2.bin")))
+        #expect(try s.ok("fetch", bust, store: b).contains("attachments: downloaded 1 attachment (700 kB)"))
+        try damage()
+        #expect(try s.ok("fetch", bust, "1", store: b).contains("attachments: downloaded 1 attachment (700 kB)"))
+        try s.ok("get", bust, "1", "-o", s.path("out3.bin"), store: b)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("out3.bin"))) == photo)
+
+        // A copy a power cut cut short: the next sync sees its length and downloads it again.
+        #expect(truncate(blob, 4096) == 0)
+        #expect(try s.ok("sync", store: b).contains("attachments: downloaded 1 attachment (700 kB)"))
+        #expect(try s.ok("check", store: b).contains("1 attachment (700 kB) verified"))
+        #expect(server.stop() == 0)
+    }
+
     @Test func twoLaptopsPeerToPeer() throws {
         let s = try Sandbox()
         let a = s.path("khaled.strata")

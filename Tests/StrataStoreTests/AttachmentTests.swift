@@ -219,4 +219,181 @@ import Testing
         #expect(throws: StoreError.self) { try store.blobs.export(ref.hash, to: out) }
         #expect(!FileManager.default.fileExists(atPath: out), "a damaged blob leaves no file behind")
     }
+
+    /// Flips one byte of a blob's file under its name, its length unchanged.
+    static func damage(_ path: String, at i: Int) throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[i] ^= 0xFF
+        _ = chmod(path, 0o600)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aDamagedCopyIsSetAsideByTheReadThatFindsItAndCountsAsNotHere() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        let original = Self.bytes(3 * BlobStore.chunk + 777, seed: 21)
+        let ref = try store.attach([AttachmentInput(path: try Self.file(dir, "bust.jpg", original))], to: id)[0].ref
+        let path = store.blobs.path(of: ref.hash)
+        try Self.damage(path, at: 2 * BlobStore.chunk + 5)
+        #expect(store.blobs.presence(of: ref.hash) == .present, "by its name alone it looks whole")
+        var seen = 0
+        do {
+            try store.blobs.read(ref.hash) { seen += $0.count }
+            Issue.record("a damaged copy is refused")
+        } catch let e as StoreError {
+            guard case .blobSetAside(let hash, let moved) = e.kind else { throw e }
+            #expect(hash == ref.hash.hex)
+            #expect(moved == store.blobs.root + "/damaged/" + ref.hash.hex)
+            #expect(e.description.contains("is damaged (its bytes do not hash to its name)"))
+        }
+        #expect(seen == original.count, "the check comes after the last piece")
+        #expect(store.blobs.presence(of: ref.hash) == .missing)
+        #expect(store.blobs.setAsideCopies() == [store.blobs.root + "/damaged/" + ref.hash.hex])
+        #expect(!(try store.checkBlobs().notHere.isEmpty), "the record names a blob that is not here: it can be fetched")
+        // Attached again, the original is whole again; the damaged copy stays set aside.
+        _ = try store.attach([AttachmentInput(path: try Self.file(dir, "bust2.jpg", original))], to: id)
+        #expect(try store.blobs.verify(ref.hash))
+    }
+
+    @Test func piecesReadInAnyStepsAreTheBlobAndADamagedOnesLastPieceIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        var rng = SeededRandom(seed: 22)
+        let original = Self.bytes(2 * BlobStore.chunk + 4321, seed: 23)
+        let ref = try store.attach([AttachmentInput(path: try Self.file(dir, "bust.jpg", original))], to: id)[0].ref
+        // The oracle: the file's bytes. Pieces of random lengths, in order, from 0 or from an
+        // offset no running hash covers (a resumed download: the prefix is hashed first).
+        for start in [0, 1, 300_000, original.count - 1] {
+            ReadingHashes.shared.drop(store.blobs.path(of: ref.hash))
+            var at = start
+            var got: [UInt8] = []
+            for _ in 0..<10_000 where at < original.count {
+                let piece = try store.blobs.read(ref.hash, from: UInt64(at), maxBytes: Int.random(in: 1...400_000, using: &rng))
+                got += piece
+                at += piece.count
+            }
+            #expect(got == Array(original[start...]), "from \(start)")
+        }
+        // Two readers in step share running hashes and both get the blob.
+        var x: [UInt8] = []
+        var y: [UInt8] = []
+        while x.count < original.count {
+            x += try store.blobs.read(ref.hash, from: UInt64(x.count), maxBytes: 100_000)
+            y += try store.blobs.read(ref.hash, from: UInt64(y.count), maxBytes: 100_000)
+        }
+        #expect(x == original && y == original)
+
+        // Damaged in its first piece: every piece but the last comes back, the last is refused
+        // and the copy set aside, so a reader never holds the damaged blob whole.
+        try Self.damage(store.blobs.path(of: ref.hash), at: 10)
+        var at: UInt64 = 0
+        var refused = false
+        for _ in 0..<100 {
+            do {
+                at += UInt64(try store.blobs.read(ref.hash, from: at, maxBytes: 256 << 10).count)
+            } catch let e as StoreError {
+                guard case .blobSetAside = e.kind else { throw e }
+                refused = true
+                break
+            }
+        }
+        #expect(refused && at < UInt64(original.count) && at >= UInt64(original.count - (256 << 10)))
+        #expect(store.blobs.presence(of: ref.hash) == .missing)
+        #expect(throws: StoreError.self) { try store.blobs.read(ref.hash, from: 0, maxBytes: 10) }
+    }
+
+    @Test func aDownloadIsPlacedUnflushedAndATornOneCountsAsMissing() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let blob = Self.bytes(1_000_000, seed: 24)
+        let hash = Self.sha(blob)
+        let size = UInt64(blob.count)
+        // In pieces through one receiver, straight from the caller's buffers; closed midway
+        // it keeps what arrived, and a second one resumes there.
+        let first = try store.blobs.receiving(hash, size: size, offset: 0, durable: false)
+        for start in stride(from: 0, to: 600_000, by: 65_536) {
+            let piece = Array(blob[start..<min(start + 65_536, 600_000)])
+            #expect(try piece.withUnsafeBytes { try first.append($0) } == .partial(bytes: UInt64(min(start + 65_536, 600_000))))
+        }
+        first.close()
+        #expect(store.blobs.presence(of: hash) == .partial(bytes: 600_000))
+        #expect(throws: StoreError.self) { try store.blobs.receiving(hash, size: size, offset: 0, durable: false) }
+        let second = try store.blobs.receiving(hash, size: size, offset: 600_000, durable: false)
+        let past = Array(blob[600_000...]) + [0]
+        #expect(throws: StoreError.self) { try past.withUnsafeBytes { try second.append($0) } }
+        #expect(try Array(blob[600_000...]).withUnsafeBytes { try second.append($0) } == .present)
+        second.close()
+        #expect(try store.blobs.verify(hash))
+
+        // A copy a power cut left short under its name: set aside once its length is compared.
+        #expect(truncate(store.blobs.path(of: hash), 4096) == 0)
+        #expect(store.blobs.presence(of: hash) == .present)
+        #expect(store.blobs.presence(of: hash, size: size) == .missing)
+        #expect(store.blobs.setAsideCopies().count == 1)
+        #expect(try store.blobs.receive(hash, size: size, offset: 0, bytes: blob, durable: false) == .present)
+        #expect(store.blobs.presence(of: hash, size: size) == .present)
+    }
+
+    @Test func anAttachOfBytesHereAsAnUnflushedDownloadReplacesThatCopy() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let id = try site(store)
+        let original = Self.bytes(500_000, seed: 25)
+        let hash = Self.sha(original)
+        #expect(try store.blobs.receive(hash, size: UInt64(original.count), offset: 0, bytes: original, durable: false) == .present)
+        // The downloaded copy is torn (as a power cut may leave it) but keeps its length; the
+        // attach names the blob only after its own flushed copy took the name.
+        try Self.damage(store.blobs.path(of: hash), at: 1234)
+        for files in [["one.jpg"], ["two.jpg", "three.bin"]] {
+            var inputs: [AttachmentInput] = []
+            for f in files { inputs.append(AttachmentInput(path: try Self.file(dir, f, f == "three.bin" ? Self.bytes(10, seed: 26) : original))) }
+            _ = try store.attach(inputs, to: id)
+            #expect(try store.blobs.verify(hash), "attached as \(files)")
+            try Self.damage(store.blobs.path(of: hash), at: 99)
+        }
+    }
+
+    @Test func filesCopiedOnSeveralThreadsAreWhatOneThreadStores() throws {
+        // The oracle: the same files through one worker, into a second store.
+        let dir = try TemporaryDirectory()
+        var files: [String] = []
+        for i in 0..<23 {
+            let n = [1, 4096, BlobStore.chunk, BlobStore.chunk + 1, 3 * BlobStore.chunk - 7][i % 5] + i
+            files.append(try Self.file(dir, "photo-\(i).jpg", Self.bytes(n, seed: 100 + UInt64(i % 20))))
+        }
+        files.append(files[3])  // the same file twice
+        let one = BlobStore(storePath: dir.file("one.strata"))
+        let many = BlobStore(storePath: dir.file("many.strata"))
+        let expected = try one.add(files: files, workers: 1)
+        for workers in [2, 3, 8] {
+            let got = try many.add(files: files, workers: workers)
+            #expect(got.map(\.hash) == expected.map(\.hash) && got.map(\.size) == expected.map(\.size), "\(workers) workers")
+            #expect(got.map(\.wasHere) == (workers == 2 ? expected.map(\.wasHere) : Array(repeating: true, count: files.count)))
+        }
+        for (f, r) in zip(files, expected) {
+            #expect(r.hash == Self.sha([UInt8](try Data(contentsOf: URL(fileURLWithPath: f)))))
+            #expect(try many.verify(r.hash))
+        }
+        #expect(many.strayTemporaryFiles().isEmpty)
+
+        // One file that cannot be read: the error is the first failing file's, as with one
+        // worker, and nothing is left under tmp/ or placed.
+        let fresh = BlobStore(storePath: dir.file("fresh.strata"))
+        var bad = files
+        bad.insert(dir.file("no-such-photo.jpg"), at: 7)
+        bad.insert(dir.file("another-missing.jpg"), at: 15)
+        for workers in [1, 2, 4] {
+            do {
+                _ = try fresh.add(files: bad, workers: workers)
+                Issue.record("a missing file fails the batch")
+            } catch let e as StoreError {
+                guard case .attachmentUnreadable(let path, _) = e.kind else { throw e }
+                #expect(path == dir.file("no-such-photo.jpg"), "\(workers) workers")
+            }
+            #expect(fresh.strayTemporaryFiles().isEmpty)
+            #expect(fresh.allHashes().isEmpty)
+        }
+    }
 }

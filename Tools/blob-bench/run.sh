@@ -6,15 +6,16 @@
 # Also the peak RSS of the `strata sync` processes and of the server, against a sync of the
 # same records with no attachment bytes to move (the growth is what the bytes cost).
 #
-#   Tools/blob-bench/run.sh                      build release, 100 MB
+#   Tools/blob-bench/run.sh                      build release (the shipped settings), 100 MB
 #   STRATA_BLOB_MB=20 STRATA_BIN=.build/release/strata Tools/blob-bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 MB="${STRATA_BLOB_MB:-100}"
 if [ -z "${STRATA_BIN:-}" ]; then
-    swift build -c release --product strata >/dev/null
-    STRATA_BIN="$(swift build -c release --show-bin-path)/strata"
+    # The shipped settings (a static Swift runtime), one release build on the machine at a time.
+    flock /tmp/release-build.lock swift build -c release --static-swift-stdlib --product strata >/dev/null
+    STRATA_BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)/strata"
 fi
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/strata-blob-bench.XXXXXX")"
 PIDS=()
