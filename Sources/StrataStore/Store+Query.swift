@@ -164,7 +164,9 @@ extension Store {
         try list(RecordFilter(includeDeleted: true, onlyConflicts: true))
     }
 
-    /// Every operation that touched a record, oldest first.
+    /// Every operation that touched a record, oldest first (changes with equal timestamps in
+    /// replica id order, not in the order this store first heard of their replicas, so every
+    /// replica lists one history the same way).
     public func history(of id: RecordID) throws -> [HistoryEntry] {
         try db.read { db in
             let rows = try Row.fetchAll(
@@ -173,7 +175,8 @@ extension Store {
                     SELECT c.payload FROM records r
                     JOIN change_records cr ON cr.record = r.rowid
                     JOIN changes c ON c.replica = cr.replica AND c.seq = cr.seq
-                    WHERE r.id = ? ORDER BY c.hlc, cr.replica, cr.seq
+                    JOIN replicas p ON p.idx = cr.replica
+                    WHERE r.id = ? ORDER BY c.hlc, p.id, cr.seq
                     """, arguments: [Data(id.bytes)])
             var out: [HistoryEntry] = []
             for row in rows {
