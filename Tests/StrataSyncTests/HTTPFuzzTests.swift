@@ -266,7 +266,7 @@ import Testing
     /// Writes `request` on a new connection to 127.0.0.1:`port` and reads until the server
     /// closes (every request says `Connection: close`) or `timeout` seconds pass. Nil when
     /// nothing parseable came back.
-    static func exchange(port: Int, _ request: [UInt8], timeout: Int = 10) throws -> Answer? {
+    static func exchange(port: Int, _ request: [UInt8], timeout: Int = 30) throws -> Answer? {
         // Other suites' subprocesses send this process SIGCHLD: an interrupted call is retried.
         var fd: Int32 = -1
         for attempt in 0..<5 {
