@@ -93,10 +93,12 @@ enum Advice {
             return facts + "; run `strata check`, and attach the original file again if you have it"
         case .blobSetAside:
             return facts + "; `strata fetch --all` downloads it again from a remote that holds it, or attach the original file again"
+        case .blobNotHere:
+            return facts + "; `strata fetch ID` downloads a record's attachments from a remote that holds them (`strata fetch --all`: every one)"
         case .attachmentBadName:
             return facts + "; rename the file, or copy it to a plain name, and attach it again"
         case .attachmentMissing, .attachmentIsDirectory, .attachmentUnreadable, .attachmentEmpty, .attachmentTooLarge,
-            .attachmentChanged, .attachmentBadCaption, .cannotAttach, .cannotStripLocation, .noAttachment, .blobNotHere,
+            .attachmentChanged, .attachmentBadCaption, .cannotAttach, .cannotStripLocation, .noAttachment,
             .blobHashMismatch, .blobOffsetMismatch, .blobPastEnd, .blobWriteFailed:
             return facts
         case .notAStrataStore(_, .store), .cannotCreate, .notADatabase, .noReplicaID, .noRecord, .prefixTooShort,

@@ -47,6 +47,10 @@ open class RecordPresenter {
 
     public static func number(_ d: Double) -> String { JSON.format(d) }
 
+    /// A coordinate in degrees to 7 decimals (about a centimetre), so a position read from a
+    /// photo's degrees, minutes and seconds shows as 38.27, not 38.269999999999996.
+    public static func degrees(_ d: Double) -> String { JSON.format((d * 1e7).rounded() / 1e7) }
+
     /// A value as the user types it: text as is, a location as `lat,lon[,accuracy]`.
     public static func text(_ v: FieldValue) -> String {
         switch v {
@@ -56,7 +60,7 @@ open class RecordPresenter {
         case .real(let d): number(d)
         case .bool(let b): b ? "true" : "false"
         case .location(let l):
-            [l.latitude, l.longitude].map(number).joined(separator: ",")
+            [l.latitude, l.longitude].map(degrees).joined(separator: ",")
                 + (l.accuracyMetres.map { "," + number($0) } ?? "")
         case .deletion: "deleted"
         case .attachment(let a): "\(a.name) (\(Display.bytes(a.size)))\(a.caption.isEmpty ? "" : ": " + a.caption)"

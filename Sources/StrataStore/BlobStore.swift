@@ -143,7 +143,7 @@ public struct BlobStore: Sendable {
         var out: [(hash: BlobHash, size: UInt64, wasHere: Bool)] = []
         var dirs = Set<String>()
         for s in staged {
-            let wasHere = try place(s.path, as: s.hash, syncingDirectory: false, replacing: true)
+            let wasHere = try place(s.path, as: s.hash, syncingDirectory: false)
             placed += 1
             dirs.insert((path(of: s.hash) as NSString).deletingLastPathComponent)
             out.append((s.hash, s.size, wasHere))
@@ -295,10 +295,10 @@ public struct BlobStore: Sendable {
     /// was never flushed, and a change this caller commits next must not name bytes a power
     /// cut can still take.
     @discardableResult
-    func place(_ file: String, as hash: BlobHash, syncingDirectory: Bool = true, replacing: Bool? = nil) throws -> Bool {
+    func place(_ file: String, as hash: BlobHash, syncingDirectory: Bool = true, replacing: Bool = true) throws -> Bool {
         let target = path(of: hash)
         let wasHere = has(hash)
-        if wasHere && !(replacing ?? syncingDirectory) {
+        if wasHere && !replacing {
             FileSystem.unlink(file)
             return true
         }
@@ -440,7 +440,7 @@ public struct BlobStore: Sendable {
             FileSystem.unlink(r.partial)
             throw StoreError(.blobHashMismatch(hash: r.hash.hex, actual: actual.hex))
         }
-        try place(r.partial, as: r.hash, syncingDirectory: r.durable)
+        try place(r.partial, as: r.hash, syncingDirectory: r.durable, replacing: r.durable)
         return .present
     }
 

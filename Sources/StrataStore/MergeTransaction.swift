@@ -31,9 +31,6 @@ struct MergeTransaction {
     /// False only in migrations that run before `record_attachments` exists (v2-text): no
     /// store of that age holds an attachment.
     var materialisesAttachments = true
-    /// Set by `beginBulk` for the bulk path (MergeTransaction+Bulk.swift); nil on the
-    /// one-by-one path, which this file's code runs unchanged.
-    var bulk: BulkState? = nil
 
     init(db: Database, replica: ReplicaID) {
         self.db = db
@@ -57,7 +54,6 @@ struct MergeTransaction {
     mutating func has(_ id: ChangeID) throws -> Bool {
         if appliedHere.contains(id) { return true }
         guard let r = try index(of: id.replica, create: false) else { return false }
-        if let known = bulk?.knows(id, replicaIndex: r) { return known }
         return try Bool.fetchOne(
             db.cachedStatement(sql: "SELECT 1 FROM changes WHERE replica = ? AND seq = ?"),
             arguments: [r, Int64(bitPattern: id.seq)]) ?? false
@@ -78,7 +74,6 @@ struct MergeTransaction {
         do {
             let s = try RecordStateCodec.decode(blob, id: id)
             states[id] = s
-            if bulk != nil { bulk!.before[id] = MaterialisedRows(s, attachments: materialisesAttachments) }
             return s
         } catch {
             throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
@@ -109,7 +104,6 @@ struct MergeTransaction {
             recordsOfChange.insert(op.record)
         }
         appliedHere.insert(change.id)
-        bulk?.noteStored(Int64(bitPattern: change.id.seq), replicaIndex: r)
         replicasTouched.insert(r)
         for rec in recordsOfChange { links.append((rec, r, Int64(bitPattern: change.id.seq))) }
     }
@@ -153,16 +147,18 @@ struct MergeTransaction {
         appliedHere.removeAll(keepingCapacity: true)
         rowIDs.removeAll(keepingCapacity: true)
         absent.removeAll(keepingCapacity: true)
-        bulk?.before.removeAll(keepingCapacity: true)
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.
     mutating func finish() throws {
         for id in touched {
             guard let s = states[id] else { continue }
-            let rows = MaterialisedRows(s, attachments: materialisesAttachments)
+            let kind = s.kind.flatMap(RecordKind.init(rawValue:))
+            let title = kind.flatMap { s.text($0.titleField) }
             let columns: StatementArguments = [
-                rows.kindText, rows.title, rows.state, rows.deleted, rows.conflict, rows.created, rows.modified,
+                s.kind, title, s.text("state"), s.isDeleted, s.hasConflict,
+                s.creation.map { Int64(bitPattern: $0.timestamp.rawValue) },
+                s.lastModified.map { Int64(bitPattern: $0.rawValue) },
                 Data(RecordStateCodec.encode(s)),
             ]
             let rowid: Int64
@@ -188,43 +184,38 @@ struct MergeTransaction {
                 created.insert(id)
             }
             let fresh = created.contains(id)
-            // On the bulk path, a side table whose rows the merge left as they were (the
-            // state loaded at the start of this flush had the same) is not rewritten.
-            let before = fresh ? nil : bulk?.before[id]
-            if before?.tags != rows.tags {
-                if !fresh {
-                    try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
-                }
-                for t in rows.tags {
-                    try db.cachedStatement(sql: "INSERT INTO record_tags(tag, record) VALUES (?, ?)").execute(arguments: [t, rowid])
-                }
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM record_tags WHERE record = ?").execute(arguments: [rowid])
             }
-            if before?.relations != rows.relations {
-                if !fresh {
-                    try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
-                }
-                for rel in rows.relations {
-                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
-                        .execute(arguments: [Data(rel.target.bytes), rel.type, rowid])
-                }
+            for t in s.tags {
+                try db.cachedStatement(sql: "INSERT INTO record_tags(tag, record) VALUES (?, ?)").execute(arguments: [t, rowid])
             }
-            if materialisesAttachments && before?.attachments != rows.attachments {
-                if !fresh {
-                    try db.cachedStatement(sql: "DELETE FROM record_attachments WHERE record = ?").execute(arguments: [rowid])
-                }
-                for a in rows.attachments {
-                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_attachments(hash, record, size) VALUES (?, ?, ?)")
-                        .execute(arguments: [Data(a.hash.bytes), rowid, Int64(a.size)])
-                }
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM relations WHERE source = ?").execute(arguments: [rowid])
             }
-            if before == nil || before?.search != rows.search {
-                if !fresh {
-                    try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
-                }
-                if let search = rows.search {
-                    try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
-                        .execute(arguments: [rowid, search.title, search.body])
-                }
+            for rel in s.elements(SystemField.relations) {
+                guard let (type, target) = RelationElement.parse(rel) else { continue }
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO relations(target, rel, source) VALUES (?, ?, ?)")
+                    .execute(arguments: [Data(target.bytes), type, rowid])
+            }
+            if !fresh && materialisesAttachments {
+                try db.cachedStatement(sql: "DELETE FROM record_attachments WHERE record = ?").execute(arguments: [rowid])
+            }
+            let attachments = s.attachments
+            for a in attachments where materialisesAttachments {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_attachments(hash, record, size) VALUES (?, ?, ?)")
+                    .execute(arguments: [Data(a.ref.hash.bytes), rowid, Int64(a.ref.size)])
+            }
+            if !fresh {
+                try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+            }
+            if kind != nil {
+                let body = (s.fields.compactMap { f -> String? in
+                    guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
+                    return t
+                } + attachments.map(\.searchableText)).joined(separator: "\n")
+                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
+                    .execute(arguments: [rowid, title ?? "", body])
             }
         }
         for link in links {

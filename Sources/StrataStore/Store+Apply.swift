@@ -15,13 +15,6 @@ extension Store {
         try apply(batches: { each in try each(changes) }, now: now, recording: update)
     }
 
-    /// ``apply(_:now:recording:)`` on a chosen path, for the tests that hold the bulk path to
-    /// the one-by-one one.
-    @discardableResult
-    func apply(_ changes: [Change], now: UInt64, path: ApplyPath) throws -> ApplyResult {
-        try apply(batches: { each in try each(changes) }, now: now, path: path)
-    }
-
     /// Applies changes from another replica that arrive a batch at a time (a push read from its
     /// change set as it is decoded), all in one transaction: `read` calls its argument with each
     /// batch in order. Each batch is validated (structure, clock skew) before any of it is
@@ -33,17 +26,6 @@ extension Store {
         batches read: (_ each: ([Change]) throws -> Void) throws -> Void, now: UInt64 = Store.wallClockMillis(),
         recording update: SyncStateUpdate? = nil, admit: @escaping (Change, _ present: Bool) throws -> Void = { _, _ in }
     ) throws -> ApplyResult {
-        try apply(batches: read, now: now, recording: update, path: .automatic, admit: admit)
-    }
-
-    /// The apply itself. On the bulk path (``ApplyPath``) each batch's presence checks are made
-    /// in arrival order, as on the one-by-one path (so `admit` and the counts see the same),
-    /// then its new changes are merged together.
-    func apply(
-        batches read: (_ each: ([Change]) throws -> Void) throws -> Void, now: UInt64,
-        recording update: SyncStateUpdate? = nil, path: ApplyPath,
-        admit: @escaping (Change, _ present: Bool) throws -> Void = { _, _ in }
-    ) throws -> ApplyResult {
         try db.write { db in
             var merge = MergeTransaction(db: db, replica: replicaID)
             var result = ApplyResult(applied: 0, duplicates: 0, records: 0)
@@ -53,26 +35,6 @@ extension Store {
                 for c in changes {
                     try c.validate()
                     try policy.check(c.timestamp, from: c.id, now: now)
-                }
-                if path == .bulk || (path == .automatic && changes.count >= Self.bulkThreshold) {
-                    if merge.bulk == nil { try merge.beginBulk() }
-                    var fresh: [Change] = []
-                    var inBatch = Set<ChangeID>()
-                    for c in changes {
-                        let present = try inBatch.contains(c.id) || merge.has(c.id)
-                        try admit(c, present)
-                        if present {
-                            result.duplicates += 1
-                            continue
-                        }
-                        inBatch.insert(c.id)
-                        fresh.append(c)
-                        result.applied += 1
-                        maxTS = max(maxTS, c.timestamp)
-                        if c.id.replica == replicaID { ownMax = max(ownMax, c.id.seq) }
-                    }
-                    try merge.integrate(bulk: fresh, receivedAt: now)
-                    return
                 }
                 for c in changes {
                     let present = try merge.has(c.id)

@@ -129,7 +129,8 @@ import Testing
             "cannot remove the position from /data/bust.jpg (the EXIF block is truncated); nothing was attached"
         ),
         (.noAttachment(record: "0a1b2c3", number: 4, count: 2), "record 0a1b2c3 has no attachment 4; it has 2, numbered 1 to 2 (`strata show 0a1b2c3` lists them)"),
-        (.blobNotHere(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), "the bytes of attachment 0123456789ab are not on this machine yet"),
+        (.blobNotHere(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), 
+            "the bytes of attachment 0123456789ab are not on this machine yet; `strata fetch ID` downloads a record's attachments from a remote that holds them (`strata fetch --all`: every one)"),
         (
             .blobCorrupt(hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", path: "/data/r.strata.blobs/sha256/01/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
             "the stored copy of attachment 0123456789ab is damaged (/data/r.strata.blobs/sha256/01/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef does not hash to its name); "

@@ -119,10 +119,10 @@ struct ServeTests {
         #expect(down.status != 0 && down.stderr.contains("cannot reach"))
     }
 
-    @Test func attachmentsMoveAfterTheRecordsAndAPolicyLeavesLargeOnesForFetch() throws {
-        let s = try Sandbox()
-        let data = s.path("server")
-        let env = ["STRATA_SERVER_DATA": data]
+    /// A team server on the sandbox's data directory with project palmyra, and the replicas of
+    /// Khaled and Maria with `origin` pointing at it (`mariaRemote`: more `remote add` options).
+    static func khaledAndMaria(_ s: Sandbox, mariaRemote: [String] = []) throws -> (server: ServerProcess, a: String, b: String) {
+        let env = ["STRATA_SERVER_DATA": s.path("server")]
         try s.ok("server", "project", "add", "palmyra", env: env)
         let k = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: env)
         let m = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Maria", env: env)
@@ -132,7 +132,15 @@ struct ServeTests {
         try s.initStore(author: "Khaled", store: a)
         try s.initStore(author: "Maria", store: b)
         try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", k, store: a)
-        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", m, "--attachments", "up-to 1MB", store: b)
+        let added = try strata(
+            ["remote", "add", "origin", server.url, "--project", "palmyra", "--token", m] + mariaRemote, env: ["STRATA_STORE": b], cwd: s.dir)
+        #expect(added.status == 0, "strata remote add failed: \(added.stderr)")
+        return (server, a, b)
+    }
+
+    @Test func attachmentsMoveAfterTheRecordsAndAPolicyLeavesLargeOnesForFetch() throws {
+        let s = try Sandbox()
+        let (server, a, b) = try Self.khaledAndMaria(s, mariaRemote: ["--attachments", "up-to 1MB"])
         let bust = try s.ok("add", "artefact", "Funerary bust", store: a)
         let small = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
         let large = Data((0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) })
@@ -164,18 +172,7 @@ struct ServeTests {
     /// every read, reported by `check`, and downloaded again.
     @Test func aDownloadedAttachmentDamagedUnderItsNameIsRefusedReportedAndDownloadedAgain() throws {
         let s = try Sandbox()
-        let data = s.path("server")
-        let env = ["STRATA_SERVER_DATA": data]
-        try s.ok("server", "project", "add", "palmyra", env: env)
-        let k = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Khaled", env: env)
-        let m = try s.ok("server", "token", "create", "--project", "palmyra", "--researcher", "Maria", env: env)
-        let server = try ServerProcess(["serve", "--port", "0"], env: env, cwd: s.dir)
-        let a = s.path("khaled.strata")
-        let b = s.path("maria.strata")
-        try s.initStore(author: "Khaled", store: a)
-        try s.initStore(author: "Maria", store: b)
-        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", k, store: a)
-        try s.ok("remote", "add", "origin", server.url, "--project", "palmyra", "--token", m, store: b)
+        let (server, a, b) = try Self.khaledAndMaria(s)
         let bust = try s.ok("add", "artefact", "Funerary bust", store: a)
         let photo = Data((0..<700_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 3) })
         try photo.write(to: URL(fileURLWithPath: s.path("bust.bin")))

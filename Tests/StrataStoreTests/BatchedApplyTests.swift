@@ -8,13 +8,13 @@ import Testing
 @testable import StrataCore
 @testable import StrataStore
 
-/// The bulk apply path against the one-by-one path it replaces for large batches (the oracle):
-/// the same random histories (concurrent field edits, deletes and restores, tags, relations,
-/// text edits, attachments and their captions) delivered to replica A one change per apply on
-/// the old path, and to replica B in random batches, orders and duplicates on the bulk path,
-/// must leave everything observable equal: every materialised table, search, conflicts,
-/// history, the version vector, what a later sync sends and what a later edit writes.
-@Suite struct BulkApplyTests {
+/// Delivery does not show: the same random histories (concurrent field edits, deletes and
+/// restores, tags, relations, text edits, attachments and their captions) delivered to replica
+/// A one change per apply, and to replica B in random batches, orders and duplicates (batches
+/// long enough to flush mid-way), must leave everything observable equal: every materialised
+/// table, search, conflicts, history, the version vector, what a later sync sends and what a
+/// later edit writes.
+@Suite struct BatchedApplyTests {
     static let words = ["Temple", "Arch", "theatre", "citadel", "Damascus", "museum", "scan", "بعل"]
 
     /// A random history on three in-memory replicas (`ReplicaModel`), with attachments.
@@ -55,7 +55,7 @@ import Testing
         let b = try Store.create(at: dir.file("b.strata"), author: "a", replicaID: own)
         let now: UInt64 = 1_764_000_000_000 + 86_400_000
 
-        for c in changes.shuffled(using: &rng) { try a.apply([c], now: now, path: .oneByOne) }
+        for c in changes.shuffled(using: &rng) { try a.apply([c], now: now) }
 
         var delivery = changes.shuffled(using: &rng)
         for _ in 0..<Int.random(in: 0...5, using: &rng) where !changes.isEmpty {
@@ -65,13 +65,13 @@ import Testing
         var batches = 0
         while !rest.isEmpty {
             let n = Int.random(in: 1...max(1, rest.count), using: &rng)
-            let r = try b.apply(Array(rest.prefix(n)), now: now, path: .bulk)
+            let r = try b.apply(Array(rest.prefix(n)), now: now)
             #expect(r.applied + r.duplicates == min(n, rest.count), "seed \(seed)")
             rest = rest.dropFirst(n)
             batches += 1
         }
         // Everything again, in one batch: nothing new.
-        let again = try b.apply(changes, now: now, path: .bulk)
+        let again = try b.apply(changes, now: now)
         #expect(again.applied == 0 && again.duplicates == changes.count, "seed \(seed)")
 
         try expectEquivalent(a, b, "seed \(seed), \(changes.count) changes in \(batches) batches")
@@ -137,7 +137,7 @@ import Testing
         }
     }
 
-    @Test func theBulkPathMatchesTheOneByOnePath() async {
+    @Test func randomBatchesOrdersAndDuplicatesLeaveWhatOneByOneLeaves() async {
         let runs = ProcessEnvironment.int("STRATA_STORE_PROPERTY_RUNS", default: 20)
         await propertyCheck(count: runs, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
             try Self.run(seed: seed)
@@ -150,8 +150,8 @@ import Testing
     func regressionSeeds(seed: UInt64) throws { try Self.run(seed: seed, steps: 160) }
 
     /// Batches longer than the flush threshold, with records touched again after a flush and
-    /// records already stored (a populated replica): bulk against one by one.
-    @Test func aLongBulkApplyIntoAPopulatedReplicaMatchesOneByOne() throws {
+    /// records already stored (a populated replica): one batch against one change an apply.
+    @Test func aLongBatchIntoAPopulatedReplicaMatchesOneByOne() throws {
         let dir = try TemporaryDirectory()
         let w = try makeStore(dir, "w", seed: 1)
         let n = MergeTransaction.flushThreshold * 2 + 100
@@ -179,12 +179,12 @@ import Testing
         let now = Store.wallClockMillis()
         // Populate both with half of the notes, then deliver the rest with the later edits.
         let half = first.count / 2
-        try a.apply(Array(first[..<half]), now: now, path: .oneByOne)
-        try b.apply(Array(first[..<half]), now: now, path: .bulk)
+        try a.apply(Array(first[..<half]), now: now)
+        try b.apply(Array(first[..<half]), now: now)
         var rng = SeededRandom(seed: 5)
         let rest = (Array(first[half...]) + second).shuffled(using: &rng)
-        for c in rest { try a.apply([c], now: now, path: .oneByOne) }
-        let r = try b.apply(rest, now: now, path: .bulk)
+        for c in rest { try a.apply([c], now: now) }
+        let r = try b.apply(rest, now: now)
         #expect(r.applied == rest.count)
         try Self.expectEquivalent(a, b, "long batch")
         #expect(try b.check() == [])
