@@ -70,15 +70,12 @@ extension SyncHTTPServer {
         let length = d.size - start
         let first = start
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            var at = first
-            // At most one iteration per piece of the blob.
-            for _ in 0...(length / UInt64(blobPiece) + 1) where at < d.size {
-                let from = at
-                let piece = try await d.storage.readBlob(d.hash, from: from, maxBytes: blobPiece)
-                guard !piece.isEmpty else { throw SyncFailure(.storage(what: "read the attachment", logged: false)) }
-                try await writer.write(ByteBuffer(bytes: piece))
-                at += UInt64(piece.count)
+            var sent: UInt64 = 0
+            try await d.storage.streamBlob(d.hash, from: first, piece: blobPiece) { piece in
+                sent += UInt64(piece.readableBytes)
+                try await writer.write(piece)
             }
+            guard sent == length else { throw SyncFailure(.storage(what: "read the attachment", logged: false)) }
             try await writer.finish(nil)
         }
         return Response(status: start > 0 ? .partialContent : .ok, headers: headers, body: body)

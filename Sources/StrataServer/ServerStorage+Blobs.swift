@@ -1,3 +1,4 @@
+import NIOCore
 import NIOPosix
 import StrataCore
 import StrataStore
@@ -24,6 +25,26 @@ public protocol ProjectBlobStorage: Sendable {
     func readBlob(_ hash: BlobHash, from offset: UInt64, maxBytes: Int) async throws -> [UInt8]
     /// Bytes of blobs held (whole or in part): what the per-project limit bounds.
     func blobBytesHeld() async throws -> UInt64
+    /// Hands a blob held whole to `write` from `offset` to its end, in order, in pieces of at
+    /// most `piece` bytes, verified as ``readBlob(_:from:maxBytes:)`` is (the piece that reaches
+    /// the end comes only once the whole blob hashed to its name). What a download streams.
+    func streamBlob(_ hash: BlobHash, from offset: UInt64, piece: Int, to write: (ByteBuffer) async throws -> Void) async throws
+}
+
+extension ProjectBlobStorage {
+    /// Piece by piece through ``readBlob(_:from:maxBytes:)``: one read per piece.
+    public func streamBlob(_ hash: BlobHash, from offset: UInt64, piece: Int, to write: (ByteBuffer) async throws -> Void)
+        async throws
+    {
+        var at = offset
+        // At most one iteration per piece of the largest blob a server takes, and the end.
+        for _ in 0...(Int(UInt32.max) / max(1, piece) + 1) {
+            let bytes = try await readBlob(hash, from: at, maxBytes: piece)
+            if bytes.isEmpty { return }
+            try await write(ByteBuffer(bytes: bytes))
+            at += UInt64(bytes.count)
+        }
+    }
 }
 
 extension ProjectStorage {
@@ -46,4 +67,36 @@ extension StoreProjectStorage: ProjectBlobStorage {
         return try await NIOThreadPool.singleton.runIfActive { try blobs.read(hash, from: offset, maxBytes: maxBytes) }
     }
     public func blobBytesHeld() throws -> UInt64 { store.blobs.bytesHeld() }
+
+    /// From one open file, read (and hashed) on NIO's blocking pool straight into the buffers
+    /// the response writes, the next piece read while the last one is written.
+    public func streamBlob(_ hash: BlobHash, from offset: UInt64, piece: Int, to write: (ByteBuffer) async throws -> Void)
+        async throws
+    {
+        let blobs = store.blobs
+        let pool = NIOThreadPool.singleton
+        let reader = try await pool.runIfActive { try blobs.openReader(hash, from: offset) }
+        defer { reader.close() }
+        let size = max(1, piece)
+        @Sendable func next() async throws -> ByteBuffer {
+            try await pool.runIfActive {
+                var buffer = ByteBufferAllocator().buffer(capacity: size)
+                _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) {
+                    try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<size]))
+                }
+                return buffer
+            }
+        }
+        var current = try await next()
+        // One iteration per piece; `remaining` is read only while no read is under way.
+        while current.readableBytes > 0 {
+            if reader.remaining == 0 {
+                try await write(current)
+                return
+            }
+            async let ahead = next()
+            try await write(current)
+            current = try await ahead
+        }
+    }
 }

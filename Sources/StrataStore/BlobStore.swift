@@ -585,6 +585,29 @@ public struct BlobStore: Sendable {
         return out
     }
 
+    /// Opens a blob held whole for reading from `offset` to its end in order, verified as
+    /// ``read(_:from:maxBytes:)`` is: the piece that reaches the end is handed over only once
+    /// every byte hashed to its name. One open file for the whole transfer (a server serving a
+    /// download), where ``read(_:from:maxBytes:)`` opens it per piece.
+    public func openReader(_ hash: BlobHash, from offset: UInt64) throws -> BlobReader {
+        let file = path(of: hash)
+        let fd = posixOpen(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StoreError(.blobNotHere(hash: hash.hex)) }
+            throw StoreError(.attachmentUnreadable(path: file, reason: FileSystem.errnoText()))
+        }
+        do {
+            let identity = try fileIdentity(fd, file)
+            let size = UInt64(max(0, identity.size))
+            guard offset <= size else { throw StoreError(.blobPastEnd(hash: hash.hex, size: size, end: offset)) }
+            let hasher = try ReadingHashes.shared.take(file, length: offset, file: identity) ?? hashOfPrefix(fd: fd, length: offset, path: file)
+            return BlobReader(store: self, hash: hash, path: file, fd: fd, size: size, at: offset, hasher: hasher)
+        } catch {
+            posixClose(fd)
+            throw error
+        }
+    }
+
     /// Bytes of every blob held whole and of every partial transfer (what a server's
     /// per-project limit bounds). Reads the folders' listings and the files' sizes.
     public func bytesHeld() -> UInt64 {
@@ -825,5 +848,65 @@ private final class ParallelTurns<T: Sendable>: @unchecked Sendable {
         defer { lock.unlock() }
         results[i] = r
         if case .failure = r { failed = true }
+    }
+}
+
+/// A blob held whole, read once from an offset to its end in order (``BlobStore/openReader(_:from:)``).
+/// Not for use from two threads at once; the file is closed by ``close()`` or when the reader goes.
+public final class BlobReader: @unchecked Sendable {
+    let store: BlobStore
+    public let hash: BlobHash
+    let path: String
+    private var fd: Int32
+    /// The file's length when it was opened.
+    public let size: UInt64
+    /// Where the next piece starts.
+    public private(set) var at: UInt64
+    private var hasher: SHA256
+
+    init(store: BlobStore, hash: BlobHash, path: String, fd: Int32, size: UInt64, at: UInt64, hasher: SHA256) {
+        self.store = store
+        self.hash = hash
+        self.path = path
+        self.fd = fd
+        self.size = size
+        self.at = at
+        self.hasher = hasher
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if fd >= 0 { posixClose(fd) }
+        fd = -1
+    }
+
+    /// Bytes left to read.
+    public var remaining: UInt64 { size - at }
+
+    /// Fills `buffer` with the next bytes (all of it, or what is left) and returns how many; 0
+    /// at the end. The call that reads the last byte checks the hash first: on a mismatch the
+    /// copy is set aside and ``StoreError`` `blobSetAside` thrown, so nothing that reaches the
+    /// end was damaged.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard fd >= 0 else { throw StoreError(.attachmentUnreadable(path: path, reason: "the file was closed")) }
+        let n = Int(min(UInt64(buffer.count), remaining))
+        guard n > 0 else { return 0 }
+        var got = 0
+        while got < n {
+            let r = pread(fd, buffer.baseAddress! + got, n - got, off_t(at) + off_t(got))
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else {
+                throw StoreError(.attachmentUnreadable(path: path, reason: r < 0 ? FileSystem.errnoText() : "the file ended early"))
+            }
+            got += r
+        }
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        at += UInt64(n)
+        if at == size {
+            close()
+            guard BlobHash(bytes: Array(hasher.finalize()))! == hash else { throw store.damaged(hash) }
+        }
+        return n
     }
 }
