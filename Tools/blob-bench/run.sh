@@ -27,11 +27,13 @@ timed() {  # timed OUTVAR command...: seconds into OUTVAR, peak RSS (KiB) into $
     local var=$1; shift
     local t0 t1
     t0=$(now)
-    /usr/bin/time -f "%M" -o "$DIR/rss" "$@" >/dev/null 2>"$DIR/err" || { cat "$DIR/err" >&2; exit 1; }
+    /usr/bin/time -f "%M %U %S" -o "$DIR/rss" "$@" >/dev/null 2>"$DIR/err" || { cat "$DIR/err" >&2; exit 1; }
     t1=$(now)
     printf -v "$var" '%s' "$(echo "$t1 - $t0" | bc -l)"
-    printf -v "${var}_rss" '%s' "$(tail -1 "$DIR/rss")"
+    printf -v "${var}_rss" '%s' "$(tail -1 "$DIR/rss" | cut -d' ' -f1)"
+    printf -v "${var}_cpu" '%s' "$(tail -1 "$DIR/rss" | awk '{print $2 + $3}')"
 }
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # user + system CPU seconds of a process so far
 
 head -c "$((MB * 1000000))" /dev/urandom >"$DIR/photo.bin"
 BYTES=$(stat -c %s "$DIR/photo.bin")
@@ -61,8 +63,13 @@ timed floor_down env STRATA_STORE="$DIR/m.strata" "$STRATA_BIN" sync
 server_floor=$(rss "$SERVER")
 ID=$(k add artefact "Funerary bust")
 k attach "$ID" "$DIR/photo.bin" >/dev/null
+c0=$(cpu "$SERVER")
 timed up env STRATA_STORE="$DIR/k.strata" "$STRATA_BIN" sync
+c1=$(cpu "$SERVER")
 timed down env STRATA_STORE="$DIR/m.strata" "$STRATA_BIN" sync
+c2=$(cpu "$SERVER")
+server_up_cpu=$(echo "$c1 - $c0" | bc -l)
+server_down_cpu=$(echo "$c2 - $c1" | bc -l)
 server_peak=$(rss "$SERVER")
 cmp "$DIR/photo.bin" "$DIR/m.strata.blobs/sha256/$(sha256sum "$DIR/photo.bin" | cut -c1-2)/$(sha256sum "$DIR/photo.bin" | cut -c1-64)"
 
@@ -84,10 +91,16 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
 PORT=$((20000 + RANDOM % 20000))
 (cd "$DIR/www" && exec python3 "$DIR/put.py" "$PORT" "$DIR/put") &
-PIDS+=("$!")
+PY=$!
+PIDS+=("$PY")
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+c0=$(cpu "$PY")
 timed base_down curl -s -o "$DIR/got.bin" "http://127.0.0.1:$PORT/photo.bin"
+c1=$(cpu "$PY")
 timed base_up curl -s -T "$DIR/photo.bin" "http://127.0.0.1:$PORT/upload.bin"
+c2=$(cpu "$PY")
+py_down_cpu=$(echo "$c1 - $c0" | bc -l)
+py_up_cpu=$(echo "$c2 - $c1" | bc -l)
 cmp "$DIR/photo.bin" "$DIR/got.bin"
 
 rate() { echo "$BYTES / $1 / 1000000" | bc -l; }
@@ -96,6 +109,8 @@ printf 'upload   strata sync %.2f s (%.0f MB/s; records-only sync %.2f s)  curl 
     "$up" "$(rate "$up")" "$floor_up" "$base_up" "$(rate "$base_up")" "$(echo "$base_up / $up" | bc -l)"
 printf 'download strata sync %.2f s (%.0f MB/s; records-only sync %.2f s)  curl GET from python %.2f s (%.0f MB/s)  ratio %.2f (goal >= 0.8)\n' \
     "$down" "$(rate "$down")" "$floor_down" "$base_down" "$(rate "$base_down")" "$(echo "$base_down / $down" | bc -l)"
+printf 'CPU seconds (user + system; /proc ticks of 10 ms for the servers): upload strata sync %.2f + server %.2f, curl %.2f + python %.2f; download strata sync %.2f + server %.2f, curl %.2f + python %.2f\n' \
+    "$up_cpu" "$server_up_cpu" "$base_up_cpu" "$py_up_cpu" "$down_cpu" "$server_down_cpu" "$base_down_cpu" "$py_down_cpu"
 printf 'peak RSS strata sync up %d MiB (floor %d), down %d MiB (floor %d): growth %d / %d MiB (goal < 64)\n' \
     $((up_rss / 1024)) $((floor_up_rss / 1024)) $((down_rss / 1024)) $((floor_down_rss / 1024)) \
     $(((up_rss - floor_up_rss) / 1024)) $(((down_rss - floor_down_rss) / 1024))

@@ -15,7 +15,7 @@ struct Options: Sendable {
     var json = false
     var strataBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("strata").path
     var scenarios: [String] = []
-    static let all = ["write", "merge", "first-sync", "incremental-sync", "cli", "load", "attach", "server-storage", "push-memory"]
+    static let all = ["write", "merge", "merge-populated", "first-sync", "incremental-sync", "cli", "load", "attach", "server-storage", "push-memory"]
     /// Photos attached in the `attach` scenario, and their size (default: 3-5 MB each, random).
     var photos = 200
     var photoBytes: Int?

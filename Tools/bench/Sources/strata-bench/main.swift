@@ -4,7 +4,7 @@
 //   swift build -c release --product strata-bench && .build/release/strata-bench [options] [scenario ...]
 //   Tools/bench/run.sh            the whole suite (release), a table, JSON and the plot
 //
-// Scenarios: write, merge, first-sync, incremental-sync, cli, load, attach, server-storage,
+// Scenarios: write, merge, merge-populated, first-sync, incremental-sync, cli, load, attach, server-storage,
 // push-memory. Options: --size N (records,
 // default 100000), --repeat R (default 3; medians are reported), --json (one JSON object per
 // result on stdout), --strata PATH (the strata binary for `cli`; default: next to this one).
@@ -38,6 +38,7 @@ for s in opts.scenarios {
     switch s {
     case "write": try writeScenario()
     case "merge": try mergeScenario()
+    case "merge-populated": try mergePopulatedScenario()
     case "first-sync": try await firstSyncScenario()
     case "incremental-sync": try await incrementalScenario()
     case "cli": try cliScenario()
