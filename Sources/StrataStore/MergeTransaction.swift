@@ -31,6 +31,14 @@ struct MergeTransaction {
     /// False only in migrations that run before `record_attachments` exists (v2-text): no
     /// store of that age holds an attachment.
     var materialisesAttachments = true
+    /// Whether `records_fts` is contentless (v6 on): it keeps no copy of the text, so an entry
+    /// is deleted by giving the very values it was indexed with (`indexed`). False only in the
+    /// v2-text migration, which runs on v1's FTS table with content.
+    var contentlessSearch = true
+    /// The (title, body) each loaded record's `records_fts` entry was written with, derived from
+    /// its stored state by the same function that wrote it (``SearchText``); nil for a record
+    /// without a kind, which has no entry.
+    var indexed: [RecordID: SearchText] = [:]
 
     init(db: Database, replica: ReplicaID) {
         self.db = db
@@ -74,6 +82,7 @@ struct MergeTransaction {
         do {
             let s = try RecordStateCodec.decode(blob, id: id)
             states[id] = s
+            indexed[id] = SearchText(s)
             return s
         } catch {
             throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
@@ -147,6 +156,7 @@ struct MergeTransaction {
         appliedHere.removeAll(keepingCapacity: true)
         rowIDs.removeAll(keepingCapacity: true)
         absent.removeAll(keepingCapacity: true)
+        indexed.removeAll(keepingCapacity: true)
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.
@@ -206,17 +216,19 @@ struct MergeTransaction {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_attachments(hash, record, size) VALUES (?, ?, ?)")
                     .execute(arguments: [Data(a.ref.hash.bytes), rowid, Int64(a.ref.size)])
             }
+            let text = SearchText(s)
             if !fresh {
-                try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+                if !contentlessSearch {
+                    try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
+                } else if let old = indexed[id], old != text {
+                    try SearchText.delete(old, rowid: rowid, db)
+                }
             }
-            if kind != nil {
-                let body = (s.fields.compactMap { f -> String? in
-                    guard f.name != kind?.titleField, case .text(let t) = f.value else { return nil }
-                    return t
-                } + attachments.map(\.searchableText)).joined(separator: "\n")
+            if let text, fresh || !contentlessSearch || indexed[id] != text {
                 try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
-                    .execute(arguments: [rowid, title ?? "", body])
+                    .execute(arguments: [rowid, text.title, text.body])
             }
+            indexed[id] = text
         }
         for link in links {
             guard let rowid = rowIDs[link.record] else {
@@ -238,5 +250,30 @@ struct MergeTransaction {
                 sql: "INSERT INTO versions(replica, contiguous) VALUES (?, ?) ON CONFLICT(replica) DO UPDATE SET contiguous = excluded.contiguous"
             ).execute(arguments: [r, n])
         }
+    }
+}
+
+/// What `records_fts` indexes of a record: its title, and its other text fields and its
+/// attachments' names, captions and metadata as the body. `records_fts` is contentless, so
+/// this is derived again from the stored state to delete an entry: it must stay a function
+/// of the state alone (a change to it needs a migration that rebuilds the index, like v6).
+struct SearchText: Equatable {
+    var title: String
+    var body: String
+
+    /// Nil for a record without a kind (a placeholder whose creation has not arrived).
+    init?(_ s: RecordState) {
+        guard let kind = s.kind.flatMap(RecordKind.init(rawValue:)) else { return nil }
+        title = s.text(kind.titleField) ?? ""
+        body = (s.fields.compactMap { f -> String? in
+            guard f.name != kind.titleField, case .text(let t) = f.value else { return nil }
+            return t
+        } + s.attachments.map(\.searchableText)).joined(separator: "\n")
+    }
+
+    /// Removes the entry `rowid` was indexed with from the contentless table.
+    static func delete(_ old: SearchText, rowid: Int64, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO records_fts(records_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)")
+            .execute(arguments: [rowid, old.title, old.body])
     }
 }

@@ -231,9 +231,15 @@ extension Store {
         }
     }
 
-    /// Runs SQLite's integrity check and re-derives every record from the change log,
-    /// comparing with the materialised state. Returns a list of problems (empty when healthy).
+    /// Runs SQLite's integrity check, re-derives every record from the change log and compares
+    /// it with the materialised state, and compares the search index with one built afresh
+    /// from the records (``searchIndexProblems()``). Returns a list of problems (empty when
+    /// healthy).
     public func check() throws -> [String] {
+        try materialisedProblems() + searchIndexProblems()
+    }
+
+    private func materialisedProblems() throws -> [String] {
         try db.read { db in
             var problems: [String] = []
             let ic = try String.fetchAll(db, sql: "PRAGMA integrity_check")

@@ -62,7 +62,7 @@ enum StoreSchema {
         // fields as text (see `LegacyText`). The log itself is unchanged, so nothing is lost,
         // and every replica reaches the same text whether it migrates or receives the changes.
         m.registerMigration("v2-text") { db in
-            try rebuildMaterialised(db, attachments: false)
+            try rebuildMaterialised(db, attachments: false, contentlessSearch: false)
         }
         // Remotes, bundle peers and what each sync did became tables (they were `x.`-prefixed
         // meta keys, each written in a transaction of its own); see Store+SyncState.swift.
@@ -87,17 +87,45 @@ enum StoreSchema {
         m.registerMigration("v5-remote-attachments") { db in
             try db.execute(sql: "ALTER TABLE remotes ADD COLUMN attachments TEXT NOT NULL DEFAULT 'all'")
         }
+        // Search keeps no second copy of every title and body (issue 14): `records_fts` becomes
+        // contentless, its entries filled again from each record's stored state. Queries read
+        // only rowids and bm25 ranks from it; an entry is replaced by deleting it with the
+        // values it was indexed with (`SearchText`), derived again from the stored state.
+        m.registerMigration("v6-contentless-search") { db in
+            try db.execute(
+                sql: """
+                    DROP TABLE records_fts;
+                    CREATE VIRTUAL TABLE records_fts USING fts5(
+                        title, body, content = '', tokenize = 'unicode61 remove_diacritics 2');
+                    """)
+            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, id, doc FROM records")
+            while let row = try rows.next() {
+                guard let id = RecordID(bytes: row[1] as Data) else { throw StoreError(.corruptRecord(id: "?", detail: "a record id of the wrong length")) }
+                let state: RecordState
+                do { state = try RecordStateCodec.decode(row[2] as Data, id: id) } catch {
+                    throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
+                }
+                guard let text = SearchText(state) else { continue }
+                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
+                    .execute(arguments: [row[0] as Int64, text.title, text.body])
+            }
+        }
         return m
     }
 
     /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
-    /// `attachments`: whether `record_attachments` exists yet (it does from v4 on).
-    static func rebuildMaterialised(_ db: Database, attachments: Bool = true) throws {
+    /// `attachments`: whether `record_attachments` exists yet (it does from v4 on);
+    /// `contentlessSearch`: whether `records_fts` is contentless yet (it is from v6 on).
+    static func rebuildMaterialised(_ db: Database, attachments: Bool = true, contentlessSearch: Bool = true) throws {
         let model = try replayLog(db, replica: ReplicaID(high: 0, low: 0)) { error in
             throw StoreError(.unreadableLog(detail: "\(error)"))
         }
         var batch = MergeTransaction(db: db, replica: model.id)
         batch.materialisesAttachments = attachments
+        batch.contentlessSearch = contentlessSearch
+        // The stored states are not loaded, so the entries they were indexed with are not
+        // known: the index is emptied and every entry written again.
+        if contentlessSearch { try db.execute(sql: "INSERT INTO records_fts(records_fts) VALUES ('delete-all')") }
         batch.states = model.records
         batch.touched = Set(model.records.keys)
         try batch.finish()

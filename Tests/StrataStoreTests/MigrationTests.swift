@@ -72,6 +72,32 @@ import Testing
         #expect(try reopened.record(Self.noteID)?.text("body") == edited)
     }
 
+    @Test func aV5StoreMigratesToTheContentlessIndexAndFindsTheSameRecords() throws {
+        let dir = try TemporaryDirectory()
+        let path = try Self.copy("v5-search.strata", into: dir)
+        let changesBefore = try Self.changeLog(path)
+        let note = RecordID(text: "ggmez4k9sknt80d27b8qabbphg")!
+        let bust = RecordID(text: "h6018s154fesw0d27b8qhy3pmg")!
+        let link = RecordID(text: "jx7w2gbkfkdag0d27b8rff3wsg")!
+        let store = try Store.open(at: path)
+        #expect(try store.check() == [])
+        #expect(try store.search("cella").map(\.id) == [note])
+        #expect(try Set(store.search("satellite").map(\.id)) == [note, link])
+        #expect(try store.search("damascus").map(\.id) == [bust])
+        #expect(try store.search("camera").map(\.id) == [bust], "an attachment's metadata is searchable")
+        #expect(try store.search("before move").map(\.id) == [bust], "and its caption")
+        #expect(try Self.changeLog(path) == changesBefore, "the change log is not rewritten")
+        // Editing after the migration replaces the migrated entries.
+        try store.commit([.set(note, field: "body", .text("Only the gateway stands."))])
+        #expect(try store.search("cella").isEmpty)
+        #expect(try store.search("gateway").map(\.id) == [note])
+        #expect(try store.check() == [])
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        let copied = try queue.read { try $0.tableExists("records_fts_content") }
+        #expect(!copied, "the index keeps no copy of the text")
+    }
+
     static func changeLog(_ path: String) throws -> [Data] {
         // Read without migrating: plain SQLite, read-only.
         var config = Configuration()

@@ -88,12 +88,56 @@ func plainInsert(_ notes: [Note], path: String, transactionPerRow: Bool = false)
     }
 }
 
+/// Issue 14's same-feature baseline: what an application without sync would write for the same
+/// notes and the same queries. A notes table, a tags table (tag, note) and an FTS5 index over
+/// title and body with the notes table as its external content (no second copy of the text),
+/// the tokenizer Strata uses, prepared statements, one transaction, WAL and
+/// `synchronous = FULL` as the store uses. Returns the seconds and the file's bytes (database
+/// and WAL, after the connection is closed).
+func sameFeatureInsert(_ notes: [Note], path: String) throws -> (seconds: Double, bytes: Int) {
+    var c = Configuration()
+    c.journalMode = .wal
+    c.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    let q = try DatabaseQueue(path: path, configuration: c)
+    try q.write { db in
+        try db.execute(
+            sql: """
+                CREATE TABLE notes(rowid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, title TEXT, body TEXT);
+                CREATE TABLE tags(tag TEXT NOT NULL, note INTEGER NOT NULL, PRIMARY KEY(tag, note)) WITHOUT ROWID;
+                CREATE VIRTUAL TABLE notes_fts USING fts5(
+                    title, body, content = 'notes', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2');
+                """)
+    }
+    let t = try seconds {
+        try q.write { db in
+            let note = try db.makeStatement(sql: "INSERT INTO notes(id, title, body) VALUES (?, ?, ?)")
+            let tag = try db.makeStatement(sql: "INSERT INTO tags(tag, note) VALUES (?, ?)")
+            let fts = try db.makeStatement(sql: "INSERT INTO notes_fts(rowid, title, body) VALUES (?, ?, ?)")
+            for n in notes {
+                try note.execute(arguments: [Data(n.id.bytes), n.title, n.body])
+                let rowid = db.lastInsertedRowID
+                for t in n.tags { try tag.execute(arguments: [t, rowid]) }
+                try fts.execute(arguments: [rowid, n.title, n.body])
+            }
+        }
+    }
+    try q.close()
+    return (t, storeBytes(path))
+}
+
+/// Bytes of an SQLite file with its WAL, if any.
+func storeBytes(_ path: String) -> Int {
+    ["", "-wal"].reduce(0) { sum, suffix in
+        sum + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
+    }
+}
+
 /// The SQLite work of Strata's own schema without the engine: the rows a Strata store holds
 /// after recording notes (change log with its encoded payloads, materialised records with
 /// their encoded states, change-to-record links, tags, the FTS5 index) copied by prepared
 /// statements into an empty store of the same schema, in one transaction. Strata's time over
 /// this is the engine's own cost; this over a plain insert is what the schema costs.
-func schemaFloor(copying source: String) throws -> Double {
+func schemaFloor(copying source: String, notes: [Note]) throws -> Double {
     let dest = freshPath("floor.strata")
     _ = try Store.create(at: dest, author: "Floor")  // the schema; closed when dropped
     var c = Configuration()
@@ -106,15 +150,21 @@ func schemaFloor(copying source: String) throws -> Double {
         ),
         ("SELECT record, replica, seq FROM change_records", "INSERT INTO change_records VALUES (?, ?, ?)"),
         ("SELECT tag, record FROM record_tags", "INSERT INTO record_tags VALUES (?, ?)"),
-        ("SELECT rowid, title, body FROM records_fts", "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)"),
     ]
-    let rows = try DatabaseQueue(path: source).read { db in try tables.map { try Row.fetchAll(db, sql: $0.select) } }
+    var rows: [[StatementArguments]] = try DatabaseQueue(path: source).read { db in
+        try tables.map { try Row.fetchAll(db, sql: $0.select).map { StatementArguments($0.databaseValues) } }
+    }
+    // The search index keeps no copy of the text (schema v6): its rows are the notes' own.
+    let byID = Dictionary(uniqueKeysWithValues: notes.map { (Data($0.id.bytes), $0) })
+    let indexed = try DatabaseQueue(path: source).read { db in try Row.fetchAll(db, sql: "SELECT rowid, id FROM records") }
+    rows.append(indexed.compactMap { r in byID[r[1] as Data].map { [r[0] as Int64, $0.title, $0.body] } })
+    let allTables = tables + [(select: "", insert: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")]
     let q = try DatabaseQueue(path: dest, configuration: c)
     return try seconds {
         try q.write { db in
-            for (table, content) in zip(tables, rows) {
+            for (table, content) in zip(allTables, rows) {
                 let st = try db.makeStatement(sql: table.insert)
-                for row in content { try st.execute(arguments: StatementArguments(row.databaseValues)) }
+                for arguments in content { try st.execute(arguments: arguments) }
             }
         }
     }
