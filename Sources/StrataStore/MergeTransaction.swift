@@ -161,7 +161,15 @@ struct MergeTransaction {
 
     /// Writes the materialised rows of touched records and advances the version vector.
     mutating func finish() throws {
-        for id in touched {
+        // Stored records in rowid order, then new ones (whose rowids are handed out in the
+        // order they are written): FTS5 flushes its pending terms to a new segment whenever
+        // an entry's rowid is below the previous one's, so the hash order of `touched` made
+        // every replaced entry a segment of its own, half of a merge into a populated replica.
+        var order: [(rowid: Int64, id: RecordID)] = []
+        order.reserveCapacity(touched.count)
+        for id in touched where states[id] != nil { order.append((try existingRowID(for: id) ?? .max, id)) }
+        order.sort { $0.rowid < $1.rowid }
+        for (_, id) in order {
             guard let s = states[id] else { continue }
             let kind = s.kind.flatMap(RecordKind.init(rawValue:))
             let title = kind.flatMap { s.text($0.titleField) }
