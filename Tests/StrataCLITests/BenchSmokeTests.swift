@@ -8,7 +8,7 @@ struct BenchSmokeTests {
     @Test func everyScenarioRunsAndReportsARatio() throws {
         let bench = URL(fileURLWithPath: strataBinary).deletingLastPathComponent().appendingPathComponent("strata-bench").path
         try #require(FileManager.default.isExecutableFile(atPath: bench), "no strata-bench next to \(strataBinary)")
-        var scenarios = ["write", "merge", "first-sync", "incremental-sync", "load", "attach", "server-storage"]
+        var scenarios = ["write", "merge", "merge-populated", "first-sync", "incremental-sync", "load", "attach", "server-storage"]
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") { scenarios.append("cli") }
         let r = try runProgram(bench, ["--size", "40", "--repeat", "1", "--clients", "3", "--seconds", "1", "--photos", "3", "--photo-bytes", "20000", "--json", "--strata", strataBinary] + scenarios)
         #expect(r.status == 0, "\(r.stderr)")
