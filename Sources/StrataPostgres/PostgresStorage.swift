@@ -104,9 +104,16 @@ public final class PostgresStorage: TeamServerStorage, Sendable {
         await runTask.value
     }
 
-    /// `body` with the operation timeout; its PostgreSQL errors are kept as they are.
+    /// `body` with the operation timeout. A PostgreSQL error that comes out of it is told as
+    /// ``PostgresStorageError`` (its SQLSTATE and message, or why the server was out of reach):
+    /// postgres-nio's own description of it is a generic sentence, which is what a server's
+    /// log showed for connections a restart cut.
     func timed<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withTimeout(seconds: options.operationTimeoutSeconds, operation: operation, body)
+        do {
+            return try await withTimeout(seconds: options.operationTimeoutSeconds, operation: operation, body)
+        } catch let e as PSQLError {
+            throw PostgresStorageError.classify(e, location: database.description)
+        }
     }
 
     /// `body` in a transaction on one leased connection, with the operation timeout. A
