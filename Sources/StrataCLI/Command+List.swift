@@ -69,6 +69,9 @@ struct SearchCommand: ParsableCommand {
         let out = try Output(store: store)
         if json {
             printJSON(.array(records.map(out.recordJSON)))
+        } else if records.isEmpty && limit > 0 {
+            // On stderr, so a script reading the list still reads an empty one.
+            printError("no records match '\(q)'" + (all ? "" : " (deleted records too: --all)"))
         } else {
             out.printList(records)
         }

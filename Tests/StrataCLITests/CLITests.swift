@@ -186,7 +186,9 @@ struct CLITests {
         let json = try #require(try s.run("search", "lion", "--json").json() as? [[String: Any]])
         #expect(json.first?["short"] as? String == b)
         try s.ok("rm", b)
-        #expect(try s.ok("search", "limestone").isEmpty)
+        let gone = try s.run("search", "limestone")
+        #expect(gone.status == 0 && gone.stdout.isEmpty)
+        #expect(gone.stderr == "no records match 'limestone' (deleted records too: --all)\n")
         #expect(try s.ok("search", "limestone", "--all").contains(b))
     }
 
