@@ -55,6 +55,8 @@ public struct PostgresStorageError: Error, Sendable, Equatable, CustomStringConv
     static func classify(_ error: any Error, location: String) -> PostgresStorageError {
         if let e = error as? PostgresStorageError { return e }
         if let e = error as? PSQLError {
+            // A connection's failure wrapping the server's own error: tell the server's.
+            if let inner = e.underlying as? PSQLError, inner.serverInfo != nil { return classify(inner, location: location) }
             if let state = e.serverInfo?[.sqlState] {
                 switch state {
                 case "28P01", "28000": return PostgresStorageError(.authenticationFailed(location: location))
@@ -67,10 +69,19 @@ public struct PostgresStorageError: Error, Sendable, Equatable, CustomStringConv
             case .authMechanismRequiresPassword:
                 return PostgresStorageError(.authenticationFailed(location: location))
             default:
-                let reason = e.underlying.map { "\($0)" } ?? "\(e.code)"
-                return PostgresStorageError(.unreachable(location: location, reason: reason))
+                return PostgresStorageError(.unreachable(location: location, reason: reason(e)))
             }
         }
         return PostgresStorageError(.unreachable(location: location, reason: "\(error)"))
+    }
+
+    /// Why a connection failed, in words: the underlying error (a socket's, a TLS library's),
+    /// else postgres-nio's error code (e.g. `serverClosedConnection`). A `PSQLError`'s own
+    /// description is a fixed sentence that says nothing, so it is never used; nor is the
+    /// query it carries (its debug description), which a log must not hold.
+    static func reason(_ e: PSQLError, depth: Int = 0) -> String {
+        if let inner = e.underlying as? PSQLError, depth < 3 { return reason(inner, depth: depth + 1) }
+        if let u = e.underlying { return "\(u)" }
+        return "\(e.code)"
     }
 }
