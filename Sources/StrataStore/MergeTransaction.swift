@@ -31,13 +31,11 @@ struct MergeTransaction {
     /// False only in migrations that run before `record_attachments` exists (v2-text): no
     /// store of that age holds an attachment.
     var materialisesAttachments = true
-    /// Whether `records_fts` is contentless (v6 on): it keeps no copy of the text, so an entry
-    /// is deleted by giving the very values it was indexed with (`indexed`). False only in the
-    /// v2-text migration, which runs on v1's FTS table with content.
-    var contentlessSearch = true
     /// The (title, body) each loaded record's `records_fts` entry was written with, derived from
     /// its stored state by the same function that wrote it (``SearchText``); nil for a record
-    /// without a kind, which has no entry.
+    /// without a kind, which has no entry. `records_fts` is contentless (v6 on): it keeps no
+    /// copy of the text, so an entry is deleted by giving these very values. A transaction that
+    /// sets `states` without loading them (a rebuild) empties the index first.
     var indexed: [RecordID: SearchText] = [:]
 
     init(db: Database, replica: ReplicaID) {
@@ -224,19 +222,16 @@ struct MergeTransaction {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_attachments(hash, record, size) VALUES (?, ?, ?)")
                     .execute(arguments: [Data(a.ref.hash.bytes), rowid, Int64(a.ref.size)])
             }
+            // The entry is rewritten only when what it indexes changed.
             let text = SearchText(s)
-            if !fresh {
-                if !contentlessSearch {
-                    try db.cachedStatement(sql: "DELETE FROM records_fts WHERE rowid = ?").execute(arguments: [rowid])
-                } else if let old = indexed[id], old != text {
-                    try SearchText.delete(old, rowid: rowid, db)
+            if indexed[id] != text {
+                if let old = indexed[id] { try SearchText.delete(old, rowid: rowid, db) }
+                if let text {
+                    try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
+                        .execute(arguments: [rowid, text.title, text.body])
                 }
+                indexed[id] = text
             }
-            if let text, fresh || !contentlessSearch || indexed[id] != text {
-                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
-                    .execute(arguments: [rowid, text.title, text.body])
-            }
-            indexed[id] = text
         }
         for link in links {
             guard let rowid = rowIDs[link.record] else {
@@ -277,6 +272,29 @@ struct SearchText: Equatable {
             guard f.name != kind.titleField, case .text(let t) = f.value else { return nil }
             return t
         } + s.attachments.map(\.searchableText)).joined(separator: "\n")
+    }
+
+    /// Writes the search text of every record of the table `records` into the FTS5 table
+    /// `index` (an empty one), under the records' rowids. `unreadable` gets each record whose
+    /// id or state cannot be read (its id when that much is readable); it may throw to stop.
+    static func index(
+        records: String, into index: String, _ db: Database, unreadable: (RecordID?, any Error) throws -> Void
+    ) throws {
+        let rows = try Row.fetchCursor(db, sql: "SELECT rowid, id, doc FROM \(records)")
+        while let row = try rows.next() {
+            guard let id = RecordID(bytes: row[1] as Data) else {
+                try unreadable(nil, StoreError(.corruptRecord(id: "?", detail: "a record id of the wrong length")))
+                continue
+            }
+            let state: RecordState
+            do { state = try RecordStateCodec.decode(row[2] as Data, id: id) } catch {
+                try unreadable(id, error)
+                continue
+            }
+            guard let text = SearchText(state) else { continue }
+            try db.cachedStatement(sql: "INSERT INTO \(index)(rowid, title, body) VALUES (?, ?, ?)")
+                .execute(arguments: [row[0] as Int64, text.title, text.body])
+        }
     }
 
     /// Removes the entry `rowid` was indexed with from the contentless table.

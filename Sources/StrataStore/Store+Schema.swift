@@ -98,16 +98,9 @@ enum StoreSchema {
                     CREATE VIRTUAL TABLE records_fts USING fts5(
                         title, body, content = '', tokenize = 'unicode61 remove_diacritics 2');
                     """)
-            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, id, doc FROM records")
-            while let row = try rows.next() {
-                guard let id = RecordID(bytes: row[1] as Data) else { throw StoreError(.corruptRecord(id: "?", detail: "a record id of the wrong length")) }
-                let state: RecordState
-                do { state = try RecordStateCodec.decode(row[2] as Data, id: id) } catch {
-                    throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
-                }
-                guard let text = SearchText(state) else { continue }
-                try db.cachedStatement(sql: "INSERT INTO records_fts(rowid, title, body) VALUES (?, ?, ?)")
-                    .execute(arguments: [row[0] as Int64, text.title, text.body])
+            try SearchText.index(records: "records", into: "records_fts", db) { id, error in
+                if let e = error as? StoreError { throw e }
+                throw StoreError(.corruptRecord(id: id?.text ?? "?", detail: "\(error)"))
             }
         }
         return m
@@ -116,16 +109,16 @@ enum StoreSchema {
     /// Re-derives `records`, `record_tags`, `relations` and `records_fts` from `changes`.
     /// `attachments`: whether `record_attachments` exists yet (it does from v4 on);
     /// `contentlessSearch`: whether `records_fts` is contentless yet (it is from v6 on).
-    static func rebuildMaterialised(_ db: Database, attachments: Bool = true, contentlessSearch: Bool = true) throws {
+    static func rebuildMaterialised(_ db: Database, attachments: Bool, contentlessSearch: Bool) throws {
         let model = try replayLog(db, replica: ReplicaID(high: 0, low: 0)) { error in
             throw StoreError(.unreadableLog(detail: "\(error)"))
         }
         var batch = MergeTransaction(db: db, replica: model.id)
         batch.materialisesAttachments = attachments
-        batch.contentlessSearch = contentlessSearch
         // The stored states are not loaded, so the entries they were indexed with are not
         // known: the index is emptied and every entry written again.
-        if contentlessSearch { try db.execute(sql: "INSERT INTO records_fts(records_fts) VALUES ('delete-all')") }
+        try db.execute(
+            sql: contentlessSearch ? "INSERT INTO records_fts(records_fts) VALUES ('delete-all')" : "DELETE FROM records_fts")
         batch.states = model.records
         batch.touched = Set(model.records.keys)
         try batch.finish()

@@ -27,20 +27,14 @@ extension Store {
                         CREATE VIRTUAL TABLE temp.stored_terms USING fts5vocab(store, records_fts, instance);
                         CREATE VIRTUAL TABLE temp.oracle_terms USING fts5vocab(main, oracle, instance);
                         """)
-                let rows = try Row.fetchCursor(db, sql: "SELECT rowid, id, doc FROM store.records")
-                while let row = try rows.next() {
-                    guard let id = RecordID(bytes: row[1] as Data), let s = try? RecordStateCodec.decode(row[2] as Data, id: id),
-                        let text = SearchText(s)
-                    else { continue }  // an unreadable state is reported by `check` itself
-                    try db.cachedStatement(sql: "INSERT INTO oracle(rowid, title, body) VALUES (?, ?, ?)")
-                        .execute(arguments: [row[0] as Int64, text.title, text.body])
-                }
+                // An unreadable state is reported by `check` itself.
+                try SearchText.index(records: "store.records", into: "oracle", db) { _, _ in }
                 // Rows in one index and not the other, a few of each side named.
-                let query = """
-                    SELECT term, doc, col, offset FROM %@ EXCEPT SELECT term, doc, col, offset FROM %@ LIMIT 5
-                    """
-                let stale = try Row.fetchAll(db, sql: String(format: query, "temp.stored_terms", "temp.oracle_terms"))
-                let missing = try Row.fetchAll(db, sql: String(format: query, "temp.oracle_terms", "temp.stored_terms"))
+                func except(_ a: String, _ b: String) throws -> [Row] {
+                    try Row.fetchAll(db, sql: "SELECT term, doc, col, offset FROM \(a) EXCEPT SELECT term, doc, col, offset FROM \(b) LIMIT 5")
+                }
+                let stale = try except("temp.stored_terms", "temp.oracle_terms")
+                let missing = try except("temp.oracle_terms", "temp.stored_terms")
                 for r in stale {
                     problems.append("search index: word '\(r[0] as String)' indexed for record row \(r[1] as Int64) that its state no longer has")
                 }

@@ -170,6 +170,13 @@ func schemaFloor(copying source: String, notes: [Note]) throws -> Double {
     }
 }
 
+/// `changes` applied to `store` as a sync delivers them: in applies of `chunk` changes.
+func apply(_ changes: [Change], to store: Store, inChunksOf chunk: Int) throws {
+    for start in stride(from: 0, to: changes.count, by: chunk) {
+        try store.apply(Array(changes[start..<min(changes.count, start + chunk)]))
+    }
+}
+
 /// A store holding `notes`, recorded in one transaction.
 func storeWith(_ notes: [Note], path: String, author: String = "Khaled") throws -> Store {
     let s = try Store.create(at: path, author: author)

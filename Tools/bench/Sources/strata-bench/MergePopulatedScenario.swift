@@ -15,11 +15,8 @@ func mergePopulatedScenario() throws {
     let created = try khaled.changes(missingFrom: VersionVector())
     let maria = try Store.create(at: freshPath("maria.strata"), author: "Maria")
     let omar = try Store.create(at: freshPath("omar.strata"), author: "Omar")
-    for chunk in stride(from: 0, to: created.count, by: 5000) {
-        let part = Array(created[chunk..<min(created.count, chunk + 5000)])
-        try maria.apply(part)
-        try omar.apply(part)
-    }
+    try apply(created, to: maria, inChunksOf: 5000)
+    try apply(created, to: omar, inChunksOf: 5000)
     let template = freshPath("omar-template.strata")
     try omar.backup(to: template)
     let conflicted = notes.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
@@ -40,12 +37,7 @@ func mergePopulatedScenario() throws {
         let path = freshPath("omar-run.strata")
         try Store.restore(from: template, to: path)
         let replica = try Store.open(at: path)
-        times.append(
-            try seconds {
-                for chunk in stride(from: 0, to: remote.count, by: 2000) {
-                    try replica.apply(Array(remote[chunk..<min(remote.count, chunk + 2000)]))
-                }
-            })
+        times.append(try seconds { try apply(remote, to: replica, inChunksOf: 2000) })
         let found = try replica.conflicts().count
         precondition(found == conflicted.count, "merge-populated: expected \(conflicted.count) conflicts, found \(found)")
         let sample = try replica.record(conflicted[0].id)

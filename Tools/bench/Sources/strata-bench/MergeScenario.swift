@@ -16,7 +16,7 @@ func mergeScenario() throws {
     let khaled = try storeWith(notes, path: freshPath("khaled.strata"))
     let created = try khaled.changes(missingFrom: VersionVector())
     let maria = try Store.create(at: freshPath("maria.strata"), author: "Maria")
-    for chunk in stride(from: 0, to: created.count, by: 5000) { try maria.apply(Array(created[chunk..<min(created.count, chunk + 5000)])) }
+    try apply(created, to: maria, inChunksOf: 5000)
     let conflicted = notes.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
     try khaled.commit(each: conflicted.map { [.set($0.id, field: "title", .text($0.title + " (checked)"))] })
     try maria.commit(each: conflicted.map { [.set($0.id, field: "title", .text($0.title + " (revised)"))] })
@@ -27,12 +27,7 @@ func mergeScenario() throws {
     for _ in 0..<repeats {
         plain.append(try plainInsert(makeNotes(all.count), path: freshPath("plainmerge.db")))
         let third = try Store.create(at: freshPath("omar.strata"), author: "Omar")
-        times.append(
-            try seconds {
-                for chunk in stride(from: 0, to: all.count, by: 2000) {
-                    try third.apply(Array(all[chunk..<min(all.count, chunk + 2000)]))
-                }
-            })
+        times.append(try seconds { try apply(all, to: third, inChunksOf: 2000) })
         let found = try third.conflicts().count
         precondition(found == conflicted.count, "merge: expected \(conflicted.count) conflicts, found \(found)")
     }

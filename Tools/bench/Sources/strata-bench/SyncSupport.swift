@@ -30,7 +30,7 @@ func serverTemplate(_ notes: [Note]) throws -> (dir: String, token: String) {
             let source = try storeWith(notes, path: freshPath("source.strata"))
             let project = try backend.store(for: "palmyra")!
             let all = try source.changes(missingFrom: VersionVector())
-            for chunk in stride(from: 0, to: all.count, by: 5000) { try project.apply(Array(all[chunk..<min(all.count, chunk + 5000)])) }
+            try apply(all, to: project, inChunksOf: 5000)
         }
     }  // the backend and its stores close here (SQLite checkpoints the WAL), so the files can be copied
     serverTemplates[notes.count] = (dir, token)
