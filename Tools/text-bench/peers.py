@@ -76,6 +76,8 @@ def main():
     names = args or ["automerge-paper", "rustcode", "sveltecomponent", "friendsforever_flat"]
     for name in names:
         data = json.load(gzip.open(f"{tdir}/{name}.json.gz"))
+        if data.get("kind") == "concurrent":
+            continue  # merge orders are measured for Strata alone (text-bench)
         patches = [tuple(p) for t in data["txns"] for p in t["patches"]]
         end = data["endContent"]
         for impl, (replay, encode, load) in IMPLS.items():

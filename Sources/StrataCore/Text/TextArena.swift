@@ -18,6 +18,26 @@ struct TextArena: Sendable {
     /// Where each segment starts in `scalars`.
     private var offsets: [UInt32] = []
 
+    init() {}
+
+    /// An arena holding `scalars`, the characters of `runs` (counter, length), which are in
+    /// ascending counter order and do not overlap; their lengths add up to `scalars.count`.
+    init(scalars: ArraySlice<Unicode.Scalar>, runs: some Sequence<(UInt32, UInt32)>) {
+        self.scalars = Array(scalars)
+        var stored: UInt32 = 0
+        var end: UInt32? = nil
+        for (counter, length) in runs {
+            precondition(end.map { counter >= $0 } ?? true, "text arena: characters out of counter order")
+            if counter != end {
+                starts.append(counter)
+                offsets.append(stored)
+            }
+            stored += length
+            end = counter + length
+        }
+        precondition(Int(stored) == scalars.count, "text arena: runs and characters differ in length")
+    }
+
     /// Characters stored.
     var count: Int { scalars.count }
 

@@ -25,24 +25,20 @@ extension TextDocument {
             case .duplicate:
                 break
             case .applied(let r):
-                if let list = waiting[r], let first = list.first, first.need <= next[Int(r)] {
-                    let k = list.firstIndex { $0.need > next[Int(r)] } ?? list.count
-                    let woken = list[..<k]
-                    waiting[r] = k == list.count ? nil : Array(list[k...])
-                    for w in woken { pendingSet.remove(w.op) }
-                    queue.append(contentsOf: woken.reversed().map(\.op))
+                let have = next[Int(r)]
+                if let smallest = waiting[r]?.smallestNeed, smallest <= have, var q = waiting.removeValue(forKey: r) {
+                    var woken: [TextOperation] = []
+                    while !q.isEmpty && q.smallestNeed <= have { woken.append(q.removeSmallest()) }
+                    if !q.isEmpty { waiting[r] = q }
+                    for w in woken { pendingSet.remove(w) }
+                    queue.append(contentsOf: woken.reversed())  // smallest need first (popLast)
                 }
             case .blocked(let r, let need):
                 if pendingSet.insert(op).inserted {
-                    var list = waiting[r] ?? []
-                    var lo = 0
-                    var hi = list.count
-                    while lo < hi {
-                        let mid = (lo + hi) / 2
-                        if list[mid].need <= need { lo = mid + 1 } else { hi = mid }
-                    }
-                    list.insert((need, op), at: lo)
-                    waiting[r] = list
+                    // Taken out and put back, so the heap's storage is not shared while it grows.
+                    var q = waiting.removeValue(forKey: r) ?? WaitQueue()
+                    q.insert(op, need: need)
+                    waiting[r] = q
                 }
             }
         }
@@ -280,5 +276,56 @@ extension TextDocument {
             let (rc, _) = locateID(right.replica, right.counter)
             splitChunkIfNeeded(rc)
         }
+    }
+}
+
+/// Operations waiting until one replica reaches a counter: a binary min-heap on that counter
+/// (`need`), ties by arrival. Which of several ready operations is applied first does not change
+/// the document (the merge is order-independent); the heap only makes any delivery order cost
+/// O(log n) per buffered operation instead of a sorted insert's O(n).
+struct WaitQueue {
+    private var heap: [(need: UInt32, seq: UInt64, op: TextOperation)] = []
+    private var arrivals: UInt64 = 0
+
+    var isEmpty: Bool { heap.isEmpty }
+    var count: Int { heap.count }
+    /// The smallest need (`UInt32.max` when empty).
+    var smallestNeed: UInt32 { heap.first?.need ?? .max }
+
+    private static func less(_ a: (need: UInt32, seq: UInt64, op: TextOperation), _ b: (need: UInt32, seq: UInt64, op: TextOperation)) -> Bool {
+        a.need != b.need ? a.need < b.need : a.seq < b.seq
+    }
+
+    mutating func insert(_ op: TextOperation, need: UInt32) {
+        heap.append((need, arrivals, op))
+        arrivals += 1
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard Self.less(heap[i], heap[parent]) else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    /// Removes and returns the operation with the smallest need. The queue must not be empty.
+    mutating func removeSmallest() -> TextOperation {
+        let top = heap[0].op
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1
+                let r = l + 1
+                var m = i
+                if l < heap.count && Self.less(heap[l], heap[m]) { m = l }
+                if r < heap.count && Self.less(heap[r], heap[m]) { m = r }
+                if m == i { break }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
     }
 }

@@ -226,23 +226,49 @@ extension TextDocument {
                 stretchEnd[j] = end
             }
         }
-        /// The position in `byReplica` of the run holding character (r, c), or nil for a delete's counter.
-        func characterRun(_ r: Int, _ c: UInt32) -> Int? {
-            var lo = first[r]
-            var hi = first[r + 1]
-            while lo < hi {  // first run starting after c
-                let mid = (lo + hi) / 2
-                if sortedCounter[mid] <= c { lo = mid + 1 } else { hi = mid }
+        /// The position in `byReplica` of the run holding character (r, c), or nil for a delete's
+        /// counter. `hint`, the position the previous call found, is tried first with its two
+        /// neighbours: a replica's deletes in counter order mostly name neighbouring characters
+        /// (backspacing), so most calls skip the binary search.
+        func characterRun(_ r: Int, _ c: UInt32, hint: inout Int) -> Int? {
+            let lower = first[r]
+            let upper = first[r + 1]
+            let found: Int? = sortedCounter.withUnsafeBufferPointer { counters in
+                sortedLength.withUnsafeBufferPointer { lengths in
+                    for j in hint - 1...hint + 1 where j >= lower && j < upper {
+                        if counters[j] <= c && c - counters[j] < lengths[j] { return j }
+                    }
+                    var lo = lower
+                    var hi = upper
+                    while lo < hi {  // first run starting after c
+                        let mid = (lo + hi) / 2
+                        if counters[mid] <= c { lo = mid + 1 } else { hi = mid }
+                    }
+                    guard lo > lower else { return nil }
+                    return c - counters[lo - 1] < lengths[lo - 1] ? lo - 1 : nil
+                }
             }
-            guard lo > first[r] else { return nil }
-            return c - sortedCounter[lo - 1] < sortedLength[lo - 1] ? lo - 1 : nil
+            if let found { hint = found }
+            return found
         }
-        // Origins must name characters: sorted, they are checked in one sweep along the sorted runs.
+        // Origins must name characters: sorted, they are checked in one sweep along the sorted
+        // runs. An origin that is the last character of the run before (or the first of the run
+        // after) names a character by construction and is not collected.
         var origins: [UInt64] = []
         origins.reserveCapacity(2 * runs.count)
-        for run in runs {
-            if !run.left.isNone { origins.append(UInt64(run.left.replica) << 32 | UInt64(run.left.counter)) }
-            if !run.right.isNone { origins.append(UInt64(run.right.replica) << 32 | UInt64(run.right.counter)) }
+        for (k, run) in runs.enumerated() {
+            if !run.left.isNone {
+                let previous = k > 0 ? runs[k - 1] : nil
+                if previous == nil || run.left.replica != previous!.replica || run.left.counter != previous!.counter + previous!.length - 1 {
+                    origins.append(UInt64(run.left.replica) << 32 | UInt64(run.left.counter))
+                }
+            }
+            if !run.right.isNone {
+                let following = k + 1 < runs.count ? runs[k + 1] : nil
+                if following == nil || run.right.replica != following!.replica || run.right.counter != following!.counter {
+                    origins.append(UInt64(run.right.replica) << 32 | UInt64(run.right.counter))
+                }
+            }
         }
         origins.sort()
         var at = 0  // index into the runs sorted by (replica, counter)
@@ -256,40 +282,72 @@ extension TextDocument {
             }
         }
         origins = []
-        // Content.
-        let scalars = Array(s.text.unicodeScalars)
-        var contentStart: [Int] = []
-        contentStart.reserveCapacity(runs.count)
-        var pos = 0
-        for run in runs {
-            contentStart.append(pos)
-            pos += Int(run.length)
-            guard pos <= scalars.count else { throw TextSnapshotError(.textShorterThanRuns) }
+        // Content. Laid out by (replica, counter), every replica's characters are one stretch of
+        // `characters`: the run at sorted position j holds characters[charStart[j] ..< charStart[j + 1]].
+        // The text is read once, in document order, each run's characters written to their place.
+        var charStart = [Int](repeating: 0, count: runs.count + 1)
+        stats += runs.count + 1
+        for j in byReplica.indices { charStart[j + 1] = charStart[j] + Int(sortedLength[j]) }
+        let characterCount = charStart[runs.count]
+        // Each character takes at least one byte of the text: more characters than bytes is a
+        // text shorter than the runs, found before anything is sized by the runs' lengths.
+        guard characterCount <= s.text.utf8.count else { throw TextSnapshotError(.textShorterThanRuns) }
+        var sortedPosition = [Int](repeating: 0, count: runs.count)
+        stats += runs.count
+        for (j, k) in byReplica.enumerated() { sortedPosition[k] = j }
+        var characters = [Unicode.Scalar](repeating: Unicode.Scalar(0), count: characterCount)
+        stats += characterCount
+        var shorter = false
+        var longer = false
+        characters.withUnsafeMutableBufferPointer { out in
+            var it = s.text.unicodeScalars.makeIterator()
+            for k in runs.indices {
+                var p = charStart[sortedPosition[k]]
+                for _ in 0..<runs[k].length {
+                    guard let c = it.next() else {
+                        shorter = true
+                        return
+                    }
+                    out[p] = c
+                    p += 1
+                }
+            }
+            longer = it.next() != nil
         }
-        guard pos == scalars.count else { throw TextSnapshotError(.textLongerThanRuns) }
-        var arenas = [TextArena](repeating: TextArena(), count: rCount)
+        if shorter { throw TextSnapshotError(.textShorterThanRuns) }
+        if longer { throw TextSnapshotError(.textLongerThanRuns) }
+        sortedPosition = []
+        var arenas: [TextArena] = []
+        arenas.reserveCapacity(rCount)
         stats += rCount
         for r in 0..<rCount {
-            for j in first[r]..<first[r + 1] {
-                let k = byReplica[j]
-                arenas[r].append(scalars[contentStart[k]..<contentStart[k] + Int(runs[k].length)], at: runs[k].counter)
-            }
+            arenas.append(
+                TextArena(
+                    scalars: characters[charStart[first[r]]..<charStart[first[r + 1]]],
+                    runs: (first[r]..<first[r + 1]).lazy.map { (sortedCounter[$0], sortedLength[$0]) }))
         }
+        characters = []
         arena = arenas
 
         // Deletes. A replica's counters that no run holds are its deletes' counters: its entries
-        // fill them in ascending order, each within one stretch of them.
-        var named: [DeleteEntry] = []  // every target range (counter unused)
+        // fill them in ascending order, each within one stretch of them. Each entry also marks
+        // the characters it names, as +1 at the first and -1 after the last in `named` (indexed
+        // like `characters`: a stretch of consecutive counters is consecutive there).
+        var named = [Int32](repeating: 0, count: characterCount + 1)
+        stats += characterCount + 1
+        var hint = 0
         for r in 0..<rCount {
             var j = first[r]  // the next run of r, by counter
             var gap: UInt32 = 0  // the next counter of r to fill
             func skipCharacters() {
-                while j < first[r + 1] && runs[byReplica[j]].counter == gap {
-                    gap += runs[byReplica[j]].length
+                while j < first[r + 1] && sortedCounter[j] == gap {
+                    gap += sortedLength[j]
                     j += 1
                 }
             }
             var log: [DeleteEntry] = []
+            log.reserveCapacity(s.deletes[r].count)
+            stats += s.deletes[r].count
             for (i, d) in s.deletes[r].enumerated() {
                 let tr = d.target
                 guard tr >= 0 && tr < rCount, d.length > 0, UInt64(d.start) + UInt64(d.length) <= UInt64(nexts[tr]) else {
@@ -300,54 +358,38 @@ extension TextDocument {
                 guard UInt64(gap) + UInt64(len) <= UInt64(nexts[r]) else {
                     throw TextSnapshotError(.moreDeletesThanCounters(replica: r, entry: i))
                 }
-                let gapEnd = j < first[r + 1] ? runs[byReplica[j]].counter : nexts[r]
+                let gapEnd = j < first[r + 1] ? sortedCounter[j] : nexts[r]
                 guard gap + len <= gapEnd else { throw TextSnapshotError(.deleteOverlapsCharacters(replica: r, entry: i)) }
-                guard let t = characterRun(tr, d.start), UInt64(stretchEnd[t]) >= UInt64(d.start) + UInt64(len) else {
+                guard let t = characterRun(tr, d.start, hint: &hint), UInt64(stretchEnd[t]) >= UInt64(d.start) + UInt64(len) else {
                     throw TextSnapshotError(.deleteNamesDeleteCounter(replica: r, entry: i))
                 }
-                let entry = DeleteEntry(counter: gap, replica: UInt32(tr), start: d.start, length: len)
-                log.append(entry)
-                named.append(entry)
+                let p = charStart[t] + Int(d.start - sortedCounter[t])
+                named[p] += 1
+                named[p + Int(len)] -= 1
+                log.append(DeleteEntry(counter: gap, replica: UInt32(tr), start: d.start, length: len))
                 gap += len
             }
             skipCharacters()
             guard gap == nexts[r] else { throw TextSnapshotError(.countersUncovered(replica: r)) }
             deletes[r] = log
         }
-        // A character is flagged deleted exactly when a delete names it: walk each replica's runs
-        // and the union of the ranges named in it, both by counter.
-        named.sort { ($0.replica != $1.replica) ? $0.replica < $1.replica : $0.start < $1.start }
-        var n = 0
-        for r in 0..<rCount {
-            var union: [(start: UInt32, end: UInt32)] = []
-            while n < named.count && named[n].replica == UInt32(r) {
-                let s = named[n].start
-                let e = s + named[n].length
-                if let last = union.last, s <= last.end {
-                    union[union.count - 1].end = max(last.end, e)
-                } else {
-                    union.append((s, e))
-                }
-                n += 1
-            }
-            var u = 0
-            for j in first[r]..<first[r + 1] {
-                let run = runs[byReplica[j]]
-                let end = run.counter + run.length
-                while u < union.count && union[u].end <= run.counter { u += 1 }
-                let bad: UInt32?
-                if run.deleted {
-                    if u == union.count || union[u].start > run.counter {
-                        bad = run.counter
-                    } else {
-                        bad = union[u].end < end ? union[u].end : nil
+        // A character is flagged deleted exactly when a delete names it: one sweep of the
+        // characters by (replica, counter), counting the entries that name each.
+        let disagreement: (replica: Int, counter: UInt32)? = named.withUnsafeBufferPointer { named in
+            var covering: Int32 = 0
+            for r in 0..<rCount {
+                for j in first[r]..<first[r + 1] {
+                    let deleted = runs[byReplica[j]].deleted
+                    for p in charStart[j]..<charStart[j + 1] {
+                        covering += named[p]
+                        if (covering > 0) != deleted { return (r, sortedCounter[j] + UInt32(p - charStart[j])) }
                     }
-                } else {
-                    bad = u < union.count && union[u].start < end ? max(run.counter, union[u].start) : nil
                 }
-                if let bad { throw TextSnapshotError(.deletedFlagDisagrees(replica: r, counter: bad)) }
             }
+            return nil
         }
+        if let (r, c) = disagreement { throw TextSnapshotError(.deletedFlagDisagrees(replica: r, counter: c)) }
+        named = []
         // Chunks.
         chunks = []
         chunkPosition = []

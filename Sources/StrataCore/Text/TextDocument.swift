@@ -53,8 +53,9 @@ public struct TextDocument: Sendable {
     var cursorStart = 0
     /// Operations waiting for dependencies, and by the replica whose counters they wait for.
     var pendingSet: Set<TextOperation> = []
-    /// Per replica, sorted by the version it must reach: (needed `next`, operation).
-    var waiting: [UInt32: [(need: UInt32, op: TextOperation)]] = [:]
+    /// Per replica, the buffered operations by the version it must reach (a heap, so buffering
+    /// and waking cost O(log n) each whatever the delivery order).
+    var waiting: [UInt32: WaitQueue] = [:]
 
     static let maxRunsPerChunk = 64
     static let none = UInt32.max
