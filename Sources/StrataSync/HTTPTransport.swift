@@ -25,9 +25,9 @@ public final class HTTPTransport: SyncTransport {
     let timeout: TimeAmount
     /// Largest response body accepted.
     let maxResponseBytes: Int
-    /// The longest `Retry-After` (seconds) the transport waits out, once per request, when
-    /// the server answers 429 (rate limited) or 503 (its storage unavailable); a longer one
-    /// fails the request with a message saying when to sync again.
+    /// The longest `Retry-After` (seconds) the transport waits out when the server answers 429
+    /// (rate limited: up to three times per request) or 503 (its storage unavailable: once); a
+    /// longer one fails the request with a message saying when to sync again.
     let maxRetryAfterSeconds: Int
     /// Told what the transport is waiting for (e.g. a rate limit), for the person at the terminal.
     let notice: @Sendable (String) -> Void
@@ -70,24 +70,30 @@ public final class HTTPTransport: SyncTransport {
         _ path: String, method: HTTPMethod, mediaType: String? = nil, body: [UInt8]? = nil, firstContact: Bool = false
     ) async throws -> [UInt8] {
         let via = firstContact ? probe : client
-        do {
-            return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
-        } catch let e as SyncClientError where e.status == 429 || e.status == 503 {
-            // Rate limited, or the server cannot reach its storage for now: wait as long as the
-            // server asks, once, then try again. Resending is safe: a refused push applied
-            // nothing, and a push applied twice changes nothing.
-            let limited = e.status == 429
-            let wait = e.retryAfter ?? (limited ? 1 : 5)
-            guard wait <= maxRetryAfterSeconds else { throw Self.gaveUp(e, wait: wait, again: false, baseURL: baseURL) }
-            notice(
-                limited
-                    ? "the server asks this token to slow down (rate limit): retrying in \(wait) s"
-                    : "the server is unavailable for now (it cannot reach its storage): retrying in \(wait) s")
-            try await Task.sleep(for: .seconds(wait))
+        // Rate limited, or the server cannot reach its storage for now: wait as long as the
+        // server asks, then try again. Resending is safe: a refused push applied nothing, and a
+        // push applied twice changes nothing. A rate limit is waited out up to three times: two
+        // pipelined pushes share one token's bucket, so a retry can lose the refilled request
+        // to its sibling; an unavailable storage once.
+        var waited = 0
+        var previous: SyncClientError? = nil
+        while true {
             do {
                 return try await attempt(path, method: method, mediaType: mediaType, body: body, via: via)
-            } catch let again as SyncClientError where again.status == e.status {
-                throw Self.gaveUp(again, wait: again.retryAfter ?? wait, again: true, baseURL: baseURL)
+            } catch let e as SyncClientError where e.status == 429 || e.status == 503 {
+                let limited = e.status == 429
+                let wait = e.retryAfter ?? (limited ? 1 : 5)
+                if let previous, previous.status != e.status || waited >= (limited ? 3 : 1) {
+                    throw Self.gaveUp(e, wait: wait, again: true, baseURL: baseURL)
+                }
+                guard wait <= maxRetryAfterSeconds else { throw Self.gaveUp(e, wait: wait, again: previous != nil, baseURL: baseURL) }
+                notice(
+                    limited
+                        ? "the server asks this token to slow down (rate limit): retrying in \(wait) s"
+                        : "the server is unavailable for now (it cannot reach its storage): retrying in \(wait) s")
+                try await Task.sleep(for: .seconds(wait))
+                waited += 1
+                previous = e
             }
         }
     }

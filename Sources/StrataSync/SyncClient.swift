@@ -10,6 +10,8 @@ import StrataStore
 /// Each change crosses the boundary once each way: a pulled change is decoded from the answer
 /// once and applied; a pushed change is decoded from the log once and encoded into the pushed
 /// change set once (batches are cut by the sizes the log stores, without encoding anything).
+/// A pull is sent while the batch before it is applied, and a push while the one before it is
+/// answered (`SyncSession.pushesInFlight`).
 public struct SyncClient: Sendable {
     public let store: Store
     public let transport: any SyncTransport
@@ -34,8 +36,13 @@ public struct SyncClient: Sendable {
         var session = SyncSession(replica: store.replicaID, localVersion: try store.versionVector(), info: info, limits: limits)
         var actions = session.start()[...]
         var inFlight: Task<PullResponse, any Error>? = nil
+        // Pushes sent and not yet answered, oldest first (the session keeps at most two).
+        var pushes: [Task<PushResult, any Error>] = []
         var shown: SyncProgress? = nil
-        defer { inFlight?.cancel() }
+        defer {
+            inFlight?.cancel()
+            for push in pushes { push.cancel() }
+        }
         while let action = actions.popFirst() {
             var next: [SyncSession.Action] = []
             switch action {
@@ -62,7 +69,11 @@ public struct SyncClient: Sendable {
             case .listMissing(let version):
                 next = session.found(try store.pushCandidates(missingFrom: version))
             case .push(let ids):
-                next = session.pushed(try await transport.push(try store.changes(ids)))
+                let changes = try store.changes(ids)
+                pushes.append(Task { [transport] in try await transport.push(changes) })
+            case .awaitPush:
+                guard !pushes.isEmpty else { preconditionFailure("the session awaits a push it did not send") }
+                next = session.pushed(try await pushes.removeFirst().value)
             case .finish(let report):
                 return report
             case .fail(let failure):

@@ -63,14 +63,16 @@ public struct SyncSessionFailure: Error, Sendable, Equatable, CustomStringConver
 /// The caller (``SyncClient`` is the real one) performs the actions it returns, one after the
 /// other, and feeds back what each produced: the server's pull answers, the store's apply
 /// results and lists of what the server lacks, the server's push answers. Everything a sync
-/// decides lives here once: the pull loop and its pipelining, where a resumed sync starts,
-/// the guard against a server that does not move, the role's push filter, push batching by
-/// stored sizes, the request bound, progress and the report.
+/// decides lives here once: the pull loop and its pipelining, push pipelining, where a resumed
+/// sync starts, the guard against a server that does not move, the role's push filter, push
+/// batching by stored sizes, the request bound, progress and the report.
 ///
 /// > Invariant: a pulled batch is acknowledged only by the replica's version vector after
 /// > `apply` succeeded; a pull in flight when an apply fails is cancelled and its answer never
 /// > applied. A sync cut anywhere resumes from what both sides hold: pulls start from the
-/// > replica's vector, pushes from the server's.
+/// > replica's vector, pushes from the server's. Two pushes in flight may reach the server in
+/// > either order; both storages keep a change whose predecessors' batch is still on its way
+/// > (their version vectors count only contiguous seqs), so the order changes nothing.
 public struct SyncSession: Sendable {
     /// What the caller does next.
     public enum Action: Sendable, Equatable {
@@ -86,9 +88,12 @@ public struct SyncSession: Sendable {
         /// List the logged changes missing from this server version, with their stored sizes;
         /// report with ``found(_:)``.
         case listMissing(from: VersionVector)
-        /// Read these changes from the log and push them as one change set; report the answer
-        /// with ``pushed(_:)``.
+        /// Read these changes from the log and send them as one change set. The push may be in
+        /// flight while the one before it is answered (at most ``pushesInFlight`` at once);
+        /// answers are awaited in the order the pushes were sent.
         case push([ChangeID])
+        /// Wait for the answer of the oldest push in flight and report it with ``pushed(_:)``.
+        case awaitPush
         /// The sync is complete.
         case finish(SyncReport)
         /// The sync stopped; nothing unacknowledged was applied.
@@ -111,8 +116,8 @@ public struct SyncSession: Sendable {
         /// flight.
         case applying(asked: VersionVector, nextAsk: VersionVector?, remaining: Int)
         case listing
-        /// Push batches, the one at `next - 1` in flight.
-        case pushing(batches: [[ChangeID]], next: Int)
+        /// Push batches: those before `next` are sent, `inFlight` of them not yet answered.
+        case pushing(batches: [[ChangeID]], next: Int, inFlight: Int)
         case done
     }
 
@@ -213,27 +218,42 @@ public struct SyncSession: Sendable {
             pushTotal += 1
         }
         if !batch.isEmpty { batches.append(batch) }
-        return nextPush(batches: batches, next: 0)
+        return nextPushes(batches: batches, next: 0, inFlight: 0)
     }
 
-    /// The server's answer to the push in flight.
+    /// The server's answer to the oldest push in flight.
     public mutating func pushed(_ result: PushResult) -> [Action] {
-        guard case .pushing(let batches, let next) = state else { preconditionFailure("no push in flight") }
+        guard case .pushing(let batches, let next, let inFlight) = state, inFlight > 0 else { preconditionFailure("no push in flight") }
         report.pushed += result.applied
         report.pushBatches += 1
         if let v = VersionVector(text: result.version) { report.serverVersion = report.serverVersion.merged(with: v) }
         progress = SyncProgress(phase: .pushing, done: report.pushed, total: pushTotal)
-        return nextPush(batches: batches, next: next)
+        return nextPushes(batches: batches, next: next, inFlight: inFlight - 1)
     }
 
-    mutating func nextPush(batches: [[ChangeID]], next: Int) -> [Action] {
-        guard next < batches.count else {
+    /// Pushes sent before the first is answered: the next batch travels while the server
+    /// applies the one before and its answer comes back, so a link with a long round trip
+    /// stays busy. Two are enough for that; more would only hold more of the server's work
+    /// (and of a cut link's bytes) in the air.
+    public static let pushesInFlight = 2
+
+    /// Sends batches up to the pipelining depth, then waits for the oldest answer.
+    mutating func nextPushes(batches: [[ChangeID]], next: Int, inFlight: Int) -> [Action] {
+        var next = next
+        var inFlight = inFlight
+        var actions: [Action] = []
+        while next < batches.count && inFlight < Self.pushesInFlight {
+            guard takeRequest() else { return fail(.tooManyRequests(limits.maxRequests)) }
+            actions.append(.push(batches[next]))
+            next += 1
+            inFlight += 1
+        }
+        guard inFlight > 0 else {
             state = .done
             return [.finish(report)]
         }
-        guard takeRequest() else { return fail(.tooManyRequests(limits.maxRequests)) }
-        state = .pushing(batches: batches, next: next + 1)
-        return [.push(batches[next])]
+        state = .pushing(batches: batches, next: next, inFlight: inFlight)
+        return actions + [.awaitPush]
     }
 
     mutating func pull(from version: VersionVector) -> [Action] {

@@ -219,7 +219,8 @@ final class Notices: @unchecked Sendable {
         }
     }
 
-    /// The client waits out a short Retry-After once per request, says so, and completes.
+    /// The client waits out a short Retry-After (up to three times per request: two pipelined
+    /// pushes share the bucket), says so, and completes.
     @Test func theClientHonoursRetryAfterAndCompletes() async throws {
         let team = try Team(researchers: ["Khaled"])
         var limits = ServerLimits()

@@ -103,9 +103,11 @@ import Testing
         let mine = (1...5).map { PushCandidate(id: ChangeID(replica: me, seq: UInt64($0)), author: "Maria", bytes: 40) }
         let relayed = PushCandidate(id: ChangeID(replica: khaled, seq: 1), author: "Khaled", bytes: 10)
         let first = s.found(mine + [relayed])
-        #expect(first == [.push([mine[0].id, mine[1].id])])
-        #expect(s.pushed(PushResult(applied: 2, duplicates: 0, version: "")) == [.push([mine[2].id, mine[3].id])])
-        #expect(s.pushed(PushResult(applied: 2, duplicates: 0, version: "")) == [.push([mine[4].id])])
+        // Two pushes in flight: the second is sent before the first is answered.
+        #expect(first == [.push([mine[0].id, mine[1].id]), .push([mine[2].id, mine[3].id]), .awaitPush])
+        #expect(s.pushed(PushResult(applied: 2, duplicates: 0, version: "")) == [.push([mine[4].id]), .awaitPush])
+        #expect(s.progress == SyncProgress(phase: .pushing, done: 2, total: 5))
+        #expect(s.pushed(PushResult(applied: 2, duplicates: 0, version: "")) == [.awaitPush])
         guard case .finish(let report)? = s.pushed(PushResult(applied: 1, duplicates: 0, version: "")).first else {
             Issue.record("expected the session to finish")
             return
@@ -117,7 +119,7 @@ import Testing
     @Test func oneChangeLargerThanTheBoundIsPushedAlone() {
         var s = readyToPush(maxBatchBytes: 10)
         let big = PushCandidate(id: ChangeID(replica: me, seq: 1), author: "Maria", bytes: 500)
-        #expect(s.found([big]) == [.push([big.id])])
+        #expect(s.found([big]) == [.push([big.id]), .awaitPush])
     }
 
     @Test func aReadTokenPushesNothingAndAnAdminRelaysEverything() {
@@ -131,7 +133,7 @@ import Testing
                 guard case .finish(let r)? = actions.first else { return #expect(Bool(false), "\(role)") }
                 #expect(r.notRelayed == 2 && r.pushed == 0)
             } else {
-                #expect(actions.count == 1 && actions.first != nil)
+                #expect(actions.count == 2 && actions.last == .awaitPush)
                 if case .push(let ids)? = actions.first { #expect(ids.count == 2) } else { Issue.record("\(actions)") }
             }
         }
@@ -143,6 +145,32 @@ import Testing
         guard case .finish(let r)? = s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 1]).description)).first
         else { return #expect(Bool(false)) }
         #expect(r.serverVersion == VersionVector([khaled: 3, me: 1]))
+    }
+
+    /// Pushes are pipelined two deep: after each answer the next batch goes out, the session
+    /// finishes only when every push sent was answered, and each push counts against the
+    /// request bound when it is sent.
+    @Test func pushesArePipelinedTwoDeepAndAnsweredInOrder() {
+        var s = readyToPush(maxBatchBytes: 1)
+        let ids = (1...4).map { ChangeID(replica: me, seq: UInt64($0)) }
+        let actions = s.found(ids.map { PushCandidate(id: $0, author: "Maria", bytes: 1) })
+        #expect(actions == [.push([ids[0]]), .push([ids[1]]), .awaitPush])
+        #expect(s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 1]).description)) == [.push([ids[2]]), .awaitPush])
+        #expect(s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 2]).description)) == [.push([ids[3]]), .awaitPush])
+        #expect(s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 3]).description)) == [.awaitPush])
+        guard case .finish(let r)? = s.pushed(PushResult(applied: 1, duplicates: 0, version: VersionVector([me: 4]).description)).first
+        else { return #expect(Bool(false)) }
+        #expect(r.pushed == 4 && r.pushBatches == 4)
+        #expect(r.serverVersion == VersionVector([me: 4]))
+
+        var limits = SyncSession.Limits()
+        limits.maxBatchBytes = 1
+        limits.maxRequests = 2  // the first pull and one push
+        var bounded = SyncSession(replica: me, localVersion: VersionVector(), info: info(), limits: limits)
+        _ = bounded.start()
+        _ = bounded.received(pullResponse([], remaining: 0))
+        _ = bounded.applied(0)
+        #expect(bounded.found(ids.map { PushCandidate(id: $0, author: "Maria", bytes: 1) }) == [.fail(SyncSessionFailure(.tooManyRequests(2)))])
     }
 
     @Test func theRequestBoundStopsASessionThatWouldNeverEnd() {
