@@ -27,7 +27,10 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/strata-memory.XXXXXX")"
 SERVER_PID=""
 cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    if [ -n "$SERVER_PID" ]; then
+        pkill -P "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -67,8 +70,8 @@ for size in $SIZES; do
     # A team server holding Khaled's notes, then Maria's first sync.
     data="$dir/server"
     "$STRATA_BIN" server project add palmyra --data "$data" >/dev/null
-    khaled_token="$("$STRATA_BIN" server token create --project palmyra --researcher Khaled --data "$data" | grep -o 'stk_[A-Za-z0-9_-]*' | head -1)"
-    maria_token="$("$STRATA_BIN" server token create --project palmyra --researcher Maria --data "$data" | grep -o 'stk_[A-Za-z0-9_-]*' | head -1)"
+    khaled_token="$("$STRATA_BIN" server token create --project palmyra --researcher Khaled --data "$data" 2>/dev/null | grep -o 'stk_[A-Za-z0-9_-]*' | head -1)"
+    maria_token="$("$STRATA_BIN" server token create --project palmyra --researcher Maria --data "$data" 2>/dev/null | grep -o 'stk_[A-Za-z0-9_-]*' | head -1)"
     port=$((20000 + RANDOM % 20000))
     /usr/bin/time -f "%M" -o "$dir/server.time" "$STRATA_BIN" serve --data "$data" --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
@@ -83,7 +86,8 @@ for size in $SIZES; do
     read -r kb secs < <(STRATA_STORE="$dir/maria.strata" measure "$STRATA_BIN" sync)
     grep -q "$size" "$WORK/out" || { echo "error: Maria's sync did not pull $size changes:" >&2; cat "$WORK/out" >&2; exit 1; }
     printf '%-11s %8d %14s %10s %16s\n' "first sync" "$size" "$(mb "$kb")" "$secs" "replica $(filemb "$dir/maria.strata" "$dir/maria.strata-wal") MB"
-    kill -INT "$SERVER_PID"
+    # /usr/bin/time ignores SIGINT while it waits: stop the server itself, gracefully.
+    pkill -INT -P "$SERVER_PID" || true
     wait "$SERVER_PID" || true
     SERVER_PID=""
     printf '%-11s %8d %14s %10s %16s\n' "  server" "$size" "$(mb "$(tail -1 "$dir/server.time")")" "-" "(push + pull)"
