@@ -119,6 +119,21 @@ public struct RecordState: Hashable, Sendable {
         self.texts = texts
     }
 
+    /// The state of a record after one change, applied to nothing: what a replica holds for a
+    /// record that `change` made and no other change touched, when none of the change's
+    /// operations on it names a predecessor (``namesNoPredecessor(_:on:)``; then no answer of
+    /// `isApplied` is ever asked). A function of the change alone, so a store may derive it
+    /// from its log instead of keeping a second copy of it.
+    public init(id: RecordID, madeBy change: Change) {
+        self.init(id: id)
+        for op in change.operations where op.record == id { apply(op, of: change, isApplied: { _ in false }) }
+    }
+
+    /// True when no operation of `change` on record `id` names a predecessor.
+    public static func namesNoPredecessor(_ change: Change, on id: RecordID) -> Bool {
+        change.operations.allSatisfy { $0.record != id || $0.preds.isEmpty }
+    }
+
     /// Applies one operation of `change`.
     public mutating func apply(_ op: FieldOperation, of change: Change, isApplied: (ChangeID) -> Bool) {
         if op.key.element.isEmpty && Schema.textFields.contains(op.key.field) {

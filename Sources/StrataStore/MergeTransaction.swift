@@ -28,6 +28,12 @@ struct MergeTransaction {
     var links: [(record: RecordID, replica: Int64, seq: Int64)] = []
     /// Records written by earlier flushes of this transaction.
     var flushed: Set<RecordID> = []
+    /// Records this transaction made from one change whose operations on them name no
+    /// predecessor, and that no other change has touched: their state is a function of that
+    /// change (`RecordState(id:madeBy:)`), so their row keeps an empty `doc` and a read derives
+    /// the state from the log (`state(_:rowid:id:doc:)`) instead of the store keeping the text
+    /// twice. A second change to the record writes its full state.
+    var derivable: Set<RecordID> = []
     /// False only in migrations that run before `record_attachments` exists (v2-text): no
     /// store of that age holds an attachment.
     var materialisesAttachments = true
@@ -76,12 +82,28 @@ struct MergeTransaction {
             return nil
         }
         rowIDs[id] = row[0]
-        let blob: Data = row[1]
+        let s = try Self.state(db, rowid: row[0], id: id, doc: row[1])
+        states[id] = s
+        indexed[id] = SearchText(s)
+        return s
+    }
+
+    /// A record's state from its row: the stored `doc`, or, when `doc` is empty, the state
+    /// derived from the one change that made the record (see `derivable`).
+    static func state(_ db: Database, rowid: Int64, id: RecordID, doc: Data) throws -> RecordState {
         do {
-            let s = try RecordStateCodec.decode(blob, id: id)
-            states[id] = s
-            indexed[id] = SearchText(s)
-            return s
+            if !doc.isEmpty { return try RecordStateCodec.decode(doc, id: id) }
+            let payloads = try Data.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT c.payload FROM change_records l JOIN changes c ON c.replica = l.replica AND c.seq = l.seq WHERE l.record = ? LIMIT 2"),
+                arguments: [rowid])
+            guard payloads.count == 1 else {
+                let logged = payloads.isEmpty ? "no change" : "more than one change"
+                throw StoreError(.corruptRecord(id: id.text, detail: "its state is not stored and \(logged) is logged for it"))
+            }
+            return RecordState(id: id, madeBy: try ChangeCodec.decode(payloads[0]))
+        } catch let e as StoreError {
+            throw e
         } catch {
             throw StoreError(.corruptRecord(id: id.text, detail: "\(error)"))
         }
@@ -100,6 +122,15 @@ struct MergeTransaction {
         for op in change.operations {
             for p in op.preds { if try has(p) { appliedPreds.insert(p) } }
         }
+        for op in change.operations where !recordsOfChange.contains(op.record) {
+            recordsOfChange.insert(op.record)
+            // New to this replica, and made by this change alone?
+            if try load(op.record) == nil && RecordState.namesNoPredecessor(change, on: op.record) {
+                derivable.insert(op.record)
+            } else {
+                derivable.remove(op.record)
+            }
+        }
         for op in change.operations {
             var s = try load(op.record) ?? RecordState(id: op.record)
             // The transaction's copy is dropped first, so `apply` mutates the only copy in place
@@ -108,7 +139,6 @@ struct MergeTransaction {
             s.apply(op, of: change, isApplied: { appliedPreds.contains($0) })
             states[op.record] = s
             touched.insert(op.record)
-            recordsOfChange.insert(op.record)
         }
         appliedHere.insert(change.id)
         replicasTouched.insert(r)
@@ -155,6 +185,7 @@ struct MergeTransaction {
         rowIDs.removeAll(keepingCapacity: true)
         absent.removeAll(keepingCapacity: true)
         indexed.removeAll(keepingCapacity: true)
+        derivable.removeAll(keepingCapacity: true)
     }
 
     /// Writes the materialised rows of touched records and advances the version vector.
@@ -175,7 +206,7 @@ struct MergeTransaction {
                 s.kind, title, s.text("state"), s.isDeleted, s.hasConflict,
                 s.creation.map { Int64(bitPattern: $0.timestamp.rawValue) },
                 s.lastModified.map { Int64(bitPattern: $0.rawValue) },
-                Data(RecordStateCodec.encode(s)),
+                derivable.contains(id) ? Data() : Data(RecordStateCodec.encode(s)),
             ]
             let rowid: Int64
             if let existing = try existingRowID(for: id) {
@@ -287,7 +318,7 @@ struct SearchText: Equatable {
                 continue
             }
             let state: RecordState
-            do { state = try RecordStateCodec.decode(row[2] as Data, id: id) } catch {
+            do { state = try MergeTransaction.state(db, rowid: row[0], id: id, doc: row[2]) } catch {
                 try unreadable(id, error)
                 continue
             }

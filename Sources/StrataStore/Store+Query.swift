@@ -115,14 +115,13 @@ extension Store {
             conditions.append("r.rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
             args.append(Self.ftsQuery(q))
         }
-        var sql = "SELECT r.id, r.doc FROM records r WHERE " + conditions.joined(separator: " AND ")
+        var sql = "SELECT r.id, r.doc, r.rowid FROM records r WHERE " + conditions.joined(separator: " AND ")
             + " ORDER BY r.created DESC, r.id DESC"
         if let l = filter.limit { sql += " LIMIT \(max(0, l))" }
         return try db.read { db in
             do {
                 return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
-                    let id = RecordID(bytes: row[0] as Data)!
-                    return try RecordStateCodec.decode(row[1] as Data, id: id)
+                    try MergeTransaction.state(db, rowid: row[2], id: RecordID(bytes: row[0] as Data)!, doc: row[1])
                 }
             } catch let e as DatabaseError where e.message?.contains("fts5") == true {
                 throw StoreError(.invalidSearch(query: filter.text ?? "", reason: e.message ?? "syntax error"))
@@ -138,12 +137,12 @@ extension Store {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT r.id, r.doc FROM records_fts f JOIN records r ON r.rowid = f.rowid
+                        SELECT r.id, r.doc, r.rowid FROM records_fts f JOIN records r ON r.rowid = f.rowid
                         WHERE records_fts MATCH ? \(includeDeleted ? "" : "AND r.deleted = 0")
                         ORDER BY bm25(records_fts, 5.0, 1.0) LIMIT ?
                         """, arguments: [q, limit])
                 return try rows.map { row in
-                    try RecordStateCodec.decode(row[1] as Data, id: RecordID(bytes: row[0] as Data)!)
+                    try MergeTransaction.state(db, rowid: row[2], id: RecordID(bytes: row[0] as Data)!, doc: row[1])
                 }
             } catch let e as DatabaseError {
                 throw StoreError(.invalidSearch(query: query, reason: e.message ?? "syntax error"))
@@ -245,11 +244,11 @@ extension Store {
             let ic = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             if ic != ["ok"] { problems.append(contentsOf: ic.map { "sqlite: \($0)" }) }
             let model = try StoreSchema.replayLog(db, replica: replicaID) { problems.append("change log: \($0)") }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, doc FROM records")
+            let rows = try Row.fetchAll(db, sql: "SELECT id, doc, rowid FROM records")
             var seen = 0
             for row in rows {
                 let id = RecordID(bytes: row[0] as Data)!
-                guard let stored = try? RecordStateCodec.decode(row[1] as Data, id: id) else {
+                guard let stored = try? MergeTransaction.state(db, rowid: row[2], id: id, doc: row[1]) else {
                     problems.append("record \(id.text): materialised state unreadable")
                     continue
                 }
@@ -269,9 +268,9 @@ extension Store {
     public func allRecordStates() throws -> [RecordID: RecordState] {
         try db.read { db in
             var out: [RecordID: RecordState] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, doc FROM records") {
+            for row in try Row.fetchAll(db, sql: "SELECT id, doc, rowid FROM records") {
                 let id = RecordID(bytes: row[0] as Data)!
-                out[id] = try RecordStateCodec.decode(row[1] as Data, id: id)
+                out[id] = try MergeTransaction.state(db, rowid: row[2], id: id, doc: row[1])
             }
             return out
         }

@@ -33,7 +33,8 @@ enum StoreSchema {
                     -- The version vector: per replica, every seq up to `contiguous` is present.
                     CREATE TABLE versions(replica INTEGER PRIMARY KEY, contiguous INTEGER NOT NULL);
                     -- Materialised current state. `doc` is the encoded RecordState (all live
-                    -- values and conflicts); the other columns serve queries.
+                    -- values and conflicts; empty from v7 on when the record's one change
+                    -- gives it); the other columns serve queries.
                     CREATE TABLE records(
                         rowid INTEGER PRIMARY KEY,
                         id BLOB NOT NULL UNIQUE,
@@ -103,6 +104,12 @@ enum StoreSchema {
                 throw StoreError(.corruptRecord(id: id?.text ?? "?", detail: "\(error)"))
             }
         }
+        // The text of a just-written record is kept once (issue 14): a record made by one change
+        // whose operations name no predecessor keeps an empty `doc`, its state derived from that
+        // change when read (`MergeTransaction.state`) until a second change writes it in full.
+        // Nothing is converted; the step marks the store, so a Strata from before (which would
+        // take an empty `doc` for a damaged one) refuses it as newer.
+        m.registerMigration("v7-derived-states") { _ in }
         return m
     }
 

@@ -133,10 +133,12 @@ func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWith
     @Test func badBackupsAreRefusedAndTheStoreIsLeftUnchanged() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("r.strata")
+        let states: [RecordID: RecordState]
         do {
             let store = try Store.create(at: path, author: "Khaled")
             try addNotes(store, 30)
             try store.backup(to: dir.file("good.strata"))
+            states = try store.allRecordStates()
         }
         let original = try bytes(path)
         func refused(_ file: String, _ needle: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -167,8 +169,11 @@ func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWith
         do {
             let q = try DatabaseQueue(path: dir.file("tampered.strata"))
             try q.write { db in
-                let doc = try Data.fetchOne(db, sql: "SELECT doc FROM records LIMIT 1 OFFSET 1")!
-                try db.execute(sql: "UPDATE records SET doc = ? WHERE rowid = 1", arguments: [doc])
+                // Record 1's row given another record's state (each note's state is derived from
+                // its one change, so its `doc` is empty: the other state is encoded here).
+                let first = RecordID(bytes: try Data.fetchOne(db, sql: "SELECT id FROM records WHERE rowid = 1")!)!
+                let other = states.values.first { $0.id != first }!
+                try db.execute(sql: "UPDATE records SET doc = ? WHERE rowid = 1", arguments: [Data(RecordStateCodec.encode(other))])
             }
         }
         refused(dir.file("tampered.strata"), "damaged")
