@@ -4,8 +4,8 @@
 #   import      `strata import` of SIZE notes from one JSON file, into an empty replica
 #   first sync  `strata sync` of an empty replica from a team server holding SIZE notes
 #               (the server is `strata serve` on 127.0.0.1; its own peak is given as well)
-# Notes are the start-up bench's: a title, an 800-character window of this repository's prose,
-# three tags. Beside each figure: the JSON file's size, and the replica's size on disk.
+# Notes are Tools/field-notes.py's (as the start-up bench's): a title, an 800-character window
+# of this repository's prose, three tags. Beside each figure: the JSON file's size, and the replica's size on disk.
 #
 #   Tools/memory/run.sh                       the shipped binary, 10,000 and 100,000 notes
 #   SIZES="2000 20000" Tools/memory/run.sh
@@ -36,17 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 notes() { # COUNT FILE: a JSON array of COUNT notes for `strata import`
-    python3 - "$1" "$2" <<'PY'
-import json, pathlib, sys
-count, out = int(sys.argv[1]), sys.argv[2]
-prose = " ".join(" ".join(pathlib.Path(p).read_text().split()) for p in ("README.md", "ARCHITECTURE.md", "BENCHMARKS.md"))
-tags = ["palmyra", "temple", "theatre", "citadel", "museum", "survey", "damage", "looting"]
-def note(i):
-    at = (i * 7919) % (len(prose) - 800)
-    return {"kind": "note", "fields": {"title": f"Field note {i}", "body": prose[at:at + 800]},
-            "tags": [tags[i % 8], tags[(i // 8) % 8], "batch-" + str(i // 10000)]}
-json.dump([note(i) for i in range(count)], open(out, "w"))
-PY
+    python3 Tools/field-notes.py 0 "$1" >"$2"
 }
 # Runs a command under /usr/bin/time; prints "peak_kb seconds".
 measure() {

@@ -34,17 +34,7 @@ PLAIN_TEMPLATE="$OUT/plain-$RECORDS.db"
 
 # The notes: titles and 800-character windows of this repository's own prose, three tags each.
 notes() { # FIRST COUNT -> a JSON array of COUNT notes for `strata import`
-    python3 - "$1" "$2" <<'PY'
-import json, pathlib, sys
-first, count = int(sys.argv[1]), int(sys.argv[2])
-prose = " ".join(" ".join(pathlib.Path(p).read_text().split()) for p in ("README.md", "ARCHITECTURE.md", "BENCHMARKS.md"))
-tags = ["palmyra", "temple", "theatre", "citadel", "museum", "survey", "damage", "looting"]
-def note(i):
-    at = (i * 7919) % (len(prose) - 800)
-    return {"kind": "note", "fields": {"title": f"Field note {i}", "body": prose[at:at + 800]},
-            "tags": [tags[i % 8], tags[(i // 8) % 8], "batch-" + str(i // 10000)]}
-json.dump([note(i) for i in range(first, first + count)], sys.stdout)
-PY
+    python3 Tools/field-notes.py "$1" "$2"
 }
 if [ ! -f "$TEMPLATE" ]; then
     echo "making a replica of $RECORDS notes ($TEMPLATE)..." >&2

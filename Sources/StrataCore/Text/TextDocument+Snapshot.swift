@@ -257,17 +257,13 @@ extension TextDocument {
         var origins: [UInt64] = []
         origins.reserveCapacity(2 * runs.count)
         for (k, run) in runs.enumerated() {
-            if !run.left.isNone {
-                let previous = k > 0 ? runs[k - 1] : nil
-                if previous == nil || run.left.replica != previous!.replica || run.left.counter != previous!.counter + previous!.length - 1 {
-                    origins.append(UInt64(run.left.replica) << 32 | UInt64(run.left.counter))
-                }
+            let lastBefore = k > 0 ? OriginID(runs[k - 1].replica, runs[k - 1].counter + runs[k - 1].length - 1) : .none
+            let firstAfter = k + 1 < runs.count ? OriginID(runs[k + 1].replica, runs[k + 1].counter) : .none
+            if !run.left.isNone && run.left != lastBefore {
+                origins.append(UInt64(run.left.replica) << 32 | UInt64(run.left.counter))
             }
-            if !run.right.isNone {
-                let following = k + 1 < runs.count ? runs[k + 1] : nil
-                if following == nil || run.right.replica != following!.replica || run.right.counter != following!.counter {
-                    origins.append(UInt64(run.right.replica) << 32 | UInt64(run.right.counter))
-                }
+            if !run.right.isNone && run.right != firstAfter {
+                origins.append(UInt64(run.right.replica) << 32 | UInt64(run.right.counter))
             }
         }
         origins.sort()
