@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "StrataCLITests",
             dependencies: [
-                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataServer", "StrataPostgres", "StrataSync",
+                "strata", "strata-bench", "StrataCLI", "StrataCore", "StrataCodec", "StrataStore", "StrataJSON", "StrataServer", "StrataPostgres", "StrataSync",
                 "StrataTestSupport", "StrataSyncTesting", "StrataBrowserTesting",
             ]
         ),

@@ -20,65 +20,78 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.open()
-        let data: Data
+        let handle: FileHandle
         if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
+            handle = FileHandle.standardInput
         } else {
-            guard let d = FileManager.default.contents(atPath: Paths.expand(file)) else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: Paths.expand(file), isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CLIError("cannot read \(file): it is a directory; give the JSON file `strata export` wrote")
+            }
+            guard let h = FileHandle(forReadingAtPath: Paths.expand(file)) else {
                 throw CLIError("cannot read \(file)")
             }
-            data = d
+            handle = h
         }
-        let json: JSON
-        do {
-            json = try JSON.parse(data)
-        } catch {
-            throw CLIError("\(file) is not valid JSON")
-        }
-        let items: [JSON]
-        switch json {
-        case .array(let a): items = a
-        case .object: items = [json]
-        default: throw CLIError("\(file) must hold an array of records, as `strata export` writes")
-        }
-        var plan = ImportPlan(store: store)
-        for (i, item) in items.enumerated() {
+        // The file is read a megabyte at a time and each record planned and recorded as it
+        // comes, in one transaction: memory holds one record and the merge's bounded cache,
+        // whatever the file's length, and nothing is written unless every record is valid.
+        let name = file
+        var values = JSONValueStream(read: {
             do {
-                try plan.add(item)
+                return try handle.read(upToCount: 1 << 20)
             } catch {
-                throw CLIError("record \(i + 1) of \(items.count)\(plan.lastID.map { " (\($0))" } ?? ""): \(Advice.message(for: error))")
+                throw CLIError("cannot read \(name) (\(error)); nothing was imported")
             }
-        }
-        // One change per record, all in one transaction: the import is still all or nothing,
-        // history shows each record's own change, and no change outgrows what a change holds.
-        var groups: [[Edit]] = []
-        var groupOf: [RecordID: Int] = [:]
-        for edit in plan.edits {
-            if let g = groupOf[edit.record] {
-                groups[g].append(edit)
-            } else {
-                groupOf[edit.record] = groups.count
-                groups.append([edit])
+        })
+        var plan = ImportPlan(newRecordID: store.newRecordID)
+        do {
+            try store.recording { recorder in
+                while let item = try values.next() {
+                    do {
+                        let edits = try plan.add(item, recorder: &recorder)
+                        // One change per record: history shows each record's own change, and
+                        // no change outgrows what a change holds.
+                        if !edits.isEmpty { _ = try recorder.commit(edits) }
+                    } catch {
+                        throw ImportFailure(index: values.count, id: plan.lastID, error: error)
+                    }
+                }
             }
+        } catch let failure as ImportFailure {
+            // Count the records after the bad one (nothing is parsed or written) for "of M".
+            let total = (try? values.skipRest()).map { " of \(failure.index + $0)" } ?? ""
+            throw CLIError(
+                "record \(failure.index)\(total)\(failure.id.map { " (\($0))" } ?? ""): \(Advice.message(for: failure.error)); nothing was imported")
+        } catch let failure as JSONValueStream.Failure {
+            throw CLIError("\(file) is not valid JSON: \(failure); nothing was imported")
         }
-        if !groups.isEmpty { try store.commit(each: groups) }
-        print("imported \(items.count) record\(items.count == 1 ? "" : "s"): \(plan.created) created, \(plan.updated) updated, \(plan.unchanged) unchanged")
+        let n = values.count
+        print("imported \(n) record\(n == 1 ? "" : "s"): \(plan.created) created, \(plan.updated) updated, \(plan.unchanged) unchanged")
     }
 }
 
-/// Validates import objects one by one and collects the edits.
+/// A record of the import file that could not be imported, with its place in the file.
+struct ImportFailure: Error {
+    let index: Int
+    let id: String?
+    let error: any Error
+}
+
+/// Validates import objects one by one and plans each one's edits against the records as the
+/// import has left them so far.
 struct ImportPlan {
-    let store: Store
-    var edits: [Edit] = []
+    let newRecordID: () -> RecordID
     var created = 0
     var updated = 0
     var unchanged = 0
     var seen = Set<RecordID>()
     var lastID: String?
 
-    init(store: Store) { self.store = store }
+    init(newRecordID: @escaping () -> RecordID) { self.newRecordID = newRecordID }
 
-    mutating func add(_ item: JSON) throws {
+    /// The edits that bring the store to what `item` says (none when it already does).
+    mutating func add(_ item: JSON, recorder: inout Store.Recorder) throws -> [Edit] {
         lastID = nil
         guard let obj = item.object else { throw CLIError("expected an object with id, kind, fields") }
         let id: RecordID
@@ -89,12 +102,12 @@ struct ImportPlan {
             }
             id = parsed
         } else if obj["id"] == nil || obj["id"] == .null {
-            id = store.newRecordID()
+            id = newRecordID()
         } else {
             throw CLIError("id must be a string")
         }
         guard seen.insert(id).inserted else { throw CLIError("the id \(id.text) appears twice in the file") }
-        let existing = try store.record(id).flatMap { $0.kind == nil ? nil : $0 }
+        let existing = try recorder.record(id).flatMap { $0.kind == nil ? nil : $0 }
         guard let kindText = obj["kind"]?.string ?? existing?.kind else { throw CLIError("kind is missing") }
         let kind = try Fields.kind(named: kindText)
         if let existing, existing.kind != kind.rawValue {
@@ -134,7 +147,7 @@ struct ImportPlan {
                 if let full = RecordID(text: target) {
                     targetID = full
                 } else {
-                    targetID = try store.resolve(prefix: target)
+                    targetID = try recorder.resolve(prefix: target)
                 }
                 let e = RelationElement.make(t, targetID)
                 if !present.contains(e) { mine.append(.add(id, field: SystemField.relations, element: e)) }
@@ -153,7 +166,7 @@ struct ImportPlan {
         } else {
             updated += 1
         }
-        edits += unique
+        return unique
     }
 
     /// A JSON field value as the text a user would type.

@@ -14,22 +14,32 @@ extension Store {
 
     /// Finds a record by a prefix of its text id, as git does with commits.
     public func resolve(prefix input: String) throws -> RecordID {
+        try db.read { db in
+            if let id = try Self.resolve(prefix: input, in: db) { return id }
+            let id = RecordID(text: Base32.normalise(input.trimmed)!)!
+            var b = MergeTransaction(db: db, replica: replicaID)
+            if try b.load(id)?.kind != nil { return id }
+            throw StoreError(.noRecord(id: id.text))
+        }
+    }
+
+    /// The record a prefix names, leaving out the ids in `excluding`; nil when `input` is a
+    /// full id (whose record the caller looks up in its own view). Throws when the prefix is
+    /// not an id's, too short, matches nothing or matches more than one record.
+    static func resolve(prefix input: String, in db: Database, excluding: Set<RecordID> = []) throws -> RecordID? {
         let raw = input.trimmed
         guard let p = Base32.normalise(raw), !p.isEmpty else {
             throw StoreError(.notARecordID(text: raw))
         }
-        if p.count == 26, let id = RecordID(text: p) {
-            if try record(id)?.kind != nil { return id }
-            throw StoreError(.noRecord(id: p))
-        }
+        if p.count == 26, RecordID(text: p) != nil { return nil }
         guard p.count >= 4 else {
             throw StoreError(.prefixTooShort(prefix: raw))
         }
-        let rows = try db.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, kind, title FROM records WHERE text_id >= ? AND text_id < ? AND kind IS NOT NULL LIMIT 11",
-                arguments: [p, p + "~"])
-        }
+        // Enough rows that 11 are left once the excluded are taken out.
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT id, kind, title FROM records WHERE text_id >= ? AND text_id < ? AND kind IS NOT NULL LIMIT ?",
+            arguments: [p, p + "~", 11 + excluding.count]
+        ).filter { !excluding.contains(RecordID(bytes: $0[0] as Data)!) }.prefix(11)
         if rows.isEmpty { throw StoreError(.noMatch(prefix: raw)) }
         if rows.count > 1 {
             let shown = rows.prefix(10).map { row -> String in
@@ -38,7 +48,7 @@ extension Store {
             }
             throw StoreError(.ambiguous(prefix: raw, candidates: shown, more: rows.count > 10))
         }
-        return RecordID(bytes: rows[0][0] as Data)!
+        return RecordID(bytes: rows.first![0] as Data)!
     }
 
     /// The shortest prefix of `id` (at least 7 characters) that no other record of this replica

@@ -64,6 +64,54 @@ func makeStore(_ dir: TemporaryDirectory, _ name: String = "a", author: String =
         #expect(try store.changes(missingFrom: VersionVector()).count == 3)
     }
 
+    /// A recording plans each group against what the groups before it left, past the merge's
+    /// flushes; a prefix names only records stored before it; a body that throws leaves nothing.
+    @Test func aRecordingSeesItsOwnGroupsAndIsAllOrNothing() throws {
+        let dir = try TemporaryDirectory()
+        let store = try makeStore(dir)
+        let site = store.newRecordID()
+        try store.commit([.create(site, kind: .site), .set(site, field: "title", .text("Palmyra"))])
+        let count = 3_000  // past MergeTransaction's flush of 1,024 records
+        let ids = (0..<count).map { _ in store.newRecordID() }
+        let made: Int = try store.recording { r in
+            #expect(try r.resolve(prefix: String(site.text.prefix(8))) == site)
+            var made = 0
+            for (i, id) in ids.enumerated() {
+                #expect(try r.record(id) == nil)
+                if try r.commit([.create(id, kind: .note), .set(id, field: "title", .text("Note \(i)"))]) != nil { made += 1 }
+                // What an earlier group wrote reads back, flushed or not.
+                if i > 0, i % 997 == 0 { #expect(try r.record(ids[i - 500])?.text("title") == "Note \(i - 500)") }
+            }
+            // Created here: not a prefix's candidate, even once flushed.
+            #expect(throws: StoreError.self) { try r.resolve(prefix: String(ids[0].text.prefix(20))) }
+            #expect(try r.commit([.set(ids[0], field: "title", .text("Note 0"))]) == nil)
+            _ = try r.commit([.delete(ids[1])])
+            return made
+        }
+        #expect(made == count)
+        #expect(try store.status().changes == 1 + count + 1)
+        #expect(try store.record(ids[1])?.isDeleted == true)
+        #expect(try store.record(ids[count - 1])?.text("title") == "Note \(count - 1)")
+        #expect(try store.versionVector() == VersionVector([store.replicaID: UInt64(count + 2)]))
+
+        struct Stop: Error {}
+        let before = try store.changes(missingFrom: VersionVector()).count
+        #expect(throws: Stop.self) {
+            try store.recording { r in
+                for _ in 0..<2_000 {
+                    let id = store.newRecordID()
+                    _ = try r.commit([.create(id, kind: .note), .set(id, field: "title", .text("lost"))])
+                }
+                throw Stop()
+            }
+        }
+        #expect(try store.changes(missingFrom: VersionVector()).count == before)
+        #expect(try store.search("lost").isEmpty)
+        // The next change continues the sequence as if the failed recording never ran.
+        let after = try #require(try store.commit([.set(site, field: "title", .text("Tadmor"))]))
+        #expect(after.id.seq == UInt64(count + 3))
+    }
+
     @Test func storesReopenWithTheirReplicaIdAndData() throws {
         let dir = try TemporaryDirectory()
         let id: RecordID
