@@ -18,7 +18,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 OUT=Tools/bench/out
 mkdir -p "$OUT"
 echo "building (release, as Tools/build-release.sh builds the shipped binary)..." >&2
-FLAGS=(-c release --static-swift-stdlib)
+FLAGS=(-c release --static-swift-stdlib -Xlinker -no-pie)
 swift build "${FLAGS[@]}" --product strata >/dev/null
 swift build "${FLAGS[@]}" --product strata-bench >/dev/null
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
