@@ -24,7 +24,7 @@ struct CheckCommand: ParsableCommand {
             problems.append("attachment \(h.short) is damaged: its bytes did not hash to its name; moved out of the way, it counts as not on this machine")
         }
         if !blobs.setAside.isEmpty {
-            print("\(blobs.setAside.count) damaged cop\(blobs.setAside.count == 1 ? "y" : "ies") set aside in \(store.blobs.root)/damaged (kept for inspection; nothing reads them)")
+            print("\(blobs.setAside.count) damaged cop\(blobs.setAside.count == 1 ? "y" : "ies") set aside in \(store.blobs.root)/damaged (kept for inspection; nothing reads them; delete them once looked at)")
         }
         if blobs.verified > 0 {
             print("\(Output.counted(blobs.verified, "attachment")) (\(Output.byteCount(Int(blobs.verifiedBytes)))) verified")

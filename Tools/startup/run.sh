@@ -12,7 +12,7 @@
 #
 # Needs: swift (unless STRATA_BIN), python3, hyperfine and sqlite3 (apt-get install -y
 # hyperfine sqlite3). The replica is made once per size with `strata import` (10,000 notes
-# per import; about a minute per 10,000 in a release build) and kept in Tools/startup/out;
+# per import; about 1.5 s per 10,000 in a release build) and kept in Tools/startup/out;
 # each run measures a copy of it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
