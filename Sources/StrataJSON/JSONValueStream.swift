@@ -79,7 +79,13 @@ public struct JSONValueStream {
             case .done:
                 return nil
             case .start:
-                guard let b = try nonSpace() else { throw Failure.empty }
+                guard var b = try nonSpace() else { throw Failure.empty }
+                // A UTF-8 byte order mark, as some editors write, is not part of the text.
+                if b == 0xEF, offset == 1 {
+                    guard try byte() == 0xBB, try byte() == 0xBF else { throw Failure.notAnArrayOrObject }
+                    guard let next = try nonSpace() else { throw Failure.empty }
+                    b = next
+                }
                 switch b {
                 case UInt8(ascii: "["):
                     place = .beforeValue(first: true)

@@ -58,6 +58,11 @@ import Testing
         #expect(try Self.values(text, chunk: 3) == [try JSON.parse(text)])
     }
 
+    @Test func aByteOrderMarkIsSkipped() throws {
+        let text = Data([0xEF, 0xBB, 0xBF]) + Data(#"[{"kind": "note"}]"#.utf8)
+        #expect(try Self.values(text, chunk: 1) == [.object(["kind": .string("note")])])
+    }
+
     @Test func skippingCountsWhatIsLeftWithoutParsingIt() throws {
         var stream = JSONValueStream(data: Data(#"[{"a": 1}, {"b": nonsense}, [1, 2], "s"]"#.utf8))
         #expect(try stream.next() == .object(["a": .int(1)]))
